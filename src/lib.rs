@@ -1,0 +1,84 @@
+//! # wgrad
+//!
+//! JAX-style composable automatic differentiation on WebGPU: `grad`, `value_and_grad`, `vjp`,
+//! `jvp`, `jacrev`, `jacfwd`, `hessian` and `vmap`, nested to any depth, on lazy tensors that
+//! live in wgpu storage buffers and run as fused WGSL kernels (Vulkan, Metal, DX12, GL, and
+//! software adapters such as lavapipe and llvmpipe).
+//!
+//! ```
+//! use wgrad::prelude::*;
+//!
+//! let x = Tensor::from_vec(vec![0.5f32, -1.0, 2.0], [3]);
+//! let f = |x: &Tensor| (x.sin() * x).sum(None, false);
+//!
+//! let g = grad(f)(&x);                  // one transform, one call
+//! let h = jacfwd(jacrev(f))(&x);        // transforms compose like functions
+//! let (y, pullback) = vjp(f, &x);       // the pullback may be called many times
+//! assert_eq!(g.shape(), &[3]);
+//! assert_eq!(h.shape(), &[3, 3]);
+//! assert_eq!(pullback.call(&Tensor::scalar(1.0)).shape(), &[3]);
+//! # let _ = y;
+//! ```
+//!
+//! Operations panic on bad input with a message naming the op and the shapes; every op has a
+//! `try_` twin returning [`Result`]. Nothing runs until a value is needed: [`Tensor::realize`]
+//! (or [`realize`] for several tensors) schedules the pending graph, fuses what it can and
+//! submits all kernels at once.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod compose;
+mod display;
+mod dtype;
+mod error;
+mod prim;
+mod runtime;
+mod tensor;
+pub mod transforms;
+
+pub use compose::{try_where, where_};
+pub use dtype::DType;
+pub use error::{Error, Result};
+pub use prim::movement::{concat, try_concat};
+pub use prim::reduce::Axes;
+pub use runtime::counters::{counters, reset_counters, Counters};
+pub use runtime::device::{device_info, init, init_async, DeviceInfo};
+pub use runtime::pipelines::validate_wgsl;
+pub use runtime::pool::trim_pool;
+pub use tensor::{realize, Element, Tensor};
+pub use transforms::api::{
+    grad, grad_aux, grad_with, jvp, jvp_aux, try_jvp, try_jvp_aux, try_value_and_grad_aux,
+    try_vmap, value_and_grad, value_and_grad_aux, value_and_grad_with, vjp, vjp_aux, vjp_with,
+    vmap, vmap_with, AdOptions, GradOptions, InAxes, Pullback, VmapOptions,
+};
+pub use transforms::check::{check_grads, GradCheck, Mode};
+pub use transforms::graph::graph_string;
+pub use transforms::jac::{hessian, jacfwd, jacfwd_aux, jacrev, jacrev_aux};
+pub use transforms::positional::{
+    grad_argnums, jacfwd_argnums, jacrev_argnums, try_value_and_grad_argnums,
+    value_and_grad_argnums, Argnums,
+};
+pub use transforms::tree::Tree;
+
+/// The WGSL sources of every kernel family, with their template slots (for `cargo xtask shaders`).
+pub mod shaders {
+    /// `shaders/elementwise.wgsl`.
+    pub const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
+    /// `shaders/reduce.wgsl`.
+    pub const REDUCE: &str = include_str!("../shaders/reduce.wgsl");
+    /// `shaders/matmul.wgsl`.
+    pub const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
+}
+
+/// Everything a user needs: `use wgrad::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        check_grads, concat, grad, grad_argnums, grad_aux, grad_with, hessian, jacfwd,
+        jacfwd_argnums, jacfwd_aux, jacrev, jacrev_argnums, jacrev_aux, jvp, jvp_aux, try_concat,
+        try_jvp, try_jvp_aux, try_value_and_grad_argnums, try_value_and_grad_aux, try_vmap,
+        try_where, value_and_grad, value_and_grad_argnums, value_and_grad_aux, value_and_grad_with,
+        vjp, vjp_aux, vjp_with, vmap, vmap_with, where_, AdOptions, Argnums, Axes, DType,
+        GradOptions, InAxes, Mode, Tensor, Tree, VmapOptions,
+    };
+}

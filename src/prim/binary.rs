@@ -1,0 +1,313 @@
+//! Binary arithmetic primitives on equal shapes: add sub mul div pow maximum minimum.
+//! The public methods broadcast (NumPy rules) before they build the primitive, so the VJP of
+//! broadcasting lives in one place (`expand`'s rule), not in every binary rule.
+
+use super::{Op, Primitive};
+use crate::dtype::DType;
+use crate::error::{dtype_err, or_panic, Result};
+use crate::runtime::codegen::Emitter;
+use crate::tensor::Tensor;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Maximum,
+    Minimum,
+}
+
+/// `Some(a + b)` where absent means zero.
+pub(crate) fn add_opt(a: Option<Tensor>, b: Option<Tensor>) -> Option<Tensor> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// The weight of `a` in d max(a, b): 1 where a wins, ½ at ties (as JAX), else 0.
+fn max_weight(a: &Tensor, b: &Tensor) -> Tensor {
+    let win = a.greater(b).cast(a.dtype());
+    let tie = a.equal(b).cast(a.dtype());
+    win + tie * 0.5
+}
+
+impl BinaryOp {
+    /// Partial derivatives (d out/d a, d out/d b), each only when asked for.
+    fn partials(self, a: &Tensor, b: &Tensor, y: &Tensor, want: [bool; 2]) -> [Option<Tensor>; 2] {
+        let pick = |w: bool, f: &dyn Fn() -> Tensor| if w { Some(f()) } else { None };
+        match self {
+            BinaryOp::Pow => [
+                pick(want[0], &|| b * a.pow(&(b - 1.0))),
+                pick(want[1], &|| {
+                    // log(a) with a = 0 replaced by 1, as JAX does (0^b has derivative 0 in b).
+                    let safe = crate::compose::where_(&a.equal(&a.zeros_like()), &a.ones_like(), a);
+                    safe.log() * y
+                }),
+            ],
+            BinaryOp::Maximum => {
+                let w = max_weight(a, b);
+                [pick(want[0], &|| w.clone()), pick(want[1], &|| 1.0 - &w)]
+            }
+            BinaryOp::Minimum => {
+                let w = max_weight(b, a); // a is the minimum where b wins the maximum
+                [pick(want[0], &|| w.clone()), pick(want[1], &|| 1.0 - &w)]
+            }
+            _ => unreachable!("add, sub, mul and div have direct rules"),
+        }
+    }
+}
+
+impl Primitive for BinaryOp {
+    fn name(&self) -> &'static str {
+        match self {
+            BinaryOp::Add => "add",
+            BinaryOp::Sub => "sub",
+            BinaryOp::Mul => "mul",
+            BinaryOp::Div => "div",
+            BinaryOp::Pow => "pow",
+            BinaryOp::Maximum => "maximum",
+            BinaryOp::Minimum => "minimum",
+        }
+    }
+    fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
+        let (a, b) = (&x[0], &x[1]);
+        let (ta, tb) = (t[0].as_ref(), t[1].as_ref());
+        match self {
+            BinaryOp::Add => add_opt(ta.cloned(), tb.cloned()),
+            BinaryOp::Sub => add_opt(ta.cloned(), tb.map(|t| -t)),
+            BinaryOp::Mul => add_opt(ta.map(|t| t * b), tb.map(|t| a * t)),
+            BinaryOp::Div => add_opt(ta.map(|t| t / b), tb.map(|t| -(t * y) / b)),
+            op => {
+                let [da, db] = op.partials(a, b, y, [ta.is_some(), tb.is_some()]);
+                add_opt(
+                    ta.zip(da).map(|(t, d)| t * d),
+                    tb.zip(db).map(|(t, d)| t * d),
+                )
+            }
+        }
+    }
+    fn vjp(&self, x: &[Tensor], y: &Tensor, ct: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+        let (a, b) = (&x[0], &x[1]);
+        let w = [needs[0], needs[1]];
+        let pick = |k: usize, f: &dyn Fn() -> Tensor| if w[k] { Some(f()) } else { None };
+        match self {
+            BinaryOp::Add => vec![pick(0, &|| ct.clone()), pick(1, &|| ct.clone())],
+            BinaryOp::Sub => vec![pick(0, &|| ct.clone()), pick(1, &|| -ct)],
+            BinaryOp::Mul => vec![pick(0, &|| ct * b), pick(1, &|| ct * a)],
+            BinaryOp::Div => vec![pick(0, &|| ct / b), pick(1, &|| -(ct * y) / b)],
+            op => {
+                let [da, db] = op.partials(a, b, y, w);
+                vec![da.map(|d| ct * d), db.map(|d| ct * d)]
+            }
+        }
+    }
+    fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Tensor {
+        let a = crate::transforms::vmap::with_batch(&x[0], batched[0], size);
+        let b = crate::transforms::vmap::with_batch(&x[1], batched[1], size);
+        or_panic(binary_same(*self, &a, &b))
+    }
+    fn emit(&self, node: &Tensor, a: &[String], _: &mut Emitter) -> String {
+        let (x, y) = (format!("{}(i)", a[0]), format!("{}(i)", a[1]));
+        let e = match self {
+            BinaryOp::Add => format!("{x} + {y}"),
+            BinaryOp::Sub => format!("{x} - {y}"),
+            BinaryOp::Mul => format!("{x} * {y}"),
+            BinaryOp::Div => format!("{x} / {y}"),
+            BinaryOp::Maximum => format!("max({x}, {y})"),
+            BinaryOp::Minimum => format!("min({x}, {y})"),
+            BinaryOp::Pow => match node.dtype() {
+                DType::F16 => format!("f16(wg_pow(f32({x}), f32({y})))"),
+                _ => format!("wg_pow({x}, {y})"),
+            },
+        };
+        format!("    return {e};")
+    }
+}
+
+/// The primitive on equal shapes and dtypes.
+pub(crate) fn binary_same(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let ok = match op {
+        BinaryOp::Pow => a.dtype().is_float(),
+        _ => a.dtype() != DType::Bool,
+    };
+    if !ok {
+        return dtype_err(
+            op.name(),
+            format!(
+                "not defined for {} (shapes {:?} and {:?})",
+                a.dtype(),
+                a.shape(),
+                b.shape()
+            ),
+        );
+    }
+    debug_assert_eq!(a.shape(), b.shape());
+    Tensor::from_op(
+        Op::Binary(op),
+        vec![a.clone(), b.clone()],
+        a.shape().to_vec(),
+        a.dtype(),
+    )
+}
+
+/// Broadcasts both operands to a common shape and dtype (a 0-d constant adopts the other
+/// operand's dtype, like a Python literal), then applies `f`.
+pub(crate) fn broadcast_pair(op: &'static str, a: &Tensor, b: &Tensor) -> Result<(Tensor, Tensor)> {
+    let shape = crate::dtype::broadcast_shapes(op, a.shape(), b.shape())?;
+    let (a, b) = unify_dtypes(op, a, b)?;
+    Ok((a.try_broadcast_to(&shape)?, b.try_broadcast_to(&shape)?))
+}
+
+fn is_weak(t: &Tensor) -> bool {
+    t.rank() == 0 && matches!(t.op(), Op::Source(super::source::Source::Full(_)))
+}
+
+pub(crate) fn unify_dtypes(op: &'static str, a: &Tensor, b: &Tensor) -> Result<(Tensor, Tensor)> {
+    if a.dtype() == b.dtype() {
+        return Ok((a.clone(), b.clone()));
+    }
+    if is_weak(b) {
+        return Ok((a.clone(), b.try_cast(a.dtype())?));
+    }
+    if is_weak(a) {
+        return Ok((a.try_cast(b.dtype())?, b.clone()));
+    }
+    dtype_err(
+        op,
+        format!(
+            "operands have dtypes {} and {} (shapes {:?} and {:?}); cast one first",
+            a.dtype(),
+            b.dtype(),
+            a.shape(),
+            b.shape()
+        ),
+    )
+}
+
+fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (a, b) = broadcast_pair(op.name(), a, b)?;
+    binary_same(op, &a, &b)
+}
+
+macro_rules! binary_methods {
+    ($($name:ident $try_name:ident $op:ident $doc:literal $ex:literal;)*) => {
+        impl Tensor {
+            $(
+                #[doc = $doc]
+                /// Operands broadcast as in NumPy.
+                ///
+                /// ```
+                /// use wgrad::prelude::*;
+                #[doc = $ex]
+                /// ```
+                #[track_caller]
+                pub fn $name(&self, other: &Tensor) -> Tensor {
+                    or_panic(self.$try_name(other))
+                }
+                #[doc = concat!("Fallible [`Tensor::", stringify!($name), "`]: an error names the op and both shapes.")]
+                ///
+                /// ```
+                /// use wgrad::prelude::*;
+                #[doc = concat!("let e = Tensor::zeros([2, 3]).", stringify!($try_name), "(&Tensor::zeros([4])).unwrap_err();")]
+                /// assert!(e.to_string().contains("[2, 3]") && e.to_string().contains("[4]"));
+                /// ```
+                pub fn $try_name(&self, other: &Tensor) -> Result<Tensor> {
+                    binary(BinaryOp::$op, self, other)
+                }
+            )*
+        }
+    };
+}
+
+binary_methods! {
+    add try_add Add "Elementwise `a + b`." "assert_eq!(Tensor::scalar(2.0).add(&Tensor::scalar(3.0)).item(), 5.0);";
+    sub try_sub Sub "Elementwise `a - b`." "assert_eq!(Tensor::scalar(2.0).sub(&Tensor::scalar(3.0)).item(), -1.0);";
+    mul try_mul Mul "Elementwise `a * b`." "assert_eq!(Tensor::scalar(2.0).mul(&Tensor::scalar(3.0)).item(), 6.0);";
+    div try_div Div "Elementwise `a / b`." "assert_eq!(Tensor::scalar(3.0).div(&Tensor::scalar(2.0)).item(), 1.5);";
+    pow try_pow Pow "Elementwise `a ^ b` (negative bases with integer exponents as NumPy)." "assert_eq!(Tensor::scalar(-2.0).pow(&Tensor::scalar(3.0)).item(), -8.0);";
+    maximum try_maximum Maximum "Elementwise maximum (derivative split ½–½ at ties, as JAX)." "assert_eq!(Tensor::scalar(2.0).maximum(&Tensor::scalar(3.0)).item(), 3.0);";
+    minimum try_minimum Minimum "Elementwise minimum." "assert_eq!(Tensor::scalar(2.0).minimum(&Tensor::scalar(3.0)).item(), 2.0);";
+}
+
+// Operators on Tensor, &Tensor and f32, in every combination.
+macro_rules! operator {
+    ($tr:ident $m:ident $name:ident) => {
+        impl std::ops::$tr<&Tensor> for &Tensor {
+            type Output = Tensor;
+            #[track_caller]
+            fn $m(self, rhs: &Tensor) -> Tensor {
+                Tensor::$name(&self, rhs)
+            }
+        }
+        impl std::ops::$tr<Tensor> for &Tensor {
+            type Output = Tensor;
+            #[track_caller]
+            fn $m(self, rhs: Tensor) -> Tensor {
+                Tensor::$name(&self, &rhs)
+            }
+        }
+        impl std::ops::$tr<&Tensor> for Tensor {
+            type Output = Tensor;
+            #[track_caller]
+            fn $m(self, rhs: &Tensor) -> Tensor {
+                Tensor::$name(&self, rhs)
+            }
+        }
+        impl std::ops::$tr<Tensor> for Tensor {
+            type Output = Tensor;
+            #[track_caller]
+            fn $m(self, rhs: Tensor) -> Tensor {
+                Tensor::$name(&self, &rhs)
+            }
+        }
+        impl std::ops::$tr<f32> for &Tensor {
+            type Output = Tensor;
+            #[track_caller]
+            fn $m(self, rhs: f32) -> Tensor {
+                Tensor::$name(&self, &Tensor::scalar(rhs))
+            }
+        }
+        impl std::ops::$tr<f32> for Tensor {
+            type Output = Tensor;
+            #[track_caller]
+            fn $m(self, rhs: f32) -> Tensor {
+                Tensor::$name(&self, &Tensor::scalar(rhs))
+            }
+        }
+        impl std::ops::$tr<&Tensor> for f32 {
+            type Output = Tensor;
+            #[track_caller]
+            fn $m(self, rhs: &Tensor) -> Tensor {
+                Tensor::scalar(self).$name(rhs)
+            }
+        }
+        impl std::ops::$tr<Tensor> for f32 {
+            type Output = Tensor;
+            #[track_caller]
+            fn $m(self, rhs: Tensor) -> Tensor {
+                Tensor::scalar(self).$name(&rhs)
+            }
+        }
+    };
+}
+operator!(Add add add);
+operator!(Sub sub sub);
+operator!(Mul mul mul);
+operator!(Div div div);
+
+impl std::ops::Neg for &Tensor {
+    type Output = Tensor;
+    fn neg(self) -> Tensor {
+        Tensor::neg(self)
+    }
+}
+impl std::ops::Neg for Tensor {
+    type Output = Tensor;
+    fn neg(self) -> Tensor {
+        Tensor::neg(&self)
+    }
+}

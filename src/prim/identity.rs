@@ -1,0 +1,67 @@
+//! Identity-valued primitives: `alias` (a fresh node for a transform's argument) and
+//! `stop_gradient` (blocks derivatives, passes vmap through). Both are free: they compute
+//! nothing and share their operand's buffer.
+
+use super::{Op, Primitive};
+use crate::error::or_panic;
+use crate::runtime::codegen::Emitter;
+use crate::tensor::Tensor;
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Identity {
+    Alias,
+    StopGradient,
+}
+
+impl Primitive for Identity {
+    fn name(&self) -> &'static str {
+        match self {
+            Identity::Alias => "alias",
+            Identity::StopGradient => "stop_gradient",
+        }
+    }
+    fn jvp(&self, _: &[Tensor], _: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
+        match self {
+            Identity::Alias => t[0].clone(),
+            Identity::StopGradient => None,
+        }
+    }
+    fn vjp(&self, _: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+        match self {
+            Identity::Alias => vec![Some(ct.clone())],
+            Identity::StopGradient => vec![None],
+        }
+    }
+    fn batch(&self, x: &[Tensor], _: &Tensor, _: &[bool], _: usize) -> Tensor {
+        identity(self.clone(), &x[0])
+    }
+    fn emit(&self, _: &Tensor, a: &[String], _: &mut Emitter) -> String {
+        format!("    return {}(i);", a[0])
+    }
+}
+
+pub(crate) fn identity(kind: Identity, x: &Tensor) -> Tensor {
+    or_panic(Tensor::from_op(
+        Op::Identity(kind),
+        vec![x.clone()],
+        x.shape().to_vec(),
+        x.dtype(),
+    ))
+}
+
+impl Tensor {
+    /// The same values, with no derivative flowing through (as `jax.lax.stop_gradient`).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let g = grad(|x: &Tensor| (x * x.stop_gradient()).sum(None, false))(&Tensor::from_vec(vec![3.0f32], [1]));
+    /// assert_eq!(g.to_vec::<f32>(), vec![3.0]);
+    /// ```
+    pub fn stop_gradient(&self) -> Tensor {
+        identity(Identity::StopGradient, self)
+    }
+    /// A fresh node with the same value: what a transform differentiates with respect to.
+    pub(crate) fn alias(&self) -> Tensor {
+        identity(Identity::Alias, self)
+    }
+}

@@ -1,0 +1,263 @@
+//! Comparisons (`greater less equal` → bool masks), `select` (the `where` primitive) and
+//! `cast` between dtypes. Comparisons are not differentiable; `select` routes tangents and
+//! cotangents by its mask; `cast` between floats passes them through.
+
+use super::{Op, Primitive};
+use crate::dtype::DType;
+use crate::error::{dtype_err, or_panic, shape_err, Result};
+use crate::runtime::codegen::Emitter;
+use crate::tensor::Tensor;
+use crate::transforms::vmap::with_batch;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Compare {
+    Greater,
+    Less,
+    Equal,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Logic {
+    Compare(Compare),
+    Select,
+    Cast(DType),
+}
+
+impl Logic {
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Logic::Cast(d) => format!("cast[{d}]"),
+            other => other.name().into(),
+        }
+    }
+}
+
+pub(crate) fn require_f16(op: &'static str) -> Result<()> {
+    if !crate::runtime::device::gpu()?.info.shader_f16 {
+        return dtype_err(
+            op,
+            "f16 needs the adapter feature `shader-f16`, which this adapter lacks; use f32",
+        );
+    }
+    Ok(())
+}
+
+impl Primitive for Logic {
+    fn name(&self) -> &'static str {
+        match self {
+            Logic::Compare(Compare::Greater) => "greater",
+            Logic::Compare(Compare::Less) => "less",
+            Logic::Compare(Compare::Equal) => "equal",
+            Logic::Select => "where",
+            Logic::Cast(_) => "cast",
+        }
+    }
+    fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
+        match self {
+            Logic::Compare(_) => None,
+            Logic::Select => {
+                if t[1].is_none() && t[2].is_none() {
+                    return None;
+                }
+                let zero = || y.zeros_like();
+                let a = t[1].clone().unwrap_or_else(zero);
+                let b = t[2].clone().unwrap_or_else(zero);
+                Some(or_panic(select(&x[0], &a, &b)))
+            }
+            Logic::Cast(d) => {
+                if x[0].dtype().is_float() && d.is_float() {
+                    t[0].as_ref().map(|t| t.cast(*d))
+                } else {
+                    None
+                }
+            }
+        }
+    }
+    fn vjp(&self, x: &[Tensor], _: &Tensor, ct: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+        match self {
+            Logic::Compare(_) => vec![None, None],
+            Logic::Select => {
+                let zero = ct.zeros_like();
+                vec![
+                    None,
+                    needs[1].then(|| or_panic(select(&x[0], ct, &zero))),
+                    needs[2].then(|| or_panic(select(&x[0], &zero, ct))),
+                ]
+            }
+            Logic::Cast(d) => {
+                let back = x[0].dtype().is_float() && d.is_float();
+                vec![back.then(|| ct.cast(x[0].dtype()))]
+            }
+        }
+    }
+    fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Tensor {
+        let x: Vec<Tensor> = x
+            .iter()
+            .zip(batched)
+            .map(|(t, &b)| with_batch(t, b, size))
+            .collect();
+        or_panic(match self {
+            Logic::Compare(c) => compare(*c, &x[0], &x[1]),
+            Logic::Select => select(&x[0], &x[1], &x[2]),
+            Logic::Cast(d) => cast(&x[0], *d),
+        })
+    }
+    fn emit(&self, node: &Tensor, a: &[String], _: &mut Emitter) -> String {
+        let arg = |k: usize| format!("{}(i)", a[k]);
+        let e = match self {
+            Logic::Compare(Compare::Greater) => format!("{} > {}", arg(0), arg(1)),
+            Logic::Compare(Compare::Less) => format!("{} < {}", arg(0), arg(1)),
+            Logic::Compare(Compare::Equal) => format!("{} == {}", arg(0), arg(1)),
+            Logic::Select => format!("select({}, {}, {})", arg(2), arg(1), arg(0)),
+            Logic::Cast(to) => {
+                let from = node.inputs()[0].dtype();
+                match (from, to) {
+                    (DType::Bool, t) => {
+                        let ty = t.wgsl();
+                        format!("select({ty}(0), {ty}(1), {})", arg(0))
+                    }
+                    (_, DType::Bool) => format!("{} != {}(0)", arg(0), from.wgsl()),
+                    (f, t) if f == *t => arg(0),
+                    (DType::F16, t) => format!("{}(f32({}))", t.wgsl(), arg(0)),
+                    (_, t) => format!("{}({})", t.wgsl(), arg(0)),
+                }
+            }
+        };
+        format!("    return {e};")
+    }
+}
+
+pub(crate) fn compare(c: Compare, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let op = Logic::Compare(c);
+    let (a, b) = super::binary::broadcast_pair(op.name(), a, b)?;
+    Tensor::from_op(
+        Op::Logic(op),
+        vec![a.clone(), b],
+        a.shape().to_vec(),
+        DType::Bool,
+    )
+}
+
+pub(crate) fn select(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if cond.dtype() != DType::Bool {
+        return dtype_err(
+            "where",
+            format!(
+                "the condition must be bool, got {} of shape {:?}",
+                cond.dtype(),
+                cond.shape()
+            ),
+        );
+    }
+    let shape = crate::dtype::broadcast_shapes("where", cond.shape(), a.shape())
+        .and_then(|s| crate::dtype::broadcast_shapes("where", &s, b.shape()))
+        .or_else(|_| {
+            shape_err(
+                "where",
+                format!(
+                    "condition {:?}, x {:?} and y {:?} cannot be broadcast together",
+                    cond.shape(),
+                    a.shape(),
+                    b.shape()
+                ),
+            )
+        })?;
+    let (a, b) = super::binary::unify_dtypes("where", a, b)?;
+    let inputs = vec![
+        cond.try_broadcast_to(&shape)?,
+        a.try_broadcast_to(&shape)?,
+        b.try_broadcast_to(&shape)?,
+    ];
+    Tensor::from_op(Op::Logic(Logic::Select), inputs, shape, a.dtype())
+}
+
+pub(crate) fn cast(x: &Tensor, to: DType) -> Result<Tensor> {
+    if x.dtype() == to {
+        return Ok(x.clone());
+    }
+    if to == DType::F16 {
+        require_f16("cast")?;
+    }
+    Tensor::from_op(
+        Op::Logic(Logic::Cast(to)),
+        vec![x.clone()],
+        x.shape().to_vec(),
+        to,
+    )
+}
+
+impl Tensor {
+    /// Elementwise `a > b` as a bool mask (broadcasting).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let m = Tensor::from_vec(vec![1.0f32, 3.0], [2]).greater(&Tensor::scalar(2.0));
+    /// assert_eq!(m.to_vec::<bool>(), vec![false, true]);
+    /// ```
+    #[track_caller]
+    pub fn greater(&self, other: &Tensor) -> Tensor {
+        or_panic(compare(Compare::Greater, self, other))
+    }
+    /// Elementwise `a < b` as a bool mask (broadcasting).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let m = Tensor::from_vec(vec![1.0f32, 3.0], [2]).less(&Tensor::scalar(2.0));
+    /// assert_eq!(m.to_vec::<bool>(), vec![true, false]);
+    /// ```
+    #[track_caller]
+    pub fn less(&self, other: &Tensor) -> Tensor {
+        or_panic(compare(Compare::Less, self, other))
+    }
+    /// Elementwise `a == b` as a bool mask (broadcasting).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let m = Tensor::from_vec(vec![1.0f32, 2.0], [2]).equal(&Tensor::scalar(2.0));
+    /// assert_eq!(m.to_vec::<bool>(), vec![false, true]);
+    /// ```
+    #[track_caller]
+    pub fn equal(&self, other: &Tensor) -> Tensor {
+        or_panic(compare(Compare::Equal, self, other))
+    }
+    /// Fallible comparisons: `try_compare(">", b)`, `"<"` or `"=="`.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// assert!(Tensor::zeros([2]).try_compare(">", &Tensor::zeros([3])).is_err());
+    /// ```
+    pub fn try_compare(&self, how: &str, other: &Tensor) -> Result<Tensor> {
+        let c = match how {
+            ">" => Compare::Greater,
+            "<" => Compare::Less,
+            "==" => Compare::Equal,
+            _ => {
+                return crate::error::transform_err(
+                    "compare",
+                    format!("unknown comparison {how:?}"),
+                )
+            }
+        };
+        compare(c, self, other)
+    }
+    /// Converts to another dtype (bool → 0/1, float → int truncates).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let i = Tensor::from_vec(vec![1.7f32, -2.2], [2]).cast(DType::I32);
+    /// assert_eq!(i.to_vec::<i32>(), vec![1, -2]);
+    /// ```
+    #[track_caller]
+    pub fn cast(&self, to: DType) -> Tensor {
+        or_panic(cast(self, to))
+    }
+    /// Fallible [`Tensor::cast`] (f16 needs `shader-f16`).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// assert!(Tensor::zeros([1]).try_cast(DType::I32).is_ok());
+    /// ```
+    pub fn try_cast(&self, to: DType) -> Result<Tensor> {
+        cast(self, to)
+    }
+}

@@ -1,0 +1,227 @@
+//! Matrix multiplication: the primitive multiplies `[..., M, K]` by `[..., K, N]` with equal
+//! batch axes; the public `matmul` adds NumPy's 1-D and batch-broadcasting rules on top.
+//! Kernel: `shaders/matmul.wgsl` (tiled, register-blocked); transposes and broadcasts of
+//! the operands are folded into its loads, never copied. Bilinear rules.
+
+use super::{Op, Primitive};
+use crate::dtype::{broadcast_shapes, numel, DType};
+use crate::error::{dtype_err, or_panic, shape_err, Result};
+use crate::runtime::codegen::{BufRef, Emitter, Kernel};
+use crate::tensor::Tensor;
+use crate::transforms::vmap::with_batch;
+use std::collections::HashMap;
+
+const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Matmul;
+
+impl Primitive for Matmul {
+    fn name(&self) -> &'static str {
+        "matmul"
+    }
+    fn jvp(&self, x: &[Tensor], _: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
+        let left = t[0].as_ref().map(|ta| mm(ta, &x[1]));
+        let right = t[1].as_ref().map(|tb| mm(&x[0], tb));
+        super::binary::add_opt(left, right)
+    }
+    fn vjp(&self, x: &[Tensor], _: &Tensor, ct: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+        vec![
+            needs[0].then(|| mm(ct, &x[1].mt())),
+            needs[1].then(|| mm(&x[0].mt(), ct)),
+        ]
+    }
+    fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Tensor {
+        mm(
+            &with_batch(&x[0], batched[0], size),
+            &with_batch(&x[1], batched[1], size),
+        )
+    }
+    fn emit(&self, _: &Tensor, _: &[String], _: &mut Emitter) -> String {
+        unreachable!("matmul is a kernel root")
+    }
+}
+
+fn mm(a: &Tensor, b: &Tensor) -> Tensor {
+    or_panic(matmul_p(a, b))
+}
+
+impl Matmul {
+    pub(crate) fn kernels(
+        &self,
+        node: &Tensor,
+        computed: &HashMap<u64, BufRef>,
+        out: BufRef,
+    ) -> (Vec<Kernel>, Vec<Tensor>) {
+        let ins = node.inputs();
+        let (a, b) = (&ins[0], &ins[1]);
+        let r = a.rank();
+        let (m, k, n) = (a.shape()[r - 2], a.shape()[r - 1], b.shape()[r - 1]);
+        let batch = numel(&a.shape()[..r - 2]);
+        let mut e = Emitter::new(computed);
+        let va = e.value_fn(a);
+        let vb = e.value_fn(b);
+        let f32_of = |v: String, d: DType| {
+            if d == DType::F32 {
+                v
+            } else {
+                format!("f32({v})")
+            }
+        };
+        e.push_fn(format!(
+            "fn load_a(b: u32, m: u32, k: u32) -> f32 {{\n    return {};\n}}",
+            f32_of(format!("{va}(b * {}u + m * {k}u + k)", m * k), a.dtype())
+        ));
+        e.push_fn(format!(
+            "fn load_b(b: u32, k: u32, n: u32) -> f32 {{\n    return {};\n}}",
+            f32_of(format!("{vb}(b * {}u + k * {n}u + n)", k * n), b.dtype())
+        ));
+        let store = if node.dtype() == DType::F32 {
+            "acc[r][c]".to_string()
+        } else {
+            format!("{}(acc[r][c])", node.dtype().wgsl())
+        };
+        let source = e
+            .fill(MATMUL_WGSL, node.dtype())
+            .replace("{{M}}", &m.to_string())
+            .replace("{{N}}", &n.to_string())
+            .replace("{{K}}", &k.to_string())
+            .replace("{{STORE}}", &store);
+        let kernel = Kernel {
+            source,
+            inputs: e.inputs(),
+            out,
+            out_bytes: (batch * m * n * node.dtype().size()) as u64,
+            groups: [n.div_ceil(64) as u32, m.div_ceil(64) as u32, batch as u32],
+            label: "matmul".into(),
+        };
+        (vec![kernel], e.inlined)
+    }
+}
+
+pub(crate) fn matmul_p(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let r = a.rank();
+    if !a.dtype().is_float() || a.dtype() != b.dtype() {
+        return dtype_err(
+            "matmul",
+            format!(
+                "needs two float tensors of one dtype, got {} and {}",
+                a.dtype(),
+                b.dtype()
+            ),
+        );
+    }
+    let ok = r >= 2
+        && b.rank() == r
+        && a.shape()[..r - 2] == b.shape()[..r - 2]
+        && a.shape()[r - 1] == b.shape()[r - 2];
+    if !ok {
+        return shape_err(
+            "matmul",
+            format!("shapes {:?} and {:?} do not multiply", a.shape(), b.shape()),
+        );
+    }
+    let batch = numel(&a.shape()[..r - 2]);
+    let max = crate::runtime::device::gpu()?
+        .info
+        .max_compute_workgroups_per_dimension as usize;
+    if batch > max {
+        return Err(crate::Error::TooLarge {
+            op: "matmul",
+            msg: format!("{batch} batched products exceed {max} per dispatch"),
+        });
+    }
+    let mut shape = a.shape().to_vec();
+    shape[r - 1] = b.shape()[r - 1];
+    Tensor::from_op(
+        Op::Matmul(Matmul),
+        vec![a.clone(), b.clone()],
+        shape,
+        a.dtype(),
+    )
+}
+
+impl Tensor {
+    /// NumPy `matmul`: 2-D products, batched products with broadcast batch axes, and 1-D
+    /// operands (a vector is promoted to a matrix and the added axis removed).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]);
+    /// let b = Tensor::eye(2);
+    /// assert_eq!(a.matmul(&b).to_vec::<f32>(), vec![1.0, 2.0, 3.0, 4.0]);
+    /// ```
+    #[track_caller]
+    pub fn matmul(&self, other: &Tensor) -> Tensor {
+        or_panic(self.try_matmul(other))
+    }
+    /// Fallible [`Tensor::matmul`]: the error names both shapes.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let e = Tensor::zeros([2, 3]).try_matmul(&Tensor::zeros([4, 5])).unwrap_err();
+    /// assert!(e.to_string().contains("[2, 3]") && e.to_string().contains("[4, 5]"));
+    /// ```
+    pub fn try_matmul(&self, other: &Tensor) -> Result<Tensor> {
+        let (a, b) = (self, other);
+        if a.rank() == 0 || b.rank() == 0 {
+            return shape_err(
+                "matmul",
+                format!(
+                    "operands must have rank >= 1, got {:?} and {:?}",
+                    a.shape(),
+                    b.shape()
+                ),
+            );
+        }
+        let a2 = if a.rank() == 1 {
+            a.try_reshape([1, a.shape()[0]])?
+        } else {
+            a.clone()
+        };
+        let b2 = if b.rank() == 1 {
+            b.try_reshape([b.shape()[0], 1])?
+        } else {
+            b.clone()
+        };
+        let (ra, rb) = (a2.rank(), b2.rank());
+        if a2.shape()[ra - 1] != b2.shape()[rb - 2] {
+            return shape_err(
+                "matmul",
+                format!(
+                    "shapes {:?} and {:?}: inner dimensions {} and {} differ",
+                    a.shape(),
+                    b.shape(),
+                    a2.shape()[ra - 1],
+                    b2.shape()[rb - 2]
+                ),
+            );
+        }
+        let batch = broadcast_shapes("matmul", &a2.shape()[..ra - 2], &b2.shape()[..rb - 2])
+            .map_err(|_| crate::Error::Shape {
+                op: "matmul",
+                msg: format!(
+                    "batch axes of {:?} and {:?} cannot be broadcast together",
+                    a.shape(),
+                    b.shape()
+                ),
+            })?;
+        let full = |x: &Tensor, r: usize| -> Result<Tensor> {
+            let mut s = batch.clone();
+            s.extend_from_slice(&x.shape()[r - 2..]);
+            x.try_broadcast_to(s)
+        };
+        let mut y = matmul_p(&full(&a2, ra)?, &full(&b2, rb)?)?;
+        let mut shape = y.shape().to_vec();
+        if b.rank() == 1 {
+            shape.pop();
+        }
+        if a.rank() == 1 {
+            shape.remove(shape.len() - if b.rank() == 1 { 1 } else { 2 });
+        }
+        if shape != y.shape() {
+            y = y.try_reshape(shape)?;
+        }
+        Ok(y)
+    }
+}

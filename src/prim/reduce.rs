@@ -1,0 +1,396 @@
+//! Reductions: `sum` and `max` over any set of axes (the primitive drops them; `keepdims` is a
+//! reshape). Kernel: `shaders/reduce.wgsl`, with the elementwise producer of the input fused
+//! into the read, and long reductions split into chunks plus a second pass.
+
+use super::{Op, Primitive};
+use crate::dtype::{norm_axes, numel, DType};
+use crate::error::{dtype_err, or_panic, Result};
+use crate::runtime::codegen::{compose, decompose, grid_1d, literal, BufRef, Emitter, Kernel};
+use crate::tensor::Tensor;
+use std::collections::HashMap;
+
+const REDUCE_WGSL: &str = include_str!("../../shaders/reduce.wgsl");
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum ReduceOp {
+    Sum,
+    Max,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Reduce {
+    pub op: ReduceOp,
+    pub axes: Vec<usize>,
+}
+
+/// Which axes to reduce: all of them, or a list (negative axes count from the end).
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let x = Tensor::ones([2, 3]);
+/// assert_eq!(x.sum(None, false).shape(), &[] as &[usize]);
+/// assert_eq!(x.sum(-1, false).shape(), &[2]);
+/// assert_eq!(x.sum([0, 1], true).shape(), &[1, 1]);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum Axes {
+    /// Every axis.
+    All,
+    /// These axes.
+    List(Vec<isize>),
+}
+
+impl From<Option<isize>> for Axes {
+    fn from(a: Option<isize>) -> Self {
+        a.map_or(Axes::All, |a| Axes::List(vec![a]))
+    }
+}
+impl From<isize> for Axes {
+    fn from(a: isize) -> Self {
+        Axes::List(vec![a])
+    }
+}
+impl<const N: usize> From<[isize; N]> for Axes {
+    fn from(a: [isize; N]) -> Self {
+        Axes::List(a.to_vec())
+    }
+}
+impl From<&[isize]> for Axes {
+    fn from(a: &[isize]) -> Self {
+        Axes::List(a.to_vec())
+    }
+}
+impl From<Vec<isize>> for Axes {
+    fn from(a: Vec<isize>) -> Self {
+        Axes::List(a)
+    }
+}
+
+impl Axes {
+    pub(crate) fn resolve(&self, op: &'static str, shape: &[usize]) -> Result<Vec<usize>> {
+        match self {
+            Axes::All => Ok((0..shape.len()).collect()),
+            Axes::List(l) => norm_axes(op, l, shape),
+        }
+    }
+}
+
+impl Primitive for Reduce {
+    fn name(&self) -> &'static str {
+        match self.op {
+            ReduceOp::Sum => "sum",
+            ReduceOp::Max => "max",
+        }
+    }
+    fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
+        let t = t[0].as_ref()?;
+        Some(match self.op {
+            ReduceOp::Sum => or_panic(reduce_p(ReduceOp::Sum, t, &self.axes)),
+            ReduceOp::Max => {
+                let (mask, count) = self.argmax_mask(&x[0], y);
+                or_panic(reduce_p(ReduceOp::Sum, &(t * mask), &self.axes)) / count
+            }
+        })
+    }
+    fn vjp(&self, x: &[Tensor], y: &Tensor, ct: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+        let spread = |v: &Tensor| self.unreduce(v, x[0].shape());
+        vec![Some(match self.op {
+            ReduceOp::Sum => spread(ct),
+            ReduceOp::Max => {
+                let (mask, count) = self.argmax_mask(&x[0], y);
+                spread(&(ct / count)) * mask
+            }
+        })]
+    }
+    fn batch(&self, x: &[Tensor], _: &Tensor, _: &[bool], _: usize) -> Tensor {
+        let axes: Vec<usize> = self.axes.iter().map(|a| a + 1).collect();
+        or_panic(reduce_p(self.op, &x[0], &axes))
+    }
+    fn emit(&self, _: &Tensor, _: &[String], _: &mut Emitter) -> String {
+        unreachable!("reductions are kernel roots")
+    }
+}
+
+impl Reduce {
+    /// `v` (reduced shape) broadcast back over the reduced axes of `shape`.
+    fn unreduce(&self, v: &Tensor, shape: &[usize]) -> Tensor {
+        let mut keep = shape.to_vec();
+        for &a in &self.axes {
+            keep[a] = 1;
+        }
+        v.reshape(keep).broadcast_to(shape)
+    }
+    /// Where `x` attains the max (as floats), and how many times per output (ties share).
+    fn argmax_mask(&self, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
+        let mask = x.equal(&self.unreduce(y, x.shape())).cast(x.dtype());
+        let count = or_panic(reduce_p(ReduceOp::Sum, &mask, &self.axes));
+        (mask, count)
+    }
+
+    /// The kernels that compute `node` into `out`.
+    pub(crate) fn kernels(
+        &self,
+        node: &Tensor,
+        computed: &HashMap<u64, BufRef>,
+        out: BufRef,
+        next_virtual: &mut usize,
+    ) -> (Vec<Kernel>, Vec<Tensor>) {
+        let x = &node.inputs()[0];
+        let in_shape = x.shape();
+        let kept: Vec<usize> = (0..in_shape.len())
+            .filter(|a| !self.axes.contains(a))
+            .collect();
+        let kept_shape: Vec<usize> = kept.iter().map(|&a| in_shape[a]).collect();
+        let red_shape: Vec<usize> = self.axes.iter().map(|&a| in_shape[a]).collect();
+        let (outputs, r) = (numel(&kept_shape), numel(&red_shape));
+        let acc = acc_type(node.dtype());
+        let mut e = Emitter::new(computed);
+        let v = e.value_fn(x);
+        let mut idx = vec![String::new(); in_shape.len()];
+        for (p, &a) in kept.iter().enumerate() {
+            idx[a] = format!("k{p}");
+        }
+        for (p, &a) in self.axes.iter().enumerate() {
+            idx[a] = format!("r{p}");
+        }
+        let src = format!(
+            "fn src(o: u32, r: u32) -> {acc} {{\n{}{}    return {acc}({v}({}));\n}}",
+            decompose(&kept_shape, "o", "k"),
+            decompose(&red_shape, "r", "r"),
+            compose(&idx, in_shape)
+        );
+        e.push_fn(src);
+        let inlined = e.inlined.clone();
+        let chunks = if r <= 64 || (outputs >= 2048 && r <= 4096) {
+            1
+        } else {
+            r.div_ceil(4096).clamp(1, 128usize.div_ceil(outputs).max(1))
+        };
+        if chunks == 1 && (r <= 64 || outputs >= 2048) {
+            return (vec![self.thread_kernel(node, e, outputs, r, out)], inlined);
+        }
+        let (dest, dest_dtype) = if chunks == 1 {
+            (out.clone(), node.dtype())
+        } else {
+            *next_virtual += 1;
+            (BufRef::Virtual(*next_virtual - 1), acc_dtype(node.dtype()))
+        };
+        let chunk = r.div_ceil(chunks);
+        let store = crate::runtime::codegen::store_expr(
+            &format!("{}(partial[0])", dest_dtype.wgsl()),
+            dest_dtype,
+        );
+        let source = self
+            .fill(
+                REDUCE_WGSL.split("//--- group ---").nth(1).unwrap(),
+                &e,
+                dest_dtype,
+                outputs,
+                r,
+            )
+            .replace("{{CHUNKS}}", &chunks.to_string())
+            .replace("{{CHUNK}}", &chunk.to_string())
+            .replace("{{STORE_PARTIAL}}", &store);
+        let first = Kernel {
+            source,
+            inputs: e.inputs(),
+            out: dest.clone(),
+            out_bytes: (outputs * chunks * dest_dtype.size()) as u64,
+            groups: grid_1d(outputs * chunks * 256, 256),
+            label: format!("{}_chunks", self.name()),
+        };
+        if chunks == 1 {
+            return (vec![first], inlined);
+        }
+        // Second pass: combine the chunks of each output.
+        let empty = HashMap::new();
+        let mut e2 = Emitter::new(&empty);
+        let k = e2.bind(dest, dest_dtype);
+        e2.push_fn(format!(
+            "fn src(o: u32, r: u32) -> {acc} {{\n    return b{k}[o * {chunks}u + r];\n}}"
+        ));
+        let second = self.thread_kernel(node, e2, outputs, chunks, out);
+        (vec![first, second], inlined)
+    }
+
+    fn thread_kernel(
+        &self,
+        node: &Tensor,
+        e: Emitter,
+        outputs: usize,
+        r: usize,
+        out: BufRef,
+    ) -> Kernel {
+        let store = crate::runtime::codegen::store_expr(
+            &format!("{}(acc)", node.dtype().wgsl()),
+            node.dtype(),
+        );
+        let source = self
+            .fill(
+                REDUCE_WGSL.split("//--- group ---").next().unwrap(),
+                &e,
+                node.dtype(),
+                outputs,
+                r,
+            )
+            .replace("{{STORE}}", &store);
+        Kernel {
+            source,
+            inputs: e.inputs(),
+            out,
+            out_bytes: (outputs * node.dtype().size()) as u64,
+            groups: grid_1d(outputs, 256),
+            label: self.name().to_string(),
+        }
+    }
+
+    fn fill(
+        &self,
+        template: &str,
+        e: &Emitter,
+        out_dtype: DType,
+        outputs: usize,
+        r: usize,
+    ) -> String {
+        let acc = acc_dtype(out_dtype);
+        let identity = match (self.op, acc) {
+            (ReduceOp::Sum, a) => literal(0.0, a),
+            (ReduceOp::Max, DType::F32) => "-3.4028235e38".to_string(),
+            (ReduceOp::Max, DType::I32) => "-2147483647i".to_string(),
+            (ReduceOp::Max, _) => "0u".to_string(),
+        };
+        let combine = match self.op {
+            ReduceOp::Sum => "wg_add",
+            ReduceOp::Max => "max",
+        };
+        let add = if self.op == ReduceOp::Sum {
+            format!(
+                "fn wg_add(a: {0}, b: {0}) -> {0} {{\n    return a + b;\n}}\n\n{{{{FUNCTIONS}}}}",
+                acc.wgsl()
+            )
+        } else {
+            "{{FUNCTIONS}}".to_string()
+        };
+        e.fill(&template.replace("{{FUNCTIONS}}", &add), out_dtype)
+            .replace("{{ACC}}", acc.wgsl())
+            .replace("{{IDENTITY}}", &identity.replace("bitcast<f32>(0u)", "0.0"))
+            .replace("{{COMBINE}}", combine)
+            .replace("{{OUTPUTS}}", &outputs.to_string())
+            .replace("{{R}}", &r.to_string())
+    }
+}
+
+fn acc_dtype(d: DType) -> DType {
+    match d {
+        DType::F16 => DType::F32,
+        d => d,
+    }
+}
+
+fn acc_type(d: DType) -> &'static str {
+    acc_dtype(d).wgsl()
+}
+
+pub(crate) fn reduce_p(op: ReduceOp, x: &Tensor, axes: &[usize]) -> Result<Tensor> {
+    let r = Reduce {
+        op,
+        axes: axes.to_vec(),
+    };
+    if x.dtype() == DType::Bool {
+        return dtype_err(
+            r.name(),
+            format!(
+                "cannot reduce a bool tensor of shape {:?}; cast it first",
+                x.shape()
+            ),
+        );
+    }
+    if axes.is_empty() {
+        return Ok(x.clone());
+    }
+    if op == ReduceOp::Max && axes.iter().any(|&a| x.shape()[a] == 0) {
+        return crate::error::shape_err(
+            "max",
+            format!("zero-size axis in shape {:?} has no maximum", x.shape()),
+        );
+    }
+    let mut sorted = axes.to_vec();
+    sorted.sort_unstable();
+    let shape: Vec<usize> = (0..x.rank())
+        .filter(|a| !sorted.contains(a))
+        .map(|a| x.shape()[a])
+        .collect();
+    Tensor::from_op(
+        Op::Reduce(Reduce { op, axes: sorted }),
+        vec![x.clone()],
+        shape,
+        x.dtype(),
+    )
+}
+
+fn reduce(op: ReduceOp, x: &Tensor, axes: Axes, keepdims: bool) -> Result<Tensor> {
+    let name = Reduce { op, axes: vec![] }.name();
+    let axes = axes.resolve(name, x.shape())?;
+    let y = reduce_p(op, x, &axes)?;
+    if !keepdims {
+        return Ok(y);
+    }
+    let mut keep = x.shape().to_vec();
+    for &a in &axes {
+        keep[a] = 1;
+    }
+    y.try_reshape(keep)
+}
+
+impl Tensor {
+    /// Sum over `axes` (`None`: all), keeping them as size 1 when `keepdims`.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]);
+    /// assert_eq!(x.sum(0, false).to_vec::<f32>(), vec![4.0, 6.0]);
+    /// assert_eq!(x.sum(None, false).item(), 10.0);
+    /// ```
+    #[track_caller]
+    pub fn sum(&self, axes: impl Into<Axes>, keepdims: bool) -> Tensor {
+        or_panic(self.try_sum(axes, keepdims))
+    }
+    /// Fallible [`Tensor::sum`]: an axis error names the axis and the shape.
+    ///
+    /// ```
+    /// assert!(wgrad::Tensor::zeros([2]).try_sum(3, false).is_err());
+    /// ```
+    pub fn try_sum(&self, axes: impl Into<Axes>, keepdims: bool) -> Result<Tensor> {
+        reduce(ReduceOp::Sum, self, axes.into(), keepdims)
+    }
+    /// Maximum over `axes` (`None`: all); the derivative is shared among ties.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let x = Tensor::from_vec(vec![1.0f32, 5.0, 3.0, 4.0], [2, 2]);
+    /// assert_eq!(x.max(-1, false).to_vec::<f32>(), vec![5.0, 4.0]);
+    /// ```
+    #[track_caller]
+    pub fn max(&self, axes: impl Into<Axes>, keepdims: bool) -> Tensor {
+        or_panic(self.try_max(axes, keepdims))
+    }
+    /// Fallible [`Tensor::max`].
+    ///
+    /// ```
+    /// assert!(wgrad::Tensor::zeros([2]).try_max(-2, false).is_err());
+    /// ```
+    pub fn try_max(&self, axes: impl Into<Axes>, keepdims: bool) -> Result<Tensor> {
+        reduce(ReduceOp::Max, self, axes.into(), keepdims)
+    }
+}
+
+impl From<i32> for Axes {
+    fn from(a: i32) -> Self {
+        Axes::List(vec![a as isize])
+    }
+}
+impl<const N: usize> From<[i32; N]> for Axes {
+    fn from(a: [i32; N]) -> Self {
+        Axes::List(a.iter().map(|&v| v as isize).collect())
+    }
+}

@@ -1,0 +1,202 @@
+//! Sources: nodes without operands — uploaded data, constant fills, index ramps and counter-based
+//! random numbers. The fills are computed inside whatever kernel reads them (no buffer).
+
+use super::{Op, Primitive};
+use crate::dtype::DType;
+use crate::error::{or_panic, Result};
+use crate::runtime::codegen::{decompose, literal, Emitter};
+use crate::tensor::Tensor;
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Source {
+    /// Values uploaded from the host (always realized).
+    Data,
+    /// Every element equal to the value.
+    Full(f64),
+    /// The index along one axis.
+    Iota(usize),
+    /// Uniform in [0, 1) from a counter-based hash of (seed, flat index).
+    Uniform(u32),
+}
+
+impl Source {
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Source::Data => "data".into(),
+            Source::Full(v) => format!("full[{v}]"),
+            Source::Iota(a) => format!("iota[axis={a}]"),
+            Source::Uniform(s) => format!("uniform[seed={s}]"),
+        }
+    }
+}
+
+impl Primitive for Source {
+    fn name(&self) -> &'static str {
+        match self {
+            Source::Data => "data",
+            Source::Full(_) => "full",
+            Source::Iota(_) => "iota",
+            Source::Uniform(_) => "uniform",
+        }
+    }
+    fn jvp(&self, _: &[Tensor], _: &Tensor, _: &[Option<Tensor>]) -> Option<Tensor> {
+        None
+    }
+    fn vjp(&self, _: &[Tensor], _: &Tensor, _: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+        vec![]
+    }
+    fn batch(&self, _: &[Tensor], out: &Tensor, _: &[bool], _: usize) -> Tensor {
+        out.clone() // no operands, so never batched
+    }
+    fn emit(&self, node: &Tensor, _: &[String], _: &mut Emitter) -> String {
+        match self {
+            Source::Data => unreachable!("data nodes are always realized"),
+            Source::Full(v) => format!("    return {};", literal(*v, node.dtype())),
+            Source::Iota(axis) => {
+                let d = node.dtype();
+                let idx = format!("d{axis}");
+                let v = if d == DType::F16 {
+                    format!("f16(f32({idx}))")
+                } else {
+                    format!("{}({idx})", d.wgsl())
+                };
+                format!("{}    return {v};", decompose(node.shape(), "i", "d"))
+            }
+            Source::Uniform(seed) => format!("    return wg_uniform({seed}u, i);"),
+        }
+    }
+}
+
+fn source(src: Source, shape: &[usize], dtype: DType) -> Result<Tensor> {
+    if dtype == DType::F16 {
+        super::logic::require_f16(src.name())?;
+    }
+    Tensor::from_op(Op::Source(src), vec![], shape.to_vec(), dtype)
+}
+
+impl Tensor {
+    /// A 0-d `f32` tensor (a constant: it costs no buffer and no upload).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// assert_eq!(Tensor::scalar(3.0).shape(), &[] as &[usize]);
+    /// ```
+    pub fn scalar(value: f32) -> Tensor {
+        Tensor::full([], value)
+    }
+    /// A tensor of `shape` with every element `value` (`f32`).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// assert_eq!(Tensor::full([2], 7.0).to_vec::<f32>(), vec![7.0, 7.0]);
+    /// ```
+    #[track_caller]
+    pub fn full(shape: impl AsRef<[usize]>, value: f32) -> Tensor {
+        or_panic(Tensor::try_full(shape.as_ref(), value as f64, DType::F32))
+    }
+    /// A tensor of `shape` and `dtype` with every element `value`.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let t = Tensor::try_full([2], 3.0, DType::I32).unwrap();
+    /// assert_eq!(t.to_vec::<i32>(), vec![3, 3]);
+    /// ```
+    pub fn try_full(shape: impl AsRef<[usize]>, value: f64, dtype: DType) -> Result<Tensor> {
+        source(Source::Full(value), shape.as_ref(), dtype)
+    }
+    /// Zeros (`f32`).
+    ///
+    /// ```
+    /// assert_eq!(wgrad::Tensor::zeros([2]).to_vec::<f32>(), vec![0.0, 0.0]);
+    /// ```
+    pub fn zeros(shape: impl AsRef<[usize]>) -> Tensor {
+        Tensor::full(shape, 0.0)
+    }
+    /// Ones (`f32`).
+    ///
+    /// ```
+    /// assert_eq!(wgrad::Tensor::ones([2]).to_vec::<f32>(), vec![1.0, 1.0]);
+    /// ```
+    pub fn ones(shape: impl AsRef<[usize]>) -> Tensor {
+        Tensor::full(shape, 1.0)
+    }
+    /// Zeros with this tensor's shape and dtype.
+    ///
+    /// ```
+    /// let x = wgrad::Tensor::ones([3]);
+    /// assert_eq!(x.zeros_like().to_vec::<f32>(), vec![0.0; 3]);
+    /// ```
+    pub fn zeros_like(&self) -> Tensor {
+        or_panic(Tensor::try_full(self.shape(), 0.0, self.dtype()))
+    }
+    /// Ones with this tensor's shape and dtype.
+    ///
+    /// ```
+    /// let x = wgrad::Tensor::zeros([3]);
+    /// assert_eq!(x.ones_like().to_vec::<f32>(), vec![1.0; 3]);
+    /// ```
+    pub fn ones_like(&self) -> Tensor {
+        or_panic(Tensor::try_full(self.shape(), 1.0, self.dtype()))
+    }
+    /// `0, 1, …, n-1` as `f32`.
+    ///
+    /// ```
+    /// assert_eq!(wgrad::Tensor::arange(3).to_vec::<f32>(), vec![0.0, 1.0, 2.0]);
+    /// ```
+    pub fn arange(n: usize) -> Tensor {
+        or_panic(Tensor::iota([n], 0, DType::F32))
+    }
+    /// The index along `axis` at every position of `shape`, as `dtype`.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let t = Tensor::iota([2, 2], 1, DType::I32).unwrap();
+    /// assert_eq!(t.to_vec::<i32>(), vec![0, 1, 0, 1]);
+    /// ```
+    pub fn iota(shape: impl AsRef<[usize]>, axis: usize, dtype: DType) -> Result<Tensor> {
+        let shape = shape.as_ref();
+        if axis >= shape.len() {
+            return crate::error::axis_err(
+                "iota",
+                format!("axis {axis} is out of range for shape {shape:?}"),
+            );
+        }
+        source(Source::Iota(axis), shape, dtype)
+    }
+    /// The `n × n` identity matrix (`f32`).
+    ///
+    /// ```
+    /// assert_eq!(wgrad::Tensor::eye(2).to_vec::<f32>(), vec![1.0, 0.0, 0.0, 1.0]);
+    /// ```
+    pub fn eye(n: usize) -> Tensor {
+        let r = or_panic(Tensor::iota([n, n], 0, DType::I32));
+        let c = or_panic(Tensor::iota([n, n], 1, DType::I32));
+        r.equal(&c).cast(DType::F32)
+    }
+    /// Uniform random numbers in [0, 1), reproducible from `seed` on every adapter.
+    ///
+    /// ```
+    /// let u = wgrad::Tensor::rand([1000], 7).to_vec::<f32>();
+    /// assert!(u.iter().all(|&v| (0.0..1.0).contains(&v)));
+    /// ```
+    #[track_caller]
+    pub fn rand(shape: impl AsRef<[usize]>, seed: u64) -> Tensor {
+        let s = (seed ^ (seed >> 32)) as u32;
+        or_panic(source(Source::Uniform(s), shape.as_ref(), DType::F32))
+    }
+    /// Standard normal random numbers (Box–Muller), reproducible from `seed`.
+    ///
+    /// ```
+    /// let z = wgrad::Tensor::randn([4096], 1);
+    /// let mean = z.mean(None, false).item();
+    /// assert!(mean.abs() < 0.1);
+    /// ```
+    #[track_caller]
+    pub fn randn(shape: impl AsRef<[usize]>, seed: u64) -> Tensor {
+        let shape = shape.as_ref();
+        let u1 = Tensor::rand(shape, seed.wrapping_mul(2).wrapping_add(0x9e37));
+        let u2 = Tensor::rand(shape, seed.wrapping_mul(2).wrapping_add(0x79b9));
+        let r = ((1.0 - u1).log() * -2.0).sqrt();
+        r * (u2 * (2.0 * std::f32::consts::PI)).cos()
+    }
+}

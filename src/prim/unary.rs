@@ -1,0 +1,162 @@
+//! Unary elementwise primitives: neg exp log sin cos tanh sqrt abs sigmoid sign.
+//! Kernel: one WGSL expression each (transcendentals computed in f32); rules: one derivative
+//! each, `d(out)/d(x)`, used by both JVP (`t · d`) and VJP (`ct · d`).
+
+use super::{Op, Primitive};
+use crate::dtype::DType;
+use crate::error::{dtype_err, or_panic, Result};
+use crate::runtime::codegen::Emitter;
+use crate::tensor::Tensor;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum UnaryOp {
+    Neg,
+    Exp,
+    Log,
+    Sin,
+    Cos,
+    Tanh,
+    Sqrt,
+    Abs,
+    Sigmoid,
+    Sign,
+}
+
+impl UnaryOp {
+    /// The WGSL expression of `x` (an f32 or i32 value).
+    fn wgsl(self, x: &str) -> String {
+        match self {
+            UnaryOp::Neg => format!("-({x})"),
+            UnaryOp::Exp => format!("exp({x})"),
+            UnaryOp::Log => format!("log({x})"),
+            UnaryOp::Sin => format!("sin({x})"),
+            UnaryOp::Cos => format!("cos({x})"),
+            UnaryOp::Tanh => format!("wg_tanh({x})"),
+            UnaryOp::Sqrt => format!("sqrt({x})"),
+            UnaryOp::Abs => format!("abs({x})"),
+            UnaryOp::Sigmoid => format!("wg_sigmoid({x})"),
+            UnaryOp::Sign => format!("sign({x})"),
+        }
+    }
+    fn allows_int(self) -> bool {
+        matches!(self, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign)
+    }
+    /// d(out)/d(x), built from tensor ops (so it can be differentiated again).
+    fn derivative(self, x: &Tensor, y: &Tensor) -> Option<Tensor> {
+        Some(match self {
+            UnaryOp::Neg => return None,
+            UnaryOp::Exp => y.clone(),
+            UnaryOp::Log => x.reciprocal(),
+            UnaryOp::Sin => x.cos(),
+            UnaryOp::Cos => -x.sin(),
+            UnaryOp::Tanh => 1.0 - y.square(),
+            UnaryOp::Sqrt => (y * 2.0).reciprocal(),
+            UnaryOp::Abs => x.sign(),
+            UnaryOp::Sigmoid => y * (1.0 - y),
+            UnaryOp::Sign => x.zeros_like(),
+        })
+    }
+}
+
+impl Primitive for UnaryOp {
+    fn name(&self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "neg",
+            UnaryOp::Exp => "exp",
+            UnaryOp::Log => "log",
+            UnaryOp::Sin => "sin",
+            UnaryOp::Cos => "cos",
+            UnaryOp::Tanh => "tanh",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Abs => "abs",
+            UnaryOp::Sigmoid => "sigmoid",
+            UnaryOp::Sign => "sign",
+        }
+    }
+    fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
+        let t = t[0].as_ref()?;
+        match self {
+            UnaryOp::Neg => Some(-t),
+            UnaryOp::Sign => None,
+            op => Some(t * op.derivative(&x[0], y)?),
+        }
+    }
+    fn vjp(&self, x: &[Tensor], y: &Tensor, ct: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+        vec![match self {
+            UnaryOp::Neg => Some(-ct),
+            UnaryOp::Sign => None,
+            op => op.derivative(&x[0], y).map(|d| ct * d),
+        }]
+    }
+    fn batch(&self, x: &[Tensor], _: &Tensor, _: &[bool], _: usize) -> Tensor {
+        or_panic(unary(*self, &x[0]))
+    }
+    fn emit(&self, node: &Tensor, a: &[String], _: &mut Emitter) -> String {
+        let x = format!("{}(i)", a[0]);
+        match node.dtype() {
+            DType::F16 => format!("    return f16({});", self.wgsl(&format!("f32({x})"))),
+            _ => format!("    return {};", self.wgsl(&x)),
+        }
+    }
+}
+
+pub(crate) fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
+    let ok = x.dtype().is_float() || (op.allows_int() && x.dtype() == DType::I32);
+    if !ok {
+        return dtype_err(
+            op.name(),
+            format!(
+                "expected a float tensor, got {} of shape {:?}",
+                x.dtype(),
+                x.shape()
+            ),
+        );
+    }
+    Tensor::from_op(
+        Op::Unary(op),
+        vec![x.clone()],
+        x.shape().to_vec(),
+        x.dtype(),
+    )
+}
+
+macro_rules! unary_methods {
+    ($($name:ident $try_name:ident $op:ident $doc:literal $ex:literal;)*) => {
+        impl Tensor {
+            $(
+                #[doc = $doc]
+                ///
+                /// ```
+                /// use wgrad::prelude::*;
+                #[doc = $ex]
+                /// ```
+                #[track_caller]
+                pub fn $name(&self) -> Tensor {
+                    or_panic(self.$try_name())
+                }
+                #[doc = concat!("Fallible [`Tensor::", stringify!($name), "`]: a dtype error for non-float input.")]
+                ///
+                /// ```
+                /// use wgrad::prelude::*;
+                /// assert!(Tensor::from_vec(vec![true], [1]).try_exp().is_err());
+                /// ```
+                pub fn $try_name(&self) -> Result<Tensor> {
+                    unary(UnaryOp::$op, self)
+                }
+            )*
+        }
+    };
+}
+
+unary_methods! {
+    neg try_neg Neg "Elementwise `-x`." "assert_eq!(Tensor::scalar(2.0).neg().item(), -2.0);";
+    exp try_exp Exp "Elementwise `e^x`." "assert!((Tensor::scalar(1.0).exp().item() - std::f32::consts::E).abs() < 1e-6);";
+    log try_log Log "Elementwise natural logarithm." "assert!(Tensor::scalar(1.0).log().item().abs() < 1e-7);";
+    sin try_sin Sin "Elementwise sine." "assert!(Tensor::scalar(0.0).sin().item().abs() < 1e-7);";
+    cos try_cos Cos "Elementwise cosine." "assert!((Tensor::scalar(0.0).cos().item() - 1.0).abs() < 1e-7);";
+    tanh try_tanh Tanh "Elementwise hyperbolic tangent (no overflow for large inputs)." "assert_eq!(Tensor::scalar(100.0).tanh().item(), 1.0);";
+    sqrt try_sqrt Sqrt "Elementwise square root." "assert_eq!(Tensor::scalar(9.0).sqrt().item(), 3.0);";
+    abs try_abs Abs "Elementwise absolute value." "assert_eq!(Tensor::scalar(-2.0).abs().item(), 2.0);";
+    sigmoid try_sigmoid Sigmoid "Elementwise logistic sigmoid `1 / (1 + e^-x)`, stable for large |x|." "assert_eq!(Tensor::scalar(0.0).sigmoid().item(), 0.5);";
+    sign try_sign Sign "Elementwise sign: -1, 0 or 1 (its derivative is zero)." "assert_eq!(Tensor::scalar(-3.0).sign().item(), -1.0);";
+}

@@ -1,0 +1,383 @@
+//! The tensor handle: a cheap-to-clone reference to a node of the lazy graph.
+
+use crate::dtype::{numel, DType};
+use crate::error::{or_panic, Error, Result};
+use crate::prim::source::Source;
+use crate::prim::Op;
+use crate::runtime::pool::{self, Storage};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) struct Node {
+    pub id: u64,
+    pub op: Op,
+    pub shape: Vec<usize>,
+    pub dtype: DType,
+    /// The node's operands; emptied when the node is realized outside every transform, so a
+    /// training loop does not keep the history of all its steps alive.
+    pub inputs: RwLock<Vec<Tensor>>,
+    pub storage: Mutex<Option<Storage>>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // Drop long chains iteratively instead of recursively (no stack overflow on deep graphs).
+        let mut stack: Vec<Tensor> = std::mem::take(self.inputs.get_mut().unwrap());
+        while let Some(t) = stack.pop() {
+            if let Some(mut node) = Arc::into_inner(t.0) {
+                stack.append(node.inputs.get_mut().unwrap());
+            }
+        }
+    }
+}
+
+/// An n-dimensional array on the GPU: a handle to a node of the lazy graph.
+///
+/// Cloning is cheap (a reference count). Operations only record graph nodes; the work runs
+/// when a result is needed ([`Tensor::realize`], [`Tensor::to_vec`], printing). Shapes and
+/// dtypes are checked when a node is built.
+///
+/// Operations panic on bad input with a message that names the op and the shapes; each has
+/// a `try_` twin that returns [`crate::Result`] instead (e.g. [`Tensor::try_add`]).
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], [3]);
+/// let y = (&x * 2.0 + 1.0).sum(None, false);
+/// assert_eq!(y.item(), 15.0);
+/// ```
+#[derive(Clone)]
+pub struct Tensor(pub(crate) Arc<Node>);
+
+/// A Rust type that can fill a tensor: `f32`, `half::f16`, `i32`, `u32`, `bool`.
+pub trait Element: Copy + Send + Sync + 'static + std::fmt::Debug {
+    /// The matching dtype.
+    const DTYPE: DType;
+    /// Appends the buffer bytes of `xs`.
+    fn write_bytes(xs: &[Self], out: &mut Vec<u8>);
+    /// Reads `n` values from buffer bytes.
+    fn read_bytes(bytes: &[u8], n: usize) -> Vec<Self>;
+}
+
+macro_rules! pod_element {
+    ($t:ty, $d:expr) => {
+        impl Element for $t {
+            const DTYPE: DType = $d;
+            fn write_bytes(xs: &[Self], out: &mut Vec<u8>) {
+                out.extend_from_slice(bytemuck::cast_slice(xs));
+            }
+            fn read_bytes(bytes: &[u8], n: usize) -> Vec<Self> {
+                bytemuck::pod_collect_to_vec(&bytes[..n * std::mem::size_of::<$t>()])
+            }
+        }
+    };
+}
+pod_element!(f32, DType::F32);
+pod_element!(half::f16, DType::F16);
+pod_element!(i32, DType::I32);
+pod_element!(u32, DType::U32);
+
+impl Element for bool {
+    const DTYPE: DType = DType::Bool;
+    fn write_bytes(xs: &[Self], out: &mut Vec<u8>) {
+        for &x in xs {
+            out.extend_from_slice(&(x as u32).to_le_bytes());
+        }
+    }
+    fn read_bytes(bytes: &[u8], n: usize) -> Vec<Self> {
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[..n * 4]);
+        words.into_iter().map(|w| w != 0).collect()
+    }
+}
+
+pub(crate) fn check_fits(op: &'static str, shape: &[usize], dtype: DType) -> Result<()> {
+    let info = &crate::runtime::device::gpu()?.info;
+    let bytes = (numel(shape) as u128) * dtype.size() as u128;
+    let limit = info
+        .max_storage_buffer_binding_size
+        .min(info.max_buffer_size) as u128;
+    if bytes > limit || numel(shape) as u128 >= u32::MAX as u128 {
+        return Err(Error::TooLarge {
+            op,
+            msg: format!(
+                "a {dtype} tensor of shape {shape:?} needs {bytes} bytes; this device binds at most {limit}"
+            ),
+        });
+    }
+    Ok(())
+}
+
+impl Tensor {
+    /// Records a node. Callers have checked shapes and dtypes.
+    pub(crate) fn from_op(
+        op: Op,
+        inputs: Vec<Tensor>,
+        shape: Vec<usize>,
+        dtype: DType,
+    ) -> Result<Tensor> {
+        check_fits(op.name(), &shape, dtype)?;
+        Ok(Tensor(Arc::new(Node {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            op,
+            shape,
+            dtype,
+            inputs: RwLock::new(inputs),
+            storage: Mutex::new(None),
+        })))
+    }
+
+    pub(crate) fn from_storage(storage: Storage, shape: Vec<usize>, dtype: DType) -> Tensor {
+        Tensor(Arc::new(Node {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            op: Op::Source(Source::Data),
+            shape,
+            dtype,
+            inputs: RwLock::new(vec![]),
+            storage: Mutex::new(Some(storage)),
+        }))
+    }
+
+    /// The shape.
+    ///
+    /// ```
+    /// assert_eq!(wgrad::Tensor::zeros([2, 3]).shape(), &[2, 3]);
+    /// ```
+    pub fn shape(&self) -> &[usize] {
+        &self.0.shape
+    }
+    /// The element type.
+    ///
+    /// ```
+    /// assert_eq!(wgrad::Tensor::zeros([2]).dtype(), wgrad::DType::F32);
+    /// ```
+    pub fn dtype(&self) -> DType {
+        self.0.dtype
+    }
+    /// Number of axes.
+    ///
+    /// ```
+    /// assert_eq!(wgrad::Tensor::zeros([2, 3]).rank(), 2);
+    /// ```
+    pub fn rank(&self) -> usize {
+        self.0.shape.len()
+    }
+    /// Number of elements.
+    ///
+    /// ```
+    /// assert_eq!(wgrad::Tensor::zeros([2, 3]).numel(), 6);
+    /// ```
+    pub fn numel(&self) -> usize {
+        numel(&self.0.shape)
+    }
+    /// A process-unique id of the graph node (for printouts and debugging).
+    ///
+    /// ```
+    /// let a = wgrad::Tensor::zeros([1]);
+    /// assert_eq!(a.id(), a.clone().id());
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+    pub(crate) fn op(&self) -> &Op {
+        &self.0.op
+    }
+    pub(crate) fn inputs(&self) -> Vec<Tensor> {
+        self.0.inputs.read().unwrap().clone()
+    }
+    pub(crate) fn storage(&self) -> Option<Storage> {
+        self.0.storage.lock().unwrap().clone()
+    }
+    /// Whether the tensor's value is on the device (no pending work).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let y = Tensor::ones([2]).exp();
+    /// assert!(!y.is_realized());
+    /// y.realize();
+    /// assert!(y.is_realized());
+    /// ```
+    pub fn is_realized(&self) -> bool {
+        self.0.storage.lock().unwrap().is_some()
+    }
+    pub(crate) fn same(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// A tensor from a `Vec` and a shape (row-major).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let t = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]);
+    /// assert_eq!(t.shape(), &[2, 2]);
+    /// ```
+    #[track_caller]
+    pub fn from_vec<T: Element>(data: Vec<T>, shape: impl AsRef<[usize]>) -> Tensor {
+        or_panic(Self::try_from_slice(&data, shape))
+    }
+    /// A tensor from a slice and a shape (row-major).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let t = Tensor::from_slice(&[1i32, 2, 3], [3]);
+    /// assert_eq!(t.dtype(), DType::I32);
+    /// ```
+    #[track_caller]
+    pub fn from_slice<T: Element>(data: &[T], shape: impl AsRef<[usize]>) -> Tensor {
+        or_panic(Self::try_from_slice(data, shape))
+    }
+    /// Fallible [`Tensor::from_slice`]: the data length must match the shape.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// assert!(Tensor::try_from_slice(&[1.0f32, 2.0], [3]).is_err());
+    /// ```
+    pub fn try_from_slice<T: Element>(data: &[T], shape: impl AsRef<[usize]>) -> Result<Tensor> {
+        let shape = shape.as_ref().to_vec();
+        if numel(&shape) != data.len() {
+            return crate::error::shape_err(
+                "from_slice",
+                format!(
+                    "{} values do not fill shape {shape:?} ({} elements)",
+                    data.len(),
+                    numel(&shape)
+                ),
+            );
+        }
+        if T::DTYPE == DType::F16 {
+            crate::prim::logic::require_f16("from_slice")?;
+        }
+        check_fits("from_slice", &shape, T::DTYPE)?;
+        let mut bytes = Vec::with_capacity(data.len() * T::DTYPE.size() + 4);
+        T::write_bytes(data, &mut bytes);
+        while bytes.len() % 4 != 0 || bytes.is_empty() {
+            bytes.push(0);
+        }
+        let storage = pool::alloc(bytes.len() as u64);
+        crate::runtime::device::gpu()?
+            .queue
+            .write_buffer(storage.raw(), 0, &bytes);
+        Ok(Tensor::from_storage(storage, shape, T::DTYPE))
+    }
+
+    /// Computes this tensor now (one submit for everything it still needs).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let y = Tensor::ones([3]).exp();
+    /// y.realize();
+    /// assert!(y.is_realized());
+    /// ```
+    pub fn realize(&self) -> &Tensor {
+        crate::runtime::scheduler::realize(std::slice::from_ref(self));
+        self
+    }
+
+    /// Copies the values to the host, realizing first (blocking).
+    ///
+    /// The element type must match the dtype (`f32` for `F32`, `bool` for `Bool`, …).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let x = Tensor::from_vec(vec![1.0f32, 4.0], [2]).sqrt();
+    /// assert_eq!(x.to_vec::<f32>(), vec![1.0, 2.0]);
+    /// ```
+    #[track_caller]
+    pub fn to_vec<T: Element>(&self) -> Vec<T> {
+        or_panic(self.try_to_vec())
+    }
+    /// Fallible [`Tensor::to_vec`].
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// assert!(Tensor::zeros([2]).try_to_vec::<i32>().is_err());
+    /// ```
+    pub fn try_to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        self.check_element::<T>()?;
+        let bytes = crate::runtime::scheduler::read_bytes(self)?;
+        Ok(T::read_bytes(&bytes, self.numel()))
+    }
+    /// Copies the values to the host without blocking (what the browser needs).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0], [2]);
+    /// let v = pollster::block_on(x.to_vec_async::<f32>()).unwrap();
+    /// assert_eq!(v, vec![1.0, 2.0]);
+    /// ```
+    pub async fn to_vec_async<T: Element>(&self) -> Result<Vec<T>> {
+        self.check_element::<T>()?;
+        let bytes = crate::runtime::scheduler::read_bytes_async(self).await?;
+        Ok(T::read_bytes(&bytes, self.numel()))
+    }
+    fn check_element<T: Element>(&self) -> Result<()> {
+        if T::DTYPE != self.dtype() {
+            return crate::error::dtype_err(
+                "to_vec",
+                format!(
+                    "tensor of shape {:?} has dtype {}, asked for {}",
+                    self.shape(),
+                    self.dtype(),
+                    T::DTYPE
+                ),
+            );
+        }
+        Ok(())
+    }
+    /// The values as `f32`, whatever the dtype (bools become 0 and 1).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let m = Tensor::from_vec(vec![1.0f32, -1.0], [2]).greater(&Tensor::scalar(0.0));
+    /// assert_eq!(m.to_f32_vec(), vec![1.0, 0.0]);
+    /// ```
+    pub fn to_f32_vec(&self) -> Vec<f32> {
+        match self.dtype() {
+            DType::F32 => self.to_vec::<f32>(),
+            DType::F16 => self
+                .to_vec::<half::f16>()
+                .into_iter()
+                .map(f32::from)
+                .collect(),
+            DType::I32 => self.to_vec::<i32>().into_iter().map(|v| v as f32).collect(),
+            DType::U32 => self.to_vec::<u32>().into_iter().map(|v| v as f32).collect(),
+            DType::Bool => self
+                .to_vec::<bool>()
+                .into_iter()
+                .map(|v| v as u8 as f32)
+                .collect(),
+        }
+    }
+    /// The single value of a one-element tensor, as `f32`.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// assert_eq!(Tensor::scalar(2.5).item(), 2.5);
+    /// ```
+    #[track_caller]
+    pub fn item(&self) -> f32 {
+        if self.numel() != 1 {
+            panic!(
+                "item: tensor of shape {:?} has {} elements, not 1",
+                self.shape(),
+                self.numel()
+            );
+        }
+        self.to_f32_vec()[0]
+    }
+}
+
+/// Realizes several tensors together: one schedule, one submit.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let x = Tensor::from_vec(vec![1.0f32, 2.0], [2]);
+/// let (a, b) = (x.exp(), x.sin());
+/// let before = wgrad::counters();
+/// wgrad::realize(&[a.clone(), b.clone()]);
+/// assert_eq!(wgrad::counters().since(&before).submits, 1);
+/// ```
+pub fn realize(tensors: &[Tensor]) {
+    crate::runtime::scheduler::realize(tensors);
+}

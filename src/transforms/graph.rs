@@ -1,0 +1,94 @@
+//! Walking the lazy graph: the nodes between a transform's arguments and its outputs, and a
+//! jaxpr-like printout.
+
+use crate::tensor::Tensor;
+use std::collections::{HashMap, HashSet};
+
+/// Nodes reachable from `outs` that depend on one of `leaves` (leaves excluded), inputs first,
+/// and the set of ids that depend on a leaf (leaves included).
+pub(crate) fn between(outs: &[Tensor], leaves: &[Tensor]) -> (Vec<Tensor>, HashSet<u64>) {
+    let leaf_ids: HashSet<u64> = leaves.iter().map(|t| t.id()).collect();
+    let mut depends: HashSet<u64> = leaf_ids.clone();
+    let mut visited: HashSet<u64> = HashSet::new();
+    let mut order = vec![];
+    let mut stack: Vec<(Tensor, bool)> = outs.iter().map(|t| (t.clone(), false)).collect();
+    while let Some((t, expanded)) = stack.pop() {
+        if expanded {
+            if t.inputs().iter().any(|x| depends.contains(&x.id())) {
+                depends.insert(t.id());
+                order.push(t);
+            }
+            continue;
+        }
+        if leaf_ids.contains(&t.id()) || !visited.insert(t.id()) {
+            continue;
+        }
+        stack.push((t.clone(), true));
+        for x in t.inputs() {
+            if !visited.contains(&x.id()) {
+                stack.push((x, false));
+            }
+        }
+    }
+    (order, depends)
+}
+
+/// A jaxpr-like listing of the graph that computes `outs`: one line per node, realized tensors
+/// and uploaded data as inputs.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let x = Tensor::from_vec(vec![1.0f32, 2.0], [2]);
+/// let g = grad(|x: &Tensor| x.sin().sum(None, false))(&x);
+/// let text = wgrad::graph_string(&[g]);
+/// assert!(text.contains("cos"));
+/// ```
+pub fn graph_string(outs: &[Tensor]) -> String {
+    let mut order = vec![];
+    let mut seen = HashSet::new();
+    let mut stack: Vec<(Tensor, bool)> = outs.iter().rev().map(|t| (t.clone(), false)).collect();
+    while let Some((t, expanded)) = stack.pop() {
+        if expanded {
+            order.push(t);
+            continue;
+        }
+        if !seen.insert(t.id()) {
+            continue;
+        }
+        stack.push((t.clone(), true));
+        if !t.is_realized() {
+            for x in t.inputs().into_iter().rev() {
+                stack.push((x, false));
+            }
+        }
+    }
+    let names: HashMap<u64, String> = order
+        .iter()
+        .enumerate()
+        .map(|(k, t)| (t.id(), format!("%{k}")))
+        .collect();
+    let ty = |t: &Tensor| format!("{}{:?}", t.dtype(), t.shape());
+    let mut inputs = vec![];
+    let mut lines = vec![];
+    for t in &order {
+        let n = &names[&t.id()];
+        if t.is_realized() {
+            inputs.push(format!("{n}:{}", ty(t)));
+            continue;
+        }
+        let args: Vec<String> = t.inputs().iter().map(|x| names[&x.id()].clone()).collect();
+        lines.push(format!(
+            "    {n}:{} = {} {}",
+            ty(t),
+            t.op().describe(),
+            args.join(" ")
+        ));
+    }
+    let outs: Vec<String> = outs.iter().map(|t| names[&t.id()].clone()).collect();
+    format!(
+        "{{ lambda {} .\n{}\n  in ({}) }}",
+        inputs.join(" "),
+        lines.join("\n"),
+        outs.join(", ")
+    )
+}

@@ -1,0 +1,238 @@
+//! Jacobians and Hessians: `jacrev` is vmap over the pullback (one cotangent per output
+//! element), `jacfwd` is vmap over jvp (one tangent per input element). When the basis would
+//! not fit the device's buffers, the rows are computed in chunks and joined.
+
+use super::jvp::jvp_flat;
+use super::tree::Tree;
+use super::vjp::vjp_flat;
+use super::vmap::vmap_flat;
+use crate::error::{or_panic, transform_err, Result};
+use crate::tensor::Tensor;
+
+/// Rows of the identity in the shape of `shape`: `[n, *shape]` with rows `start..start+len`.
+fn basis(shape: &[usize], start: usize, len: usize) -> Tensor {
+    let n: usize = shape.iter().product();
+    let rows = crate::Tensor::iota([len, n], 0, crate::DType::I32).expect("small iota");
+    let cols = crate::Tensor::iota([len, n], 1, crate::DType::I32).expect("small iota");
+    let shifted = rows + Tensor::try_full([], start as f64, crate::DType::I32).expect("scalar");
+    let eye = shifted.equal(&cols).cast(crate::DType::F32);
+    let mut s = vec![len];
+    s.extend_from_slice(shape);
+    eye.reshape(s)
+}
+
+/// Splits `n` basis rows into chunks whose results (`row_bytes` each) fit the device.
+fn chunks(n: usize, row_bytes: usize) -> Vec<(usize, usize)> {
+    let info = crate::device_info();
+    let limit = (info
+        .max_storage_buffer_binding_size
+        .min(info.max_buffer_size)
+        / 2) as usize;
+    let per = (limit / row_bytes.max(1)).clamp(1, n.max(1));
+    (0..n).step_by(per).map(|s| (s, per.min(n - s))).collect()
+}
+
+fn select(argnums: &Option<Vec<usize>>, n: usize, transform: &'static str) -> Result<Vec<usize>> {
+    match argnums {
+        None => Ok((0..n).collect()),
+        Some(v) => {
+            for &a in v {
+                if a >= n {
+                    return transform_err(
+                        transform,
+                        format!("argnums {a} is out of range for a function of {n} arguments"),
+                    );
+                }
+            }
+            Ok(v.clone())
+        }
+    }
+}
+
+/// Reverse-mode Jacobians `[out][selected arg]`, each of shape `(*out_shape, *arg_shape)`.
+pub(crate) fn jacrev_flat(
+    f: &dyn Fn(&[Tensor]) -> Vec<Tensor>,
+    primals: &[Tensor],
+    argnums: &Option<Vec<usize>>,
+) -> Result<Vec<Vec<Tensor>>> {
+    let sel = select(argnums, primals.len(), "jacrev")?;
+    let (outs, pb) = vjp_flat(f, primals, true);
+    let mut jac = vec![];
+    for (o, out) in outs.iter().enumerate() {
+        let n = out.numel();
+        let row_bytes: usize = sel.iter().map(|&a| primals[a].numel() * 4).sum();
+        let mut parts: Vec<Vec<Tensor>> = vec![vec![]; sel.len()];
+        for (start, len) in chunks(n, row_bytes) {
+            let pull = |ct: &[Tensor]| -> Vec<Tensor> {
+                let mut cts: Vec<Option<Tensor>> = vec![None; outs.len()];
+                cts[o] = Some(ct[0].clone());
+                let g = or_panic(pb.call(&cts));
+                sel.iter().map(|&a| g[a].clone()).collect()
+            };
+            let zeros = |k: usize| Ok(vec![Some(0); k]);
+            let rows = vmap_flat(
+                &pull,
+                &[basis(out.shape(), start, len)],
+                &[Some(0)],
+                &zeros,
+                None,
+            )?;
+            for (k, r) in rows.into_iter().enumerate() {
+                parts[k].push(r);
+            }
+        }
+        let row: Vec<Tensor> = parts
+            .into_iter()
+            .zip(&sel)
+            .map(|(p, &a)| {
+                let mut shape = out.shape().to_vec();
+                shape.extend_from_slice(primals[a].shape());
+                crate::concat(&p, 0).reshape(shape)
+            })
+            .collect();
+        jac.push(row);
+    }
+    Ok(jac)
+}
+
+/// Forward-mode Jacobians `[out][selected arg]`, each of shape `(*out_shape, *arg_shape)`.
+pub(crate) fn jacfwd_flat(
+    f: &dyn Fn(&[Tensor]) -> Vec<Tensor>,
+    primals: &[Tensor],
+    argnums: &Option<Vec<usize>>,
+) -> Result<Vec<Vec<Tensor>>> {
+    let sel = select(argnums, primals.len(), "jacfwd")?;
+    let mut by_arg: Vec<Vec<Tensor>> = vec![];
+    let mut n_outs = 0;
+    for &a in &sel {
+        let n = primals[a].numel();
+        let probe = f(primals); // output shapes (graph only, nothing runs)
+        n_outs = probe.len();
+        let row_bytes: usize = probe.iter().map(|o| o.numel() * 4).sum();
+        let mut parts: Vec<Vec<Tensor>> = vec![vec![]; n_outs];
+        for (start, len) in chunks(n, row_bytes) {
+            let push = |t: &[Tensor]| -> Vec<Tensor> {
+                let mut ts: Vec<Option<Tensor>> = vec![None; primals.len()];
+                ts[a] = Some(t[0].clone());
+                or_panic(jvp_flat(f, primals, &ts, true)).1
+            };
+            let zeros = |k: usize| Ok(vec![Some(0); k]);
+            let cols = vmap_flat(
+                &push,
+                &[basis(primals[a].shape(), start, len)],
+                &[Some(0)],
+                &zeros,
+                None,
+            )?;
+            for (k, c) in cols.into_iter().enumerate() {
+                parts[k].push(c);
+            }
+        }
+        let cols: Vec<Tensor> = parts
+            .into_iter()
+            .zip(&probe)
+            .map(|(p, out)| {
+                let mut shape = out.shape().to_vec();
+                shape.extend_from_slice(primals[a].shape());
+                crate::concat(&p, 0).moveaxis(0, -1).reshape(shape)
+            })
+            .collect();
+        by_arg.push(cols);
+    }
+    Ok((0..n_outs)
+        .map(|o| by_arg.iter().map(|c| c[o].clone()).collect())
+        .collect())
+}
+
+fn typed_jac<A: Tree>(
+    flat_jac: fn(
+        &dyn Fn(&[Tensor]) -> Vec<Tensor>,
+        &[Tensor],
+        &Option<Vec<usize>>,
+    ) -> Result<Vec<Vec<Tensor>>>,
+    f: &dyn Fn(&A) -> Tensor,
+    args: &A,
+) -> A {
+    let g = |leaves: &[Tensor]| vec![f(&args.rebuild(leaves.to_vec()))];
+    let jac = or_panic(flat_jac(&g, &args.leaves(), &None));
+    args.rebuild(jac.into_iter().next().expect("one output"))
+}
+
+/// The Jacobian by reverse mode: for `f: A -> Tensor`, a tree shaped like `A` whose leaves have
+/// shape `(*out_shape, *leaf_shape)`.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let x = Tensor::from_vec(vec![1.0f32, 2.0], [2]);
+/// let j = jacrev(|x: &Tensor| x.square())(&x);
+/// assert_eq!(j.to_vec::<f32>(), vec![2.0, 0.0, 0.0, 4.0]);
+/// ```
+pub fn jacrev<A: Tree, F: Fn(&A) -> Tensor>(f: F) -> impl Fn(&A) -> A {
+    move |args: &A| typed_jac(jacrev_flat, &f, args)
+}
+
+/// The Jacobian by forward mode (cheaper when inputs are fewer than outputs).
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let x = Tensor::from_vec(vec![1.0f32, 2.0], [2]);
+/// let j = jacfwd(|x: &Tensor| x.square().sum(None, false))(&x);
+/// assert_eq!(j.to_vec::<f32>(), vec![2.0, 4.0]);
+/// ```
+pub fn jacfwd<A: Tree, F: Fn(&A) -> Tensor>(f: F) -> impl Fn(&A) -> A {
+    move |args: &A| typed_jac(jacfwd_flat, &f, args)
+}
+
+/// `jacrev` with `has_aux`: `f` returns `(output, aux)`; returns `(jacobian, aux)`.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let (j, aux) = jacrev_aux(|x: &Tensor| (x * 2.0, "aux"))(&Tensor::ones([1]));
+/// assert_eq!((j.to_vec::<f32>(), aux), (vec![2.0], "aux"));
+/// ```
+pub fn jacrev_aux<A: Tree, X, F: Fn(&A) -> (Tensor, X)>(f: F) -> impl Fn(&A) -> (A, X) {
+    move |args: &A| {
+        let aux = std::cell::RefCell::new(None);
+        let g = |a: &A| {
+            let (y, x) = f(a);
+            aux.borrow_mut().get_or_insert(x);
+            y
+        };
+        let j = typed_jac(jacrev_flat, &g, args);
+        let aux = aux.borrow_mut().take().expect("function ran");
+        (j, aux)
+    }
+}
+
+/// `jacfwd` with `has_aux`.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let (j, n) = jacfwd_aux(|x: &Tensor| (x.sum(None, false), 3))(&Tensor::ones([2]));
+/// assert_eq!((j.to_vec::<f32>(), n), (vec![1.0, 1.0], 3));
+/// ```
+pub fn jacfwd_aux<A: Tree, X, F: Fn(&A) -> (Tensor, X)>(f: F) -> impl Fn(&A) -> (A, X) {
+    move |args: &A| {
+        let aux = std::cell::RefCell::new(None);
+        let g = |a: &A| {
+            let (y, x) = f(a);
+            aux.borrow_mut().get_or_insert(x);
+            y
+        };
+        let j = typed_jac(jacfwd_flat, &g, args);
+        let aux = aux.borrow_mut().take().expect("function ran");
+        (j, aux)
+    }
+}
+
+/// The Hessian of a scalar function of one tensor, as `jacfwd(jacrev(f))`: shape
+/// `(*x_shape, *x_shape)`.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let h = hessian(|x: &Tensor| x.square().sum(None, false) * 0.5)(&Tensor::ones([2]));
+/// assert_eq!(h.to_vec::<f32>(), vec![1.0, 0.0, 0.0, 1.0]);
+/// ```
+pub fn hessian<F: Fn(&Tensor) -> Tensor>(f: F) -> impl Fn(&Tensor) -> Tensor {
+    jacfwd(jacrev(f))
+}

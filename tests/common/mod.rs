@@ -1,0 +1,431 @@
+//! Test helpers: a small JSON reader, the conformance expression language, and comparisons.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use wgrad::prelude::*;
+
+/// Sets up a private XDG_RUNTIME_DIR (quiets Mesa) and checks that a real adapter exists:
+/// in CI a missing adapter is a failure, never a skip.
+pub fn setup() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+            let dir = std::env::temp_dir().join(format!("wgrad-xdg-{}", std::process::id()));
+            let _ = std::fs::create_dir_all(&dir);
+            std::env::set_var("XDG_RUNTIME_DIR", &dir);
+        }
+        let info =
+            wgrad::init().expect("no GPU adapter: tests need one (install mesa-vulkan-drivers)");
+        if let Ok(want) = std::env::var("WGRAD_EXPECT_BACKEND") {
+            assert_eq!(info.backend, want, "expected backend {want}, got {info}");
+        }
+    });
+}
+
+pub fn close(got: &[f32], want: &[f32], rtol: f32, atol: f32) -> Result<(), String> {
+    if got.len() != want.len() {
+        return Err(format!("length {} != {}", got.len(), want.len()));
+    }
+    let mut worst = (0.0f32, 0usize);
+    for (k, (g, w)) in got.iter().zip(want).enumerate() {
+        let excess = (g - w).abs() - (atol + rtol * w.abs());
+        if !(excess <= 0.0) && (excess > worst.0 || excess.is_nan() || worst.0 == 0.0) {
+            worst = (
+                if excess.is_nan() {
+                    f32::INFINITY
+                } else {
+                    excess
+                },
+                k,
+            );
+        }
+    }
+    if worst.0 > 0.0 {
+        let k = worst.1;
+        return Err(format!(
+            "index {k}: got {} want {} (and maybe more)",
+            got[k], want[k]
+        ));
+    }
+    Ok(())
+}
+
+#[track_caller]
+pub fn assert_close(t: &Tensor, shape: &[usize], want: &[f32], tol: f32) {
+    assert_eq!(t.shape(), shape, "shape");
+    if let Err(e) = close(&t.to_f32_vec(), want, tol, tol) {
+        panic!(
+            "values differ: {e}\n got {:?}\nwant {want:?}",
+            t.to_f32_vec()
+        );
+    }
+}
+
+// ---------------------------------------------------------------- JSON
+
+#[derive(Debug, Clone)]
+pub enum Json {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    Arr(Vec<Json>),
+    Obj(Vec<(String, Json)>),
+}
+
+impl Json {
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Obj(kv) => kv.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+    pub fn arr(&self) -> &[Json] {
+        match self {
+            Json::Arr(a) => a,
+            _ => panic!("not an array: {self:?}"),
+        }
+    }
+    pub fn num(&self) -> f64 {
+        match self {
+            Json::Num(n) => *n,
+            _ => panic!("not a number: {self:?}"),
+        }
+    }
+    pub fn str(&self) -> &str {
+        match self {
+            Json::Str(s) => s,
+            _ => panic!("not a string: {self:?}"),
+        }
+    }
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            Json::Obj(kv) => kv.iter().map(|(k, _)| k.as_str()).collect(),
+            _ => vec![],
+        }
+    }
+}
+
+pub fn parse_json(s: &str) -> Json {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let v = value(b, &mut i);
+    v
+}
+
+fn ws(b: &[u8], i: &mut usize) {
+    while *i < b.len() && (b[*i] as char).is_whitespace() {
+        *i += 1;
+    }
+}
+
+fn value(b: &[u8], i: &mut usize) -> Json {
+    ws(b, i);
+    match b[*i] {
+        b'{' => {
+            *i += 1;
+            let mut kv = vec![];
+            loop {
+                ws(b, i);
+                if b[*i] == b'}' {
+                    *i += 1;
+                    return Json::Obj(kv);
+                }
+                let Json::Str(k) = value(b, i) else {
+                    panic!("key")
+                };
+                ws(b, i);
+                assert_eq!(b[*i], b':');
+                *i += 1;
+                kv.push((k, value(b, i)));
+                ws(b, i);
+                if b[*i] == b',' {
+                    *i += 1;
+                }
+            }
+        }
+        b'[' => {
+            *i += 1;
+            let mut a = vec![];
+            loop {
+                ws(b, i);
+                if b[*i] == b']' {
+                    *i += 1;
+                    return Json::Arr(a);
+                }
+                a.push(value(b, i));
+                ws(b, i);
+                if b[*i] == b',' {
+                    *i += 1;
+                }
+            }
+        }
+        b'"' => {
+            *i += 1;
+            let mut s = String::new();
+            while b[*i] != b'"' {
+                if b[*i] == b'\\' {
+                    *i += 1;
+                    s.push(match b[*i] {
+                        b'n' => '\n',
+                        b't' => '\t',
+                        c => c as char,
+                    });
+                } else {
+                    s.push(b[*i] as char);
+                }
+                *i += 1;
+            }
+            *i += 1;
+            Json::Str(s)
+        }
+        b't' => {
+            *i += 4;
+            Json::Bool(true)
+        }
+        b'f' => {
+            *i += 5;
+            Json::Bool(false)
+        }
+        b'n' => {
+            *i += 4;
+            Json::Null
+        }
+        _ => {
+            let start = *i;
+            while *i < b.len() && matches!(b[*i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                *i += 1;
+            }
+            let txt = std::str::from_utf8(&b[start..*i]).unwrap();
+            Json::Num(txt.parse().unwrap_or_else(|_| panic!("bad number {txt:?}")))
+        }
+    }
+}
+
+/// A JSON tensor `{"shape": [...], "data": [...]}` as (shape, values).
+pub fn json_tensor(j: &Json) -> (Vec<usize>, Vec<f32>) {
+    let shape = j
+        .get("shape")
+        .unwrap()
+        .arr()
+        .iter()
+        .map(|v| v.num() as usize)
+        .collect();
+    let data = j
+        .get("data")
+        .unwrap()
+        .arr()
+        .iter()
+        .map(|v| v.num() as f32)
+        .collect();
+    (shape, data)
+}
+
+pub fn to_tensor(j: &Json) -> Tensor {
+    let (shape, data) = json_tensor(j);
+    Tensor::from_vec(data, shape)
+}
+
+// ---------------------------------------------------------------- expressions
+
+#[derive(Debug, Clone)]
+pub enum Sexp {
+    Atom(String),
+    List(Vec<Sexp>),
+}
+
+pub fn parse_sexp(s: &str) -> Sexp {
+    let tokens: Vec<String> = s
+        .replace('(', " ( ")
+        .replace(')', " ) ")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let mut i = 0;
+    let e = sexp(&tokens, &mut i);
+    assert_eq!(i, tokens.len(), "trailing tokens in {s}");
+    e
+}
+
+fn sexp(t: &[String], i: &mut usize) -> Sexp {
+    if t[*i] == "(" {
+        *i += 1;
+        let mut items = vec![];
+        while t[*i] != ")" {
+            items.push(sexp(t, i));
+        }
+        *i += 1;
+        Sexp::List(items)
+    } else {
+        *i += 1;
+        Sexp::Atom(t[*i - 1].clone())
+    }
+}
+
+fn ints(e: &Sexp) -> Vec<isize> {
+    match e {
+        Sexp::List(v) => v
+            .iter()
+            .map(|a| match a {
+                Sexp::Atom(s) => s.parse().unwrap(),
+                _ => panic!("expected integer"),
+            })
+            .collect(),
+        Sexp::Atom(s) => vec![s.parse().unwrap()],
+    }
+}
+
+fn uints(e: &Sexp) -> Vec<usize> {
+    ints(e).into_iter().map(|v| v as usize).collect()
+}
+
+/// Evaluates an expression with tensor ops; `args` binds names to tensors.
+pub fn eval(e: &Sexp, args: &HashMap<String, Tensor>) -> Tensor {
+    match e {
+        Sexp::Atom(a) => match args.get(a) {
+            Some(t) => t.clone(),
+            None => Tensor::scalar(
+                a.parse::<f32>()
+                    .unwrap_or_else(|_| panic!("unknown name {a}")),
+            ),
+        },
+        Sexp::List(items) => {
+            let Sexp::Atom(op) = &items[0] else {
+                panic!("operator must be an atom")
+            };
+            let mut operands = vec![];
+            let mut kw: HashMap<String, Sexp> = HashMap::new();
+            let mut k = 1;
+            while k < items.len() {
+                match &items[k] {
+                    Sexp::Atom(a) if a.starts_with(':') => {
+                        kw.insert(a[1..].to_string(), items[k + 1].clone());
+                        k += 2;
+                    }
+                    other => {
+                        operands.push(eval(other, args));
+                        k += 1;
+                    }
+                }
+            }
+            let x = &operands
+                .first()
+                .cloned()
+                .unwrap_or_else(|| Tensor::scalar(0.0));
+            let axes = || {
+                kw.get("axes")
+                    .map(|a| Axes::List(ints(a)))
+                    .unwrap_or(Axes::All)
+            };
+            let keepdims = || matches!(kw.get("keepdims"), Some(Sexp::Atom(b)) if b == "true");
+            let axis = || ints(&kw["axis"])[0];
+            match op.as_str() {
+                "neg" => x.neg(),
+                "exp" => x.exp(),
+                "log" => x.log(),
+                "sin" => x.sin(),
+                "cos" => x.cos(),
+                "tanh" => x.tanh(),
+                "sqrt" => x.sqrt(),
+                "abs" => x.abs(),
+                "relu" => x.relu(),
+                "sigmoid" => x.sigmoid(),
+                "square" => x.square(),
+                "add" => x.add(&operands[1]),
+                "sub" => x.sub(&operands[1]),
+                "mul" => x.mul(&operands[1]),
+                "div" => x.div(&operands[1]),
+                "pow" => x.pow(&operands[1]),
+                "maximum" => x.maximum(&operands[1]),
+                "minimum" => x.minimum(&operands[1]),
+                "greater" => x.greater(&operands[1]),
+                "less" => x.less(&operands[1]),
+                "equal" => x.equal(&operands[1]),
+                "where" => where_(x, &operands[1], &operands[2]),
+                "sum" => x.sum(axes(), keepdims()),
+                "mean" => x.mean(axes(), keepdims()),
+                "max" => x.max(axes(), keepdims()),
+                "reshape" => x.reshape(uints(&kw["shape"])),
+                "transpose" => x.transpose(uints(&kw["perm"])),
+                "broadcast_to" => x.broadcast_to(uints(&kw["shape"])),
+                "slice" => x.slice(uints(&kw["start"]), uints(&kw["stop"])),
+                "concat" => concat(&operands, axis()),
+                "matmul" => x.matmul(&operands[1]),
+                "softmax" => x.softmax(axis()),
+                "logsumexp" => x.logsumexp(axis()),
+                other => panic!("unknown op {other}"),
+            }
+        }
+    }
+}
+
+/// A conformance case as a function of its positional arguments.
+pub struct Case {
+    pub name: String,
+    pub expr: Sexp,
+    pub args: Vec<String>,
+    pub json: Json,
+    pub rtol: f32,
+    pub atol: f32,
+}
+
+impl Case {
+    pub fn from_json(j: &Json) -> Case {
+        Case {
+            name: j.get("name").unwrap().str().to_string(),
+            expr: parse_sexp(j.get("expr").unwrap().str()),
+            args: j
+                .get("args")
+                .unwrap()
+                .arr()
+                .iter()
+                .map(|a| a.str().to_string())
+                .collect(),
+            rtol: j.get("rtol").map(|v| v.num() as f32).unwrap_or(1e-4),
+            atol: j.get("atol").map(|v| v.num() as f32).unwrap_or(1e-5),
+            json: j.clone(),
+        }
+    }
+    pub fn call(&self, xs: &[Tensor]) -> Tensor {
+        let env: HashMap<String, Tensor> =
+            self.args.iter().cloned().zip(xs.iter().cloned()).collect();
+        eval(&self.expr, &env)
+    }
+    pub fn inputs(&self) -> Vec<Tensor> {
+        let inputs = self.json.get("inputs").unwrap();
+        self.args
+            .iter()
+            .map(|a| to_tensor(inputs.get(a).unwrap()))
+            .collect()
+    }
+    pub fn check(&self, got: &Tensor, want: &Json) -> Result<(), String> {
+        let (shape, data) = json_tensor(want);
+        if got.shape() != shape.as_slice() {
+            return Err(format!("shape {:?} != expected {:?}", got.shape(), shape));
+        }
+        close(&got.to_f32_vec(), &data, self.rtol, self.atol)
+    }
+}
+
+pub fn load_cases() -> Vec<Case> {
+    let dir = std::env::var("WGRAD_CONFORMANCE_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/conformance")
+        });
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read conformance dir {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no *.json in {}", dir.display());
+    let mut cases = vec![];
+    for f in files {
+        let j = parse_json(&std::fs::read_to_string(&f).unwrap());
+        for c in j.get("cases").unwrap().arr() {
+            cases.push(Case::from_json(c));
+        }
+    }
+    cases
+}

@@ -1,0 +1,150 @@
+//! The oracle: every case of every `*.json` in `$WGRAD_CONFORMANCE_DIR` (else
+//! `tests/data/conformance`), each check kind against JAX's float64 reference.
+
+mod common;
+
+use common::{to_tensor, Case};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use wgrad::prelude::*;
+
+const KINDS: [&str; 8] = [
+    "value", "grad", "jvp", "vjp", "jacfwd", "jacrev", "hessian", "vmap",
+];
+
+fn run_check(case: &Case, kind: &str) -> Result<(), String> {
+    let check = case.json.get("checks").unwrap().get(kind).unwrap();
+    let xs = case.inputs();
+    let f = |a: &[Tensor]| case.call(a);
+    let many = |got: &[Tensor], want: &common::Json| -> Result<(), String> {
+        let want = want.arr();
+        if got.len() != want.len() {
+            return Err(format!("{} results, {} expected", got.len(), want.len()));
+        }
+        for (k, (g, w)) in got.iter().zip(want).enumerate() {
+            case.check(g, w).map_err(|e| format!("argument {k}: {e}"))?;
+        }
+        Ok(())
+    };
+    match kind {
+        "value" => case.check(&f(&xs), check),
+        "grad" => many(&grad_argnums(f, Argnums::All)(&xs), check),
+        "jvp" => {
+            let ts: Vec<Tensor> = check
+                .get("tangents")
+                .unwrap()
+                .arr()
+                .iter()
+                .map(to_tensor)
+                .collect();
+            let (_, t) = jvp(|a: &Vec<Tensor>| f(a), &xs, &ts);
+            case.check(&t, check.get("out").unwrap())
+        }
+        "vjp" => {
+            let (_, pb) = vjp(|a: &Vec<Tensor>| f(a), &xs);
+            let g = pb.call(&to_tensor(check.get("cotangent").unwrap()));
+            many(&g, check.get("grads").unwrap())
+        }
+        "jacfwd" => many(
+            &jacfwd_argnums(|a: &[Tensor]| vec![f(a)], Argnums::All)(&xs)[0],
+            check,
+        ),
+        "jacrev" => many(
+            &jacrev_argnums(|a: &[Tensor]| vec![f(a)], Argnums::All)(&xs)[0],
+            check,
+        ),
+        "hessian" => {
+            let rest = xs[1..].to_vec();
+            let f0 = |x: &Tensor| {
+                let mut a = vec![x.clone()];
+                a.extend(rest.iter().cloned());
+                f(&a)
+            };
+            let h1 = jacfwd(jacrev(f0))(&xs[0]);
+            case.check(&h1, check)
+                .map_err(|e| format!("jacfwd(jacrev f): {e}"))?;
+            let h2 = jacrev(grad(f0))(&xs[0]);
+            case.check(&h2, check)
+                .map_err(|e| format!("jacrev(grad f): {e}"))
+        }
+        "vmap" => {
+            let axes: Vec<Option<isize>> = check
+                .get("in_axes")
+                .unwrap()
+                .arr()
+                .iter()
+                .map(|a| {
+                    if let common::Json::Num(n) = a {
+                        Some(*n as isize)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            let inputs = check.get("inputs").unwrap();
+            let bx: Vec<Tensor> = case
+                .args
+                .iter()
+                .map(|a| to_tensor(inputs.get(a).unwrap()))
+                .collect();
+            let y = vmap(|a: &Vec<Tensor>| f(a), axes)(&bx);
+            case.check(&y, check.get("out").unwrap())
+        }
+        other => Err(format!("unknown check kind {other}")),
+    }
+}
+
+#[test]
+fn conformance() {
+    common::setup();
+    println!("adapter: {}", wgrad::device_info());
+    let cases = common::load_cases();
+    let mut passed = [0usize; KINDS.len()];
+    let mut failed = [0usize; KINDS.len()];
+    let mut failures = vec![];
+    let filter = std::env::var("WGRAD_CONFORMANCE_FILTER").ok();
+    for case in &cases {
+        if filter
+            .as_ref()
+            .is_some_and(|f| !case.name.contains(f.as_str()))
+        {
+            continue;
+        }
+        let checks = case.json.get("checks").unwrap();
+        for key in checks.keys() {
+            let Some(k) = KINDS.iter().position(|&x| x == key) else {
+                continue;
+            };
+            let r = catch_unwind(AssertUnwindSafe(|| run_check(case, key))).unwrap_or_else(|p| {
+                Err(format!(
+                    "panicked: {}",
+                    p.downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default()
+                ))
+            });
+            match r {
+                Ok(()) => passed[k] += 1,
+                Err(e) => {
+                    failed[k] += 1;
+                    failures.push(format!("{} [{key}]: {e}", case.name));
+                }
+            }
+        }
+    }
+    for f in &failures {
+        println!("FAIL {}", f.chars().take(600).collect::<String>());
+    }
+    for (k, kind) in KINDS.iter().enumerate() {
+        if passed[k] + failed[k] > 0 {
+            println!(
+                "conformance[{kind}]: {} passed, {} failed",
+                passed[k], failed[k]
+            );
+        }
+    }
+    let (p, f): (usize, usize) = (passed.iter().sum(), failed.iter().sum());
+    println!("conformance: {p} passed, {f} failed");
+    assert_eq!(f, 0, "{f} conformance checks failed");
+    assert!(p > 0, "no conformance checks ran");
+}
