@@ -1,6 +1,6 @@
 // wgrad batched matmul: C[b] = A[b] · B[b], A: M×K, B: K×N, accumulated in f32.
-// A 16×16 workgroup computes a 64×64 tile of C, each invocation a 4×4 block (register
-// blocking); A and B pass through workgroup memory 16 columns of K at a time. `load_a` and
+// A 16×16 workgroup computes a 64×64 tile of C, each invocation a 4×4 block held in four
+// vec4 registers (register blocking); A and B pass through workgroup memory 16 columns of K at a time. `load_a` and
 // `load_b` read through whatever the scheduler fused in front (transposes, broadcasts, scales).
 {{ENABLE}}
 {{BINDINGS}}
@@ -20,7 +20,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let row0 = wid.y * 64u;
     let col0 = wid.x * 64u;
     let t = lid.y * 16u + lid.x;
-    var acc: array<array<f32, 4>, 4>;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
     for (var k0 = 0u; k0 < K; k0 = k0 + 16u) {
         for (var l = 0u; l < 4u; l = l + 1u) {
             let e = t + l * 256u;
@@ -42,27 +45,31 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
         workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk = kk + 1u) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var r = 0u; r < 4u; r = r + 1u) {
-                a[r] = tile_a[kk][lid.y + r * 16u];
-                b[r] = tile_b[kk][lid.x + r * 16u];
-            }
-            for (var r = 0u; r < 4u; r = r + 1u) {
-                for (var c = 0u; c < 4u; c = c + 1u) {
-                    acc[r][c] = fma(a[r], b[c], acc[r][c]);
-                }
-            }
+            let a = vec4<f32>(tile_a[kk][lid.y], tile_a[kk][lid.y + 16u], tile_a[kk][lid.y + 32u], tile_a[kk][lid.y + 48u]);
+            let b = vec4<f32>(tile_b[kk][lid.x], tile_b[kk][lid.x + 16u], tile_b[kk][lid.x + 32u], tile_b[kk][lid.x + 48u]);
+            acc0 = fma(vec4<f32>(a.x), b, acc0);
+            acc1 = fma(vec4<f32>(a.y), b, acc1);
+            acc2 = fma(vec4<f32>(a.z), b, acc2);
+            acc3 = fma(vec4<f32>(a.w), b, acc3);
         }
         workgroupBarrier();
     }
-    for (var r = 0u; r < 4u; r = r + 1u) {
-        let row = row0 + lid.y + r * 16u;
-        for (var c = 0u; c < 4u; c = c + 1u) {
-            let col = col0 + lid.x + c * 16u;
-            if (row < M && col < N) {
-                out[batch * M * N + row * N + col] = {{STORE}};
-            }
+    store_row(batch, row0 + lid.y, col0 + lid.x, acc0);
+    store_row(batch, row0 + lid.y + 16u, col0 + lid.x, acc1);
+    store_row(batch, row0 + lid.y + 32u, col0 + lid.x, acc2);
+    store_row(batch, row0 + lid.y + 48u, col0 + lid.x, acc3);
+}
+
+// Row `row` of the output block: columns col, col + 16, col + 32, col + 48.
+fn store_row(batch: u32, row: u32, col: u32, v: vec4<f32>) {
+    if (row >= M) {
+        return;
+    }
+    let base = batch * M * N + row * N;
+    for (var c = 0u; c < 4u; c = c + 1u) {
+        let n = col + c * 16u;
+        if (n < N) {
+            out[base + n] = {{STORE}};
         }
     }
 }

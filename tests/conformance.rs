@@ -110,6 +110,7 @@ fn conformance() {
             continue;
         }
         let checks = case.json.get("checks").unwrap();
+        let started = std::time::Instant::now();
         for key in checks.keys() {
             let Some(k) = KINDS.iter().position(|&x| x == key) else {
                 continue;
@@ -123,6 +124,14 @@ fn conformance() {
                         .unwrap_or_default()
                 ))
             });
+            if std::env::var_os("WGRAD_CONFORMANCE_VERBOSE").is_some() {
+                eprintln!(
+                    "{} [{key}] {:?} {:?}",
+                    case.name,
+                    started.elapsed(),
+                    r.as_ref().err()
+                );
+            }
             match r {
                 Ok(()) => passed[k] += 1,
                 Err(e) => {

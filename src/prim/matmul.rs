@@ -77,9 +77,9 @@ impl Matmul {
             f32_of(format!("{vb}(b * {}u + k * {n}u + n)", k * n), b.dtype())
         ));
         let store = if node.dtype() == DType::F32 {
-            "acc[r][c]".to_string()
+            "v[c]".to_string()
         } else {
-            format!("{}(acc[r][c])", node.dtype().wgsl())
+            format!("{}(v[c])", node.dtype().wgsl())
         };
         let source = e
             .fill(MATMUL_WGSL, node.dtype())

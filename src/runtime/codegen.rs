@@ -86,11 +86,6 @@ impl<'a> Emitter<'a> {
         if let Some(n) = self.names.get(&t.id()) {
             return n.clone();
         }
-        let name = format!("v{}", t.id());
-        let ty = t.dtype().wgsl();
-        if t.dtype() == DType::F16 {
-            self.f16 = true;
-        }
         let body = if let Some(buf) = self.buffer_of(t) {
             let k = self.bind(buf, t.dtype());
             format!("    return {};", load_expr(&format!("b{k}[i]"), t.dtype()))
@@ -104,6 +99,13 @@ impl<'a> Emitter<'a> {
             self.inlined.push(t.clone());
             t.op().prim().emit(t, &args, self)
         };
+        // Names follow the visiting order (inputs first), so the same graph structure gives
+        // the same source, and hits the pipeline cache, whatever the node ids.
+        let name = format!("v{}", self.names.len());
+        let ty = t.dtype().wgsl();
+        if t.dtype() == DType::F16 {
+            self.f16 = true;
+        }
         self.funcs
             .push(format!("fn {name}(i: u32) -> {ty} {{\n{body}\n}}"));
         self.names.insert(t.id(), name.clone());

@@ -47,7 +47,12 @@ pub(crate) fn pipeline(source: &str, label: &str) -> Result<wgpu::ComputePipelin
         layout: None,
         module: &module,
         entry_point: Some("main"),
-        compilation_options: Default::default(),
+        // Every kernel writes its workgroup memory before reading it; skipping the zero fill
+        // matters on GL, where it costs seconds of shader compilation per kernel.
+        compilation_options: wgpu::PipelineCompilationOptions {
+            zero_initialize_workgroup_memory: false,
+            ..Default::default()
+        },
         cache: None,
     });
     COUNTERS.pipelines_compiled.fetch_add(1, Relaxed);
