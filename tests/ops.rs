@@ -303,7 +303,8 @@ fn odd_and_huge_sizes() {
     let y = (&x * 0.0 + 1.0).sum(None, false);
     assert_eq!(y.item(), n as f32);
     let tail = (&x + 1.0).slice([n - 3], [n]).to_vec::<f32>();
-    assert_eq!(tail, vec![(n - 2) as f32, (n - 1) as f32, n as f32]);
+    let want: Vec<f32> = (n - 3..n).map(|k| k as f32 + 1.0).collect();
+    assert_eq!(tail, want);
     // A long reduction along an axis, many short ones.
     let z = Tensor::ones([3, 100_000]).sum(1, false);
     assert_close(&z, &[3], &[100_000.0; 3], 0.0);
@@ -381,48 +382,4 @@ fn display_is_numpy_like() {
     assert_eq!(b, "tensor([true, true], shape=[2], dtype=bool)");
     let big = format!("{}", Tensor::arange(5000));
     assert!(big.contains("...") && big.contains("4999."), "{big}");
-}
-
-#[test]
-fn realize_is_one_submit_and_fuses() {
-    common::setup();
-    let x = Tensor::rand([1 << 12], 1);
-    x.realize();
-    let before = wgrad::counters();
-    let y = ((&x * 1.5 + 0.5).tanh() * x.sigmoid()).sum(None, false);
-    y.realize();
-    let d = wgrad::counters().since(&before);
-    assert_eq!(d.submits, 1);
-    assert!(
-        d.kernels <= 2,
-        "elementwise chain and sum took {} kernels",
-        d.kernels
-    );
-    // Several targets, one submit; reading back costs no extra submit.
-    let before = wgrad::counters();
-    let (a, b, c) = (x.exp(), x.sin().sum(None, false), x.matmul(&x));
-    wgrad::realize(&[a.clone(), b.clone(), c.clone()]);
-    assert_eq!(wgrad::counters().since(&before).submits, 1);
-    let before = wgrad::counters();
-    let _ = (&a + 1.0).to_vec::<f32>();
-    assert_eq!(wgrad::counters().since(&before).submits, 1);
-    // A realized tensor costs nothing more.
-    let before = wgrad::counters();
-    a.realize();
-    assert_eq!(wgrad::counters().since(&before).kernels, 0);
-}
-
-#[test]
-fn pipelines_compile_once_per_structure() {
-    common::setup();
-    let step = |k: f32| {
-        let x = Tensor::full([300], k);
-        ((&x * 2.0).exp() + 1.0).log().sum(None, false).item()
-    };
-    step(1.0);
-    let before = wgrad::counters();
-    for k in 0..5 {
-        step(k as f32);
-    }
-    assert_eq!(wgrad::counters().since(&before).pipelines_compiled, 0);
 }

@@ -1,0 +1,116 @@
+//! Counter checks (kernels, submits, pipelines, pool). The counters are process-wide, so these
+//! run one after another in a single test of their own binary.
+
+mod common;
+
+use wgrad::prelude::*;
+
+#[test]
+fn counters() {
+    common::setup();
+    realize_is_one_submit_and_fuses();
+    pipelines_compile_once_per_structure();
+    training_loop_does_not_grow();
+}
+
+fn realize_is_one_submit_and_fuses() {
+    let x = Tensor::rand([1 << 12], 1);
+    x.realize();
+    let before = wgrad::counters();
+    let y = ((&x * 1.5 + 0.5).tanh() * x.sigmoid()).sum(None, false);
+    y.realize();
+    let d = wgrad::counters().since(&before);
+    assert_eq!(d.submits, 1);
+    assert!(
+        d.kernels <= 2,
+        "elementwise chain and sum took {} kernels",
+        d.kernels
+    );
+    // Several targets, one submit; reading back costs no extra submit.
+    let before = wgrad::counters();
+    let (a, b, c) = (x.exp(), x.sin().sum(None, false), x.matmul(&x));
+    wgrad::realize(&[a.clone(), b.clone(), c.clone()]);
+    assert_eq!(wgrad::counters().since(&before).submits, 1);
+    let before = wgrad::counters();
+    let _ = (&a + 1.0).to_vec::<f32>();
+    assert_eq!(wgrad::counters().since(&before).submits, 1);
+    // A realized tensor costs nothing more.
+    let before = wgrad::counters();
+    a.realize();
+    assert_eq!(wgrad::counters().since(&before).kernels, 0);
+}
+
+fn pipelines_compile_once_per_structure() {
+    // New data each step (same shapes, same constants): no new pipelines after the first.
+    let step = |k: f32| {
+        let x = Tensor::from_vec(vec![k; 300], [300]);
+        ((&x * 2.0).exp() + 1.0).log().sum(None, false).item()
+    };
+    step(1.0);
+    let before = wgrad::counters();
+    for k in 0..5 {
+        step(k as f32);
+    }
+    assert_eq!(wgrad::counters().since(&before).pipelines_compiled, 0);
+}
+
+#[derive(Clone)]
+struct Mlp {
+    w1: Tensor,
+    b1: Tensor,
+    w2: Tensor,
+}
+wgrad::tree_struct!(Mlp { w1, b1, w2 });
+
+impl Mlp {
+    fn loss(&self, x: &Tensor, y: &Tensor) -> Tensor {
+        let h = (x.matmul(&self.w1) + &self.b1).tanh();
+        (h.matmul(&self.w2) - y).square().mean(None, false)
+    }
+}
+
+fn training_loop_does_not_grow() {
+    let (x, y) = (Tensor::randn([16, 8], 1), Tensor::randn([16, 1], 2));
+    let mut p = Mlp {
+        w1: Tensor::randn([8, 16], 3) * 0.3,
+        b1: Tensor::zeros([16]),
+        w2: Tensor::randn([16, 1], 4) * 0.3,
+    };
+    let step = |p: &Mlp| {
+        let (l, g) = value_and_grad(|p: &Mlp| p.loss(&x, &y))(p);
+        let q = Mlp {
+            w1: &p.w1 - &g.w1 * 0.1,
+            b1: &p.b1 - &g.b1 * 0.1,
+            w2: &p.w2 - &g.w2 * 0.1,
+        };
+        let mut all = q.leaves();
+        all.push(l.clone());
+        wgrad::realize(&all);
+        (q, l)
+    };
+    let first = step(&p).1.item();
+    for _ in 0..5 {
+        p = step(&p).0;
+    }
+    let held = wgrad::counters().bytes_allocated;
+    let mut last = 0.0;
+    let compiled = wgrad::counters().pipelines_compiled;
+    for _ in 0..200 {
+        let (q, l) = step(&p);
+        p = q;
+        last = l.item();
+    }
+    assert_eq!(
+        wgrad::counters().pipelines_compiled,
+        compiled,
+        "a training step compiled new pipelines"
+    );
+    // The history of every step is released: the parameters' graph is one node deep.
+    assert!(wgrad::graph_string(&p.leaves()).lines().count() <= 3);
+    assert!(last < first, "loss {first} -> {last}");
+    let now = wgrad::counters().bytes_allocated;
+    assert!(
+        now <= held + (1 << 20),
+        "pool grew from {held} to {now} bytes over 200 steps"
+    );
+}

@@ -1,0 +1,140 @@
+//! Every shape, axis and dtype mistake names the op and the shapes; failed calls change
+//! nothing; too-large tensors and a missing adapter say what is wrong.
+
+mod common;
+
+use wgrad::prelude::*;
+
+fn err(r: wgrad::Result<Tensor>) -> String {
+    r.map(|_| ()).unwrap_err().to_string()
+}
+
+#[test]
+fn shape_axis_and_dtype_errors_name_op_and_shapes() {
+    common::setup();
+    let a = Tensor::ones([2, 3]);
+    let cases: Vec<(String, &[&str])> = vec![
+        (
+            err(a.try_add(&Tensor::ones([4]))),
+            &["add", "[2, 3]", "[4]"],
+        ),
+        (
+            err(a.try_mul(&Tensor::ones([3, 2]))),
+            &["mul", "[2, 3]", "[3, 2]"],
+        ),
+        (
+            err(a.try_matmul(&Tensor::ones([4, 5]))),
+            &["matmul", "[2, 3]", "[4, 5]"],
+        ),
+        (
+            err(Tensor::ones([2, 2, 3]).try_matmul(&Tensor::ones([3, 3, 1]))),
+            &["matmul", "batch", "[2, 2, 3]", "[3, 3, 1]"],
+        ),
+        (err(a.try_reshape([4])), &["reshape", "[2, 3]", "[4]"]),
+        (
+            err(a.try_broadcast_to([4, 3])),
+            &["broadcast_to", "[2, 3]", "[4, 3]"],
+        ),
+        (
+            err(a.try_transpose([0, 0])),
+            &["transpose", "[0, 0]", "[2, 3]"],
+        ),
+        (err(a.try_slice([0, 2], [2, 4])), &["slice", "[2, 3]"]),
+        (err(a.try_sum(2, false)), &["sum", "axis 2", "[2, 3]"]),
+        (
+            err(a.try_sum([0, -2], false)),
+            &["sum", "repeated", "[2, 3]"],
+        ),
+        (err(a.try_max(-3, true)), &["max", "axis -3", "[2, 3]"]),
+        (err(a.try_mean(5, false)), &["mean", "axis 5"]),
+        (err(a.try_softmax(2)), &["max", "axis 2"]),
+        (err(a.try_moveaxis(0, 2)), &["moveaxis", "axis 2"]),
+        (
+            err(try_concat(&[a.clone(), Tensor::ones([2, 2])], 0)),
+            &["concat", "[2, 3]", "[2, 2]"],
+        ),
+        (err(try_where(&a, &a, &a)), &["where", "bool"]),
+        (
+            err(try_where(&a.greater(&a), &Tensor::ones([4]), &a)),
+            &["where", "[2, 3]", "[4]"],
+        ),
+        (err(a.greater(&a).try_exp()), &["exp", "bool", "[2, 3]"]),
+        (
+            err(Tensor::from_slice(&[1i32], &[1]).try_log()),
+            &["log", "i32"],
+        ),
+        (
+            err(Tensor::from_slice(&[1i32], &[1]).try_add(&Tensor::ones([1]))),
+            &["add", "i32", "f32"],
+        ),
+        (err(a.greater(&a).try_sum(None, false)), &["sum", "bool"]),
+        (
+            err(Tensor::try_from_slice(&[1.0f32, 2.0], [3])),
+            &["from_slice", "[3]"],
+        ),
+    ];
+    for (msg, needles) in cases {
+        for n in needles {
+            assert!(msg.contains(n), "message {msg:?} lacks {n:?}");
+        }
+    }
+    // A failed call leaves everything usable.
+    assert_eq!(a.sum(None, false).item(), 6.0);
+}
+
+#[test]
+fn panicking_forms_carry_the_same_message() {
+    common::setup();
+    let r = std::panic::catch_unwind(|| Tensor::ones([2, 3]) + Tensor::ones([4]));
+    let msg = r.unwrap_err().downcast_ref::<String>().cloned().unwrap();
+    assert!(
+        msg.contains("add") && msg.contains("[2, 3]") && msg.contains("[4]"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn too_large_for_the_device_is_an_error() {
+    common::setup();
+    let e = Tensor::try_full([1 << 20, 1 << 12], 0.0, DType::F32)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(e, wgrad::Error::TooLarge { .. }), "{e}");
+    assert!(e.to_string().contains("[1048576, 4096]"), "{e}");
+    let e = Tensor::ones([1 << 14, 1])
+        .try_broadcast_to([1 << 14, 1 << 14])
+        .map(|_| ())
+        .unwrap_err();
+    assert!(e.to_string().contains("too large"), "{e}");
+}
+
+#[test]
+fn no_adapter_says_what_to_install() {
+    // A child process with an adapter filter that matches nothing.
+    if std::env::var_os("WGRAD_ERRORS_CHILD").is_some() {
+        let e = wgrad::init().unwrap_err().to_string();
+        println!("CHILD-ERROR: {e}");
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "no_adapter_says_what_to_install", "--nocapture"])
+        .env("WGRAD_ERRORS_CHILD", "1")
+        .env("WGRAD_ADAPTER", "no-such-adapter-anywhere")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "CHILD-ERROR: device: WGRAD_ADAPTER=\"no-such-adapter-anywhere\" matches none"
+        ),
+        "{text}"
+    );
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "no_adapter_says_what_to_install", "--nocapture"])
+        .env("WGRAD_ERRORS_CHILD", "1")
+        .env("WGRAD_BACKEND", "dx12")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("mesa-vulkan-drivers"), "{text}");
+}

@@ -1,0 +1,248 @@
+//! Every primitive's rules, as a table (JAX's GradTestSpec): JVP against central finite
+//! differences, VJP against JVP (⟨ct, J·t⟩ = ⟨Jᵀ·ct, t⟩), second order the same way, and vmap
+//! against a loop over slices.
+
+mod common;
+
+use wgrad::prelude::*;
+
+type F = fn(&[Tensor]) -> Tensor;
+
+/// Inputs: uniform in [lo, hi) with a seed.
+fn input(shape: &[usize], lo: f32, hi: f32, seed: u64) -> Tensor {
+    let t = Tensor::rand(shape, seed) * (hi - lo) + lo;
+    t.realize();
+    t
+}
+
+struct Spec {
+    name: &'static str,
+    f: F,
+    args: Vec<(Vec<usize>, f32, f32)>,
+}
+
+fn spec(name: &'static str, f: F, args: &[(&[usize], f32, f32)]) -> Spec {
+    Spec {
+        name,
+        f,
+        args: args
+            .iter()
+            .map(|(s, lo, hi)| (s.to_vec(), *lo, *hi))
+            .collect(),
+    }
+}
+
+/// ±1 in a fixed pattern (3 × 4).
+fn signs() -> Tensor {
+    Tensor::from_vec(
+        vec![
+            1.0f32, -1.0, -1.0, 1.0, -1.0, 1.0, 1.0, -1.0, 1.0, 1.0, -1.0, -1.0,
+        ],
+        [3, 4],
+    )
+}
+
+/// Distinct offsets, a different argmax in every row and column (3 × 4).
+fn offsets() -> Tensor {
+    Tensor::from_vec(
+        vec![
+            0.0f32, 1.5, 0.5, 1.0, 1.5, 0.0, 1.0, 0.5, 0.5, 1.0, 2.0, 0.0,
+        ],
+        [3, 4],
+    )
+}
+
+fn table() -> Vec<Spec> {
+    let m = &[3usize, 4][..];
+    vec![
+        spec("neg", |a| a[0].neg(), &[(m, -2.0, 2.0)]),
+        spec("exp", |a| a[0].exp(), &[(m, -2.0, 2.0)]),
+        spec("log", |a| a[0].log(), &[(m, 0.5, 2.0)]),
+        spec("sin", |a| a[0].sin(), &[(m, -2.0, 2.0)]),
+        spec("cos", |a| a[0].cos(), &[(m, -2.0, 2.0)]),
+        spec("tanh", |a| a[0].tanh(), &[(m, -2.0, 2.0)]),
+        spec("sqrt", |a| a[0].sqrt(), &[(m, 0.5, 2.0)]),
+        spec("abs", |a| a[0].abs(), &[(m, 0.2, 2.0)]),
+        spec("sigmoid", |a| a[0].sigmoid(), &[(m, -3.0, 3.0)]),
+        spec("sign", |a| a[0].sign() * &a[0], &[(m, 0.2, 2.0)]),
+        spec(
+            "add",
+            |a| &a[0] + &a[1],
+            &[(m, -1.0, 1.0), (&[4], -1.0, 1.0)],
+        ),
+        spec(
+            "sub",
+            |a| &a[0] - &a[1],
+            &[(&[3, 1], -1.0, 1.0), (m, -1.0, 1.0)],
+        ),
+        spec("mul", |a| &a[0] * &a[1], &[(m, -1.0, 1.0), (m, -1.0, 1.0)]),
+        spec(
+            "div",
+            |a| &a[0] / &a[1],
+            &[(m, -1.0, 1.0), (&[4], 0.5, 2.0)],
+        ),
+        spec("pow", |a| a[0].pow(&a[1]), &[(m, 0.5, 2.0), (m, -1.5, 1.5)]),
+        spec(
+            "maximum",
+            |a| a[0].maximum(&a[1]),
+            &[(m, -1.0, 0.0), (m, 0.1, 1.0)],
+        ),
+        spec(
+            "minimum",
+            |a| a[0].minimum(&a[1]),
+            &[(m, -1.0, 0.0), (m, 0.1, 1.0)],
+        ),
+        // Inputs keep a margin from every branch point, so finite differences see no jump.
+        spec(
+            "where",
+            |a| {
+                let signed = &a[1] * signs();
+                where_(
+                    &signed.greater(&Tensor::scalar(0.0)),
+                    &(&a[0] * &signed),
+                    &signed.sin(),
+                )
+            },
+            &[(m, -1.0, 1.0), (m, 0.3, 1.0)],
+        ),
+        spec("sum", |a| a[0].square().sum([0], false), &[(m, -1.0, 1.0)]),
+        spec(
+            "sum_keepdims",
+            |a| (a[0].sum(-1, true) * &a[0]).sin(),
+            &[(m, -1.0, 1.0)],
+        ),
+        spec(
+            "max",
+            |a| {
+                let x = &a[0] + offsets();
+                x.max(1, false) * x.sum(1, false) + x.max(0, false).sum(None, false)
+            },
+            &[(m, 0.0, 0.2)],
+        ),
+        spec("reshape", |a| a[0].reshape([2, 6]).sin(), &[(m, -1.0, 1.0)]),
+        spec(
+            "broadcast_to",
+            |a| a[0].broadcast_to([2, 3, 4]) * a[0].sum(None, false),
+            &[(&[3, 1], -1.0, 1.0)],
+        ),
+        spec(
+            "transpose",
+            |a| a[0].transpose([1, 0]).matmul(&a[0]),
+            &[(m, -1.0, 1.0)],
+        ),
+        spec(
+            "slice",
+            |a| a[0].slice([1, 1], [3, 3]).square(),
+            &[(m, -1.0, 1.0)],
+        ),
+        spec("pad", |a| a[0].pad([1, 0], [0, 2]).exp(), &[(m, -1.0, 1.0)]),
+        spec(
+            "concat",
+            |a| concat(&[a[0].square(), a[1].clone(), a[0].clone()], 1),
+            &[(m, -1.0, 1.0), (&[3, 2], -1.0, 1.0)],
+        ),
+        spec(
+            "matmul",
+            |a| a[0].matmul(&a[1]).tanh(),
+            &[(m, -1.0, 1.0), (&[4, 2], -1.0, 1.0)],
+        ),
+        spec(
+            "matmul_batched",
+            |a| a[0].matmul(&a[1]),
+            &[(&[2, 3, 4], -1.0, 1.0), (&[4, 5], -1.0, 1.0)],
+        ),
+        spec("softmax", |a| a[0].softmax(-1), &[(m, -2.0, 2.0)]),
+        spec("logsumexp", |a| a[0].logsumexp(0), &[(m, -2.0, 2.0)]),
+        spec(
+            "cast",
+            |a| a[0].cast(DType::F32) * a[0].greater(&Tensor::scalar(0.0)).cast(DType::F32),
+            &[(m, 0.1, 1.0)],
+        ),
+    ]
+}
+
+fn args_of(s: &Spec, seed: u64) -> Vec<Tensor> {
+    s.args
+        .iter()
+        .enumerate()
+        .map(|(k, (shape, lo, hi))| input(shape, *lo, *hi, seed * 10 + k as u64))
+        .collect()
+}
+
+#[test]
+fn jvp_vjp_and_second_order_match_finite_differences() {
+    common::setup();
+    let mut failures = vec![];
+    for s in table() {
+        let args = args_of(&s, 1);
+        // A scalar of the output keeps finite differences cheap: sum(f(x) * w) for a fixed w.
+        let out_shape = (s.f)(&args).shape().to_vec();
+        let w = input(&out_shape, -1.0, 1.0, 99);
+        let f = s.f;
+        let g = move |a: &[Tensor]| (f(a) * &w).sum(None, false);
+        if let Err(e) = check_grads(&g, &args, 2, &[Mode::Fwd, Mode::Rev], 2e-2) {
+            failures.push(format!("{}: {e}", s.name));
+        }
+        // Non-scalar output too, first order.
+        if let Err(e) = check_grads(|a: &[Tensor]| f(a), &args, 1, &[Mode::Fwd, Mode::Rev], 2e-2) {
+            failures.push(format!("{} (tensor output): {e}", s.name));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn vmap_matches_a_loop_over_slices() {
+    common::setup();
+    let mut failures = vec![];
+    for s in table() {
+        let args = args_of(&s, 2);
+        let b = 3;
+        // Batch the first argument along a new axis 0, the others unbatched.
+        let slices: Vec<Tensor> = (0..b).map(|k| &args[0] * (1.0 + 0.1 * k as f32)).collect();
+        let batched = concat(
+            &slices.iter().map(|x| x.expand_dims(0)).collect::<Vec<_>>(),
+            0,
+        );
+        let mut axes = vec![Some(0)];
+        axes.extend(std::iter::repeat_n(None, args.len() - 1));
+        let mut vargs = vec![batched];
+        vargs.extend(args[1..].iter().cloned());
+        let f = s.f;
+        let got = vmap(|a: &Vec<Tensor>| f(a), axes)(&vargs);
+        for (k, x) in slices.iter().enumerate() {
+            let mut a = vec![x.clone()];
+            a.extend(args[1..].iter().cloned());
+            let want = f(&a).to_f32_vec();
+            let mut stop = got.shape().to_vec();
+            let mut start = vec![0; got.rank()];
+            start[0] = k;
+            stop[0] = k + 1;
+            let row = got.slice(start, stop).to_f32_vec();
+            if let Err(e) = common::close(&row, &want, 1e-5, 1e-5) {
+                failures.push(format!("{} example {k}: {e}", s.name));
+            }
+        }
+        // Batching along axis 1 of the first argument, with the batch moved to the end.
+        let moved = vargs[0].moveaxis(0, 1);
+        let mut margs = vec![moved];
+        margs.extend(args[1..].iter().cloned());
+        let mut axes1 = vec![Some(1)];
+        axes1.extend(std::iter::repeat_n(None, args.len() - 1));
+        let opts = VmapOptions {
+            in_axes: axes1.into(),
+            out_axes: (-1).into(),
+            axis_size: None,
+        };
+        let got1 = vmap_with(|a: &Vec<Tensor>| f(a), opts)(&margs);
+        if let Err(e) = common::close(
+            &got1.moveaxis(-1, 0).to_f32_vec(),
+            &got.to_f32_vec(),
+            1e-5,
+            1e-5,
+        ) {
+            failures.push(format!("{} (in_axes 1, out_axes -1): {e}", s.name));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
