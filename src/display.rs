@@ -1,7 +1,7 @@
 //! NumPy-like printing: `tensor([[1., 2.], [3., 4.]], shape=[2, 2], dtype=f32)`. Printing
 //! realizes the tensor; large tensors show their first and last three entries per axis.
 
-use crate::dtype::{strides, DType};
+use crate::dtype::{DType, strides};
 use crate::tensor::Tensor;
 use std::fmt;
 

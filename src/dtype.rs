@@ -1,6 +1,6 @@
 //! Element types and shape helpers.
 
-use crate::error::{axis_err, Result};
+use crate::error::{Result, axis_err};
 
 /// The element type of a tensor.
 ///

@@ -42,43 +42,104 @@ pub use dtype::DType;
 pub use error::{Error, Result};
 pub use prim::movement::{concat, try_concat};
 pub use prim::reduce::Axes;
-pub use runtime::counters::{counters, reset_counters, Counters};
-pub use runtime::device::{device_info, init, init_async, DeviceInfo};
+pub use runtime::counters::{Counters, counters, reset_counters};
+pub use runtime::device::{DeviceInfo, device_info, init, init_async};
 pub use runtime::pipelines::validate_wgsl;
 pub use runtime::pool::trim_pool;
-pub use tensor::{realize, Element, Tensor};
+pub use runtime::scheduler::synchronize;
+pub use tensor::{Element, Tensor, realize};
 pub use transforms::api::{
-    grad, grad_aux, grad_with, jvp, jvp_aux, try_jvp, try_jvp_aux, try_value_and_grad_aux,
-    try_vmap, value_and_grad, value_and_grad_aux, value_and_grad_with, vjp, vjp_aux, vjp_with,
-    vmap, vmap_with, AdOptions, GradOptions, InAxes, Pullback, VmapOptions,
+    AdOptions, GradOptions, InAxes, Pullback, VmapOptions, grad, grad_aux, grad_with, jvp, jvp_aux,
+    try_jvp, try_jvp_aux, try_value_and_grad_aux, try_vmap, value_and_grad, value_and_grad_aux,
+    value_and_grad_with, vjp, vjp_aux, vjp_with, vmap, vmap_with,
 };
-pub use transforms::check::{check_grads, GradCheck, Mode};
+pub use transforms::check::{GradCheck, Mode, check_grads};
 pub use transforms::graph::graph_string;
 pub use transforms::jac::{hessian, jacfwd, jacfwd_aux, jacrev, jacrev_aux};
 pub use transforms::positional::{
-    grad_argnums, jacfwd_argnums, jacrev_argnums, try_value_and_grad_argnums,
-    value_and_grad_argnums, Argnums,
+    Argnums, grad_argnums, jacfwd_argnums, jacrev_argnums, try_value_and_grad_argnums,
+    value_and_grad_argnums,
 };
 pub use transforms::tree::Tree;
 
-/// The WGSL sources of every kernel family, with their template slots (for `cargo xtask shaders`).
+/// The WGSL kernel templates of every primitive family, and instances of them for validation
+/// (`cargo xtask shaders`).
 pub mod shaders {
-    /// `shaders/elementwise.wgsl`.
+    /// `shaders/elementwise.wgsl`: fused elementwise, movement, comparison, select and cast nodes.
     pub const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
-    /// `shaders/reduce.wgsl`.
+    /// `shaders/reduce.wgsl`: sum and max (one invocation per output, or a workgroup tree).
     pub const REDUCE: &str = include_str!("../shaders/reduce.wgsl");
-    /// `shaders/matmul.wgsl`.
+    /// `shaders/matmul.wgsl`: tiled, register-blocked batched matmul.
     pub const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
+    /// `shaders/common.wgsl`: helpers included in every kernel.
+    pub const COMMON: &str = include_str!("../shaders/common.wgsl");
+
+    /// Every template with its slots filled by small stand-ins: `(name, WGSL)`.
+    ///
+    /// ```
+    /// for (name, src) in wgrad::shaders::instances() {
+    ///     wgrad::validate_wgsl(&src, name).unwrap();
+    /// }
+    /// ```
+    pub fn instances() -> Vec<(&'static str, String)> {
+        let fill = |t: &str, funcs: &str| {
+            t.replace("{{ENABLE}}", "")
+                .replace(
+                    "{{BINDINGS}}",
+                    "@group(0) @binding(0) var<storage, read> b0: array<f32>;\n\
+                     @group(0) @binding(1) var<storage, read_write> out: array<f32>;",
+                )
+                .replace("{{HELPERS}}", COMMON)
+                .replace("{{FUNCTIONS}}", funcs)
+        };
+        let src = "fn src(o: u32, r: u32) -> f32 { return b0[o * 7u + r]; }";
+        let reduce = |t: &str| {
+            fill(t, src)
+                .replace("{{ACC}}", "f32")
+                .replace("{{IDENTITY}}", "0.0")
+                .replace("{{COMBINE}}", "max")
+                .replace("{{OUTPUTS}}", "3")
+                .replace("{{R}}", "7")
+                .replace("{{CHUNKS}}", "2")
+                .replace("{{CHUNK}}", "4")
+                .replace("{{STORE}}", "acc")
+                .replace("{{STORE_PARTIAL}}", "partial[0]")
+        };
+        let mut parts = REDUCE.split("//--- group ---");
+        let (thread, group) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        vec![
+            (
+                "elementwise",
+                fill(ELEMENTWISE, "fn root(i: u32) -> f32 { return wg_tanh(b0[i]) * wg_pow(wg_sigmoid(b0[i]), wg_uniform(1u, i)); }")
+                    .replace("{{N}}", "1000")
+                    .replace("{{STORE}}", "root(i)"),
+            ),
+            ("reduce_thread", reduce(thread)),
+            ("reduce_group", reduce(group)),
+            (
+                "matmul",
+                fill(
+                    MATMUL,
+                    "fn load_a(b: u32, m: u32, k: u32) -> f32 { return b0[m * 5u + k]; }\n\
+                     fn load_b(b: u32, k: u32, n: u32) -> f32 { return b0[k * 6u + n]; }",
+                )
+                .replace("{{M}}", "4")
+                .replace("{{N}}", "6")
+                .replace("{{K}}", "5")
+                .replace("{{STORE}}", "v[c]"),
+            ),
+        ]
+    }
 }
 
 /// Everything a user needs: `use wgrad::prelude::*;`.
 pub mod prelude {
     pub use crate::{
+        AdOptions, Argnums, Axes, DType, GradOptions, InAxes, Mode, Tensor, Tree, VmapOptions,
         check_grads, concat, grad, grad_argnums, grad_aux, grad_with, hessian, jacfwd,
         jacfwd_argnums, jacfwd_aux, jacrev, jacrev_argnums, jacrev_aux, jvp, jvp_aux, try_concat,
         try_jvp, try_jvp_aux, try_value_and_grad_argnums, try_value_and_grad_aux, try_vmap,
         try_where, value_and_grad, value_and_grad_argnums, value_and_grad_aux, value_and_grad_with,
-        vjp, vjp_aux, vjp_with, vmap, vmap_with, where_, AdOptions, Argnums, Axes, DType,
-        GradOptions, InAxes, Mode, Tensor, Tree, VmapOptions,
+        vjp, vjp_aux, vjp_with, vmap, vmap_with, where_,
     };
 }

@@ -1,9 +1,9 @@
 //! The tensor handle: a cheap-to-clone reference to a node of the lazy graph.
 
-use crate::dtype::{numel, DType};
-use crate::error::{or_panic, Error, Result};
-use crate::prim::source::Source;
+use crate::dtype::{DType, numel};
+use crate::error::{Error, Result, or_panic};
 use crate::prim::Op;
+use crate::prim::source::Source;
 use crate::runtime::pool::{self, Storage};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};

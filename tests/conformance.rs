@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{to_tensor, Case};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use common::{Case, to_tensor};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use wgrad::prelude::*;
 
 const KINDS: [&str; 8] = [

@@ -60,11 +60,11 @@ fn shape_axis_and_dtype_errors_name_op_and_shapes() {
         ),
         (err(a.greater(&a).try_exp()), &["exp", "bool", "[2, 3]"]),
         (
-            err(Tensor::from_slice(&[1i32], &[1]).try_log()),
+            err(Tensor::from_slice(&[1i32], [1]).try_log()),
             &["log", "i32"],
         ),
         (
-            err(Tensor::from_slice(&[1i32], &[1]).try_add(&Tensor::ones([1]))),
+            err(Tensor::from_slice(&[1i32], [1]).try_add(&Tensor::ones([1]))),
             &["add", "i32", "f32"],
         ),
         (err(a.greater(&a).try_sum(None, false)), &["sum", "bool"]),

@@ -34,7 +34,7 @@ fn nested_derivatives_have_no_perturbation_confusion() {
         &Tensor::scalar(1.0),
     );
     assert_eq!(d.item(), 6.0); // d/dx x·x = 2x
-                               // grad of grad: d²/dx² x³ = 6x.
+    // grad of grad: d²/dx² x³ = 6x.
     let g2 = grad(grad(|x: &Tensor| x.pow(&Tensor::scalar(3.0))))(&Tensor::scalar(2.0));
     assert!((g2.item() - 12.0).abs() < 1e-4);
     // Third order by three nested grads: d³/dx³ sin = -cos.
@@ -376,10 +376,12 @@ fn transform_errors_are_clear_and_harmless() {
             ..Default::default()
         },
     );
-    assert!(v(&x)
-        .unwrap_err()
-        .to_string()
-        .contains("no argument is batched"));
+    assert!(
+        v(&x)
+            .unwrap_err()
+            .to_string()
+            .contains("no argument is batched")
+    );
     let v = try_vmap(
         |(a, b): &(Tensor, Tensor)| a + b,
         VmapOptions {
@@ -387,10 +389,12 @@ fn transform_errors_are_clear_and_harmless() {
             ..Default::default()
         },
     );
-    assert!(v(&(x.clone(), x.clone()))
-        .unwrap_err()
-        .to_string()
-        .contains("3 entries"));
+    assert!(
+        v(&(x.clone(), x.clone()))
+            .unwrap_err()
+            .to_string()
+            .contains("3 entries")
+    );
     // has_aux without a pair does not compile (the type of `f` demands `(output, aux)`).
     // Nothing the caller holds changed.
     assert_eq!(x.to_vec::<f32>(), vec![1.0, 2.0]);

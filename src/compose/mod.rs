@@ -1,7 +1,7 @@
 //! Composite operations, written on the public tensor API: their derivatives, batching rules
 //! and kernels come from the primitives they are made of (and fusion makes them one kernel).
 
-use crate::error::{or_panic, Result};
+use crate::error::{Result, or_panic};
 use crate::prim::reduce::Axes;
 use crate::tensor::Tensor;
 

@@ -4,7 +4,7 @@
 
 use super::{Op, Primitive};
 use crate::dtype::DType;
-use crate::error::{dtype_err, or_panic, Result};
+use crate::error::{Result, dtype_err, or_panic};
 use crate::runtime::codegen::Emitter;
 use crate::tensor::Tensor;
 

@@ -4,7 +4,7 @@
 
 use super::{Op, Primitive};
 use crate::dtype::DType;
-use crate::error::{dtype_err, or_panic, shape_err, Result};
+use crate::error::{Result, dtype_err, or_panic, shape_err};
 use crate::runtime::codegen::Emitter;
 use crate::tensor::Tensor;
 use crate::transforms::vmap::with_batch;
@@ -235,7 +235,7 @@ impl Tensor {
                 return crate::error::transform_err(
                     "compare",
                     format!("unknown comparison {how:?}"),
-                )
+                );
             }
         };
         compare(c, self, other)

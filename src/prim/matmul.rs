@@ -4,8 +4,8 @@
 //! the operands are folded into its loads, never copied. Bilinear rules.
 
 use super::{Op, Primitive};
-use crate::dtype::{broadcast_shapes, numel, DType};
-use crate::error::{dtype_err, or_panic, shape_err, Result};
+use crate::dtype::{DType, broadcast_shapes, numel};
+use crate::error::{Result, dtype_err, or_panic, shape_err};
 use crate::runtime::codegen::{BufRef, Emitter, Kernel};
 use crate::tensor::Tensor;
 use crate::transforms::vmap::with_batch;

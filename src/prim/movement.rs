@@ -5,9 +5,9 @@
 //! so each JVP is the op itself applied to the tangent and each VJP its transpose.
 
 use super::{Op, Primitive};
-use crate::dtype::{norm_axis, numel, DType};
-use crate::error::{axis_err, or_panic, shape_err, Result};
-use crate::runtime::codegen::{compose, decompose, literal, Emitter};
+use crate::dtype::{DType, norm_axis, numel};
+use crate::error::{Result, axis_err, or_panic, shape_err};
+use crate::runtime::codegen::{Emitter, compose, decompose, literal};
 use crate::tensor::Tensor;
 use crate::transforms::vmap::with_batch;
 

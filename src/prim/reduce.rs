@@ -3,9 +3,9 @@
 //! into the read, and long reductions split into chunks plus a second pass.
 
 use super::{Op, Primitive};
-use crate::dtype::{norm_axes, numel, DType};
-use crate::error::{dtype_err, or_panic, Result};
-use crate::runtime::codegen::{compose, decompose, grid_1d, literal, BufRef, Emitter, Kernel};
+use crate::dtype::{DType, norm_axes, numel};
+use crate::error::{Result, dtype_err, or_panic};
+use crate::runtime::codegen::{BufRef, Emitter, Kernel, compose, decompose, grid_1d, literal};
 use crate::tensor::Tensor;
 use std::collections::HashMap;
 

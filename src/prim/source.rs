@@ -3,8 +3,8 @@
 
 use super::{Op, Primitive};
 use crate::dtype::DType;
-use crate::error::{or_panic, Result};
-use crate::runtime::codegen::{decompose, literal, Emitter};
+use crate::error::{Result, or_panic};
+use crate::runtime::codegen::{Emitter, decompose, literal};
 use crate::tensor::Tensor;
 
 #[derive(Clone, Debug, PartialEq)]

@@ -3,7 +3,7 @@
 //! computed by an earlier kernel (or realized before) is a load from its buffer.
 
 use super::pool::Storage;
-use crate::dtype::{numel, strides, DType};
+use crate::dtype::{DType, numel, strides};
 use crate::tensor::Tensor;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -118,11 +118,7 @@ impl<'a> Emitter<'a> {
     }
 
     pub fn enable(&self) -> &'static str {
-        if self.f16 {
-            "enable f16;"
-        } else {
-            ""
-        }
+        if self.f16 { "enable f16;" } else { "" }
     }
 
     /// Binding declarations: inputs read-only, then the output as `out`.
@@ -220,7 +216,7 @@ pub(crate) fn compose(idx: &[String], shape: &[usize]) -> String {
         .iter()
         .zip(&st)
         .zip(shape)
-        .filter(|((_, _), &d)| d != 1)
+        .filter(|(_, d)| **d != 1)
         .map(|((e, s), _)| {
             if *s == 1 {
                 format!("({e})")

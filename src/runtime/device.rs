@@ -119,7 +119,7 @@ fn backend_from_env() -> Result<Option<wgpu::Backends>> {
         other => {
             return Err(Error::Device(format!(
                 "WGRAD_BACKEND={other:?} is not one of vulkan, gl, metal, dx12, webgpu"
-            )))
+            )));
         }
     };
     Ok(Some(b))

@@ -2,12 +2,12 @@
 //! (the rest are fused into their consumers), assigns pooled buffers by liveness, records every
 //! kernel into one command encoder and submits once.
 
-use super::codegen::{elementwise_kernel, BufRef, Kernel};
-use super::counters::{note_peak, COUNTERS};
+use super::codegen::{BufRef, Kernel, elementwise_kernel};
+use super::counters::{COUNTERS, note_peak};
 use super::device::gpu;
 use super::pipelines::pipeline;
 use super::pool::{self, Storage};
-use crate::error::{or_panic, Result};
+use crate::error::{Result, or_panic};
 use crate::tensor::Tensor;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
@@ -248,6 +248,10 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
         }
     }
     let mut live: HashMap<usize, Storage> = HashMap::new();
+    // Buffers that die while recording are reused only by this encoder, and go back to the
+    // shared pool after the submit: another thread must not write them (by an upload or an
+    // earlier submit) before this encoder's commands have run.
+    let mut local_free: HashMap<u64, Vec<Storage>> = HashMap::new();
     let mut finished: HashMap<usize, Storage> = HashMap::new();
     let mut encoder = g
         .device
@@ -263,7 +267,14 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
             let BufRef::Virtual(ov) = kernel.out else {
                 unreachable!("kernel outputs are virtual")
             };
-            let out = pool::alloc(kernel.out_bytes.max(4));
+            let bytes = kernel.out_bytes.max(4);
+            let out = match local_free
+                .get_mut(&pool::size_class(bytes))
+                .and_then(|v| v.pop())
+            {
+                Some(s) => s,
+                None => pool::alloc(bytes),
+            };
             note_peak();
             live.insert(ov, out.clone());
             if kernel.groups.iter().all(|&d| d > 0) && kernel.out_bytes > 0 {
@@ -298,12 +309,16 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
             for b in &kernel.inputs {
                 if let BufRef::Virtual(v) = b {
                     if last_use.get(v) == Some(&k) && !keep.contains(v) {
-                        live.remove(v);
+                        if let Some(s) = live.remove(v) {
+                            local_free.entry(s.class).or_default().push(s);
+                        }
                     }
                 }
             }
             if !last_use.contains_key(&ov) && !keep.contains(&ov) {
-                live.remove(&ov);
+                if let Some(s) = live.remove(&ov) {
+                    local_free.entry(s.class).or_default().push(s);
+                }
             }
         }
     }
@@ -326,6 +341,7 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
         }
     }
     g.queue.submit([encoder.finish()]);
+    drop(local_free);
     COUNTERS.submits.fetch_add(1, Relaxed);
     if !kernels.is_empty() {
         COUNTERS.realizes.fetch_add(1, Relaxed);
@@ -348,4 +364,16 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Waits until the device has finished all submitted work (benchmarks time with it).
+///
+/// ```
+/// let y = wgrad::Tensor::ones([4]).exp();
+/// y.realize();
+/// wgrad::synchronize();
+/// ```
+pub fn synchronize() {
+    let g = crate::runtime::device::gpu_or_panic();
+    let _ = g.device.poll(wgpu::PollType::wait_indefinitely());
 }

@@ -8,9 +8,9 @@
 
 use super::jvp::jvp_flat;
 use super::tree::Tree;
-use super::vjp::{vjp_flat, FlatPullback};
+use super::vjp::{FlatPullback, vjp_flat};
 use super::vmap::vmap_flat;
-use crate::error::{or_panic, transform_err, Result};
+use crate::error::{Result, or_panic, transform_err};
 use crate::tensor::Tensor;
 use std::marker::PhantomData;
 
@@ -465,13 +465,19 @@ impl InAxes {
         let leaves: usize = counts.iter().sum();
         match self {
             InAxes::All(a) => Ok(vec![*a; leaves]),
-            InAxes::Each(v) if v.len() == counts.len() => {
-                Ok(v.iter().zip(counts).flat_map(|(a, &n)| std::iter::repeat_n(*a, n)).collect())
-            }
+            InAxes::Each(v) if v.len() == counts.len() => Ok(v
+                .iter()
+                .zip(counts)
+                .flat_map(|(a, &n)| std::iter::repeat_n(*a, n))
+                .collect()),
             InAxes::Each(v) if v.len() == leaves => Ok(v.clone()),
             InAxes::Each(v) => transform_err(
                 "vmap",
-                format!("{what} has {} entries; expected {} (one per argument) or {leaves} (one per leaf)", v.len(), counts.len()),
+                format!(
+                    "{what} has {} entries; expected {} (one per argument) or {leaves} (one per leaf)",
+                    v.len(),
+                    counts.len()
+                ),
             ),
         }
     }

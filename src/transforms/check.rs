@@ -3,7 +3,7 @@
 
 use super::jvp::jvp_flat;
 use super::vjp::vjp_flat;
-use crate::error::{transform_err, Result};
+use crate::error::{Result, transform_err};
 use crate::tensor::Tensor;
 
 /// Which derivatives [`check_grads`] checks.
@@ -177,7 +177,7 @@ pub fn check_grads<F: Fn(&[Tensor]) -> Tensor>(
             })
         };
     }
-    if !(worst.worst_error <= tol) {
+    if worst.worst_error.is_nan() || worst.worst_error > tol {
         return transform_err(
             "check_grads",
             format!(

@@ -6,7 +6,7 @@ use super::jvp::jvp_flat;
 use super::tree::Tree;
 use super::vjp::vjp_flat;
 use super::vmap::vmap_flat;
-use crate::error::{or_panic, transform_err, Result};
+use crate::error::{Result, or_panic, transform_err};
 use crate::tensor::Tensor;
 
 /// Rows of the identity in the shape of `shape`: `[n, *shape]` with rows `start..start+len`.
@@ -144,15 +144,14 @@ pub(crate) fn jacfwd_flat(
         .collect())
 }
 
-fn typed_jac<A: Tree>(
-    flat_jac: fn(
-        &dyn Fn(&[Tensor]) -> Vec<Tensor>,
-        &[Tensor],
-        &Option<Vec<usize>>,
-    ) -> Result<Vec<Vec<Tensor>>>,
-    f: &dyn Fn(&A) -> Tensor,
-    args: &A,
-) -> A {
+/// A flat Jacobian routine: `jacrev_flat` or `jacfwd_flat`.
+type FlatJac = fn(
+    &dyn Fn(&[Tensor]) -> Vec<Tensor>,
+    &[Tensor],
+    &Option<Vec<usize>>,
+) -> Result<Vec<Vec<Tensor>>>;
+
+fn typed_jac<A: Tree>(flat_jac: FlatJac, f: &dyn Fn(&A) -> Tensor, args: &A) -> A {
     let g = |leaves: &[Tensor]| vec![f(&args.rebuild(leaves.to_vec()))];
     let jac = or_panic(flat_jac(&g, &args.leaves(), &None));
     args.rebuild(jac.into_iter().next().expect("one output"))

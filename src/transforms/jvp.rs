@@ -4,7 +4,7 @@
 
 use super::graph::between;
 use super::trace::traced;
-use crate::error::{transform_err, Result};
+use crate::error::{Result, transform_err};
 use crate::tensor::Tensor;
 use std::collections::HashMap;
 
@@ -84,11 +84,7 @@ pub(crate) fn jvp_flat(
         .zip(&outs)
         .map(|(t, o)| {
             let t = t.unwrap_or_else(|| o.zeros_like());
-            if create_graph {
-                t
-            } else {
-                t.stop_gradient()
-            }
+            if create_graph { t } else { t.stop_gradient() }
         })
         .collect();
     Ok((outs, touts))

@@ -2,10 +2,10 @@
 //! signatures: `f` takes `&[Tensor]` (its positional arguments) and the results come back one
 //! per selected argument.
 
-use super::api::{check_scalar, GradOptions};
+use super::api::{GradOptions, check_scalar};
 use super::jac::{jacfwd_flat, jacrev_flat};
 use super::vjp::vjp_flat;
-use crate::error::{or_panic, transform_err, Result};
+use crate::error::{Result, or_panic, transform_err};
 use crate::tensor::Tensor;
 
 /// Which positional arguments to differentiate: one index, several, or all (`None` in JAX).

@@ -5,7 +5,7 @@
 
 use super::graph::between;
 use super::trace::traced;
-use crate::error::{transform_err, Result};
+use crate::error::{Result, transform_err};
 use crate::tensor::Tensor;
 use std::collections::{HashMap, HashSet};
 

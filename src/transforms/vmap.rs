@@ -5,7 +5,7 @@
 use super::graph::between;
 use super::trace::traced;
 use crate::dtype::norm_axis;
-use crate::error::{transform_err, Result};
+use crate::error::{Result, transform_err};
 use crate::tensor::Tensor;
 use std::collections::HashMap;
 
@@ -61,10 +61,13 @@ pub(crate) fn vmap_flat(
                     format!(
                         "batch sizes disagree: argument {k0} has size {s} along axis {a0}, argument {k} has size {n} along axis {a}"
                     ),
-                )
+                );
             }
             (Some(s), None) if s != n => {
-                return transform_err("vmap", format!("axis_size is {s} but argument {k} has size {n} along axis {a}"))
+                return transform_err(
+                    "vmap",
+                    format!("axis_size is {s} but argument {k} has size {n} along axis {a}"),
+                );
             }
             _ => {}
         }

@@ -1,0 +1,355 @@
+//! The benchmark program behind `cargo xtask bench`: the shared workloads of
+//! `../shared/peers/python/README.md`, timed as the peers time them (warm-up, then each
+//! iteration finished on the device; median and minimum).
+//!
+//! `target/release/examples/bench [--json] [--filter a,b] [--secs S]`
+
+use std::time::Instant;
+use wgrad::prelude::*;
+
+struct Args {
+    json: bool,
+    filter: Vec<String>,
+    secs: f64,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        json: false,
+        filter: vec![],
+        secs: 3.0,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(x) = it.next() {
+        match x.as_str() {
+            "--json" => a.json = true,
+            "--filter" | "--only" => {
+                a.filter = it
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(String::from)
+                    .collect()
+            }
+            "--secs" => a.secs = it.next().and_then(|s| s.parse().ok()).unwrap_or(3.0),
+            "-h" | "--help" => {
+                println!("bench [--json] [--filter a,b] [--secs S]");
+                std::process::exit(0);
+            }
+            other => {
+                eprintln!("bench: unknown argument {other}");
+                std::process::exit(2);
+            }
+        }
+    }
+    a
+}
+
+struct Result {
+    name: String,
+    median_ms: f64,
+    min_ms: f64,
+    iters: usize,
+    extra: Vec<(&'static str, f64)>,
+    kernels: f64,
+    submits: f64,
+    pipelines: u64,
+    peak_bytes: u64,
+    check: f64,
+}
+
+/// Times `step` (which must finish its work on the device) like the peers do.
+fn time(name: &str, secs: f64, step: &mut dyn FnMut() -> f64) -> Result {
+    let first = step();
+    for _ in 0..3 {
+        step();
+    }
+    // Calibrate: at least 3 iterations and 0.25 s.
+    let t = Instant::now();
+    let mut n = 0;
+    while n < 3 || t.elapsed().as_secs_f64() < 0.25 {
+        step();
+        n += 1;
+    }
+    let per = t.elapsed().as_secs_f64() / n as f64;
+    let iters = ((secs / per) as usize).clamp(5, 100_000);
+    wgrad::reset_counters();
+    let before = wgrad::counters();
+    let mut times = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t = Instant::now();
+        step();
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let c = wgrad::counters().since(&before);
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    Result {
+        name: name.to_string(),
+        median_ms: times[times.len() / 2],
+        min_ms: times[0],
+        iters,
+        extra: vec![],
+        kernels: c.kernels as f64 / iters as f64,
+        submits: c.submits as f64 / iters as f64,
+        pipelines: c.pipelines_compiled,
+        peak_bytes: c.peak_bytes,
+        check: first,
+    }
+}
+
+fn abs_sum(t: &Tensor) -> f64 {
+    t.to_f32_vec().iter().map(|v| v.abs() as f64).sum()
+}
+
+fn normal(shape: &[usize], std: f32, seed: u64) -> Tensor {
+    let t = Tensor::randn(shape, seed) * std;
+    t.realize();
+    t
+}
+
+#[derive(Clone)]
+struct Mlp {
+    w: Vec<Tensor>,
+    b: Vec<Tensor>,
+}
+wgrad::tree_struct!(Mlp { w, b });
+
+impl Mlp {
+    fn loss(&self, x: &Tensor, onehot: &Tensor) -> Tensor {
+        let mut h = x.clone();
+        for k in 0..self.w.len() {
+            h = h.matmul(&self.w[k]) + &self.b[k];
+            if k + 1 < self.w.len() {
+                h = h.relu();
+            }
+        }
+        -(onehot * h.log_softmax(-1))
+            .sum(-1, false)
+            .mean(None, false)
+    }
+}
+
+fn workloads(real_gpu: bool) -> Vec<(String, Box<dyn Fn(f64) -> Result>)> {
+    let mut w: Vec<(String, Box<dyn Fn(f64) -> Result>)> = vec![];
+    let mut sizes = vec![256, 512, 1024];
+    if real_gpu {
+        sizes.push(4096);
+    }
+    for n in sizes {
+        let name = format!("matmul_f32_{n}");
+        w.push((
+            name.clone(),
+            Box::new(move |secs| {
+                let a = normal(&[n, n], 1.0, 1);
+                let b = normal(&[n, n], 1.0, 2);
+                let mut step = || {
+                    let c = a.matmul(&b);
+                    c.realize();
+                    wgrad::synchronize();
+                    0.0
+                };
+                let mut r = time(&name, secs, &mut step);
+                r.check = abs_sum(&a.matmul(&b));
+                r.extra
+                    .push(("gflops", 2.0 * (n as f64).powi(3) / (r.median_ms * 1e6)));
+                r
+            }),
+        ));
+    }
+    let mut chains = vec![("elementwise_chain_1m", 1usize << 20)];
+    if real_gpu {
+        chains.push(("elementwise_chain_64m", 1 << 26));
+    }
+    for (name, n) in chains {
+        w.push((
+            name.to_string(),
+            Box::new(move |secs| {
+                let x = normal(&[n], 1.0, 3);
+                let mut step = || {
+                    ((&x * 1.5 + 0.5).tanh() * x.sigmoid())
+                        .sum(None, false)
+                        .item() as f64
+                };
+                let mut r = time(name, secs, &mut step);
+                r.check = r.check.abs();
+                r.extra.push(("gbps", 4.0 * n as f64 / (r.median_ms * 1e6)));
+                r
+            }),
+        ));
+    }
+    w.push((
+        "mlp_train_step".into(),
+        Box::new(|secs| {
+            let dims = [784, 512, 512, 10];
+            let x = normal(&[256, 784], 1.0, 4);
+            let labels: Vec<usize> = (0..256).map(|i| (i * 7 + 3) % 10).collect();
+            let mut onehot = vec![0.0f32; 256 * 10];
+            for (i, &l) in labels.iter().enumerate() {
+                onehot[i * 10 + l] = 1.0;
+            }
+            let y = Tensor::from_vec(onehot, [256, 10]);
+            let init = Mlp {
+                w: (0..3)
+                    .map(|k| {
+                        normal(
+                            &[dims[k], dims[k + 1]],
+                            (2.0 / dims[k] as f32).sqrt(),
+                            10 + k as u64,
+                        )
+                    })
+                    .collect(),
+                b: (0..3)
+                    .map(|k| Tensor::zeros([dims[k + 1]]).realize().clone())
+                    .collect(),
+            };
+            let params = std::cell::RefCell::new(init);
+            let opts = GradOptions {
+                create_graph: false,
+                realize: false,
+            };
+            let mut step = || {
+                let p = params.borrow().clone();
+                let (loss, g) = value_and_grad_with(|p: &Mlp| p.loss(&x, &y), opts)(&p);
+                let next = Mlp {
+                    w: p.w.iter().zip(&g.w).map(|(w, g)| w - g * 0.01).collect(),
+                    b: p.b.iter().zip(&g.b).map(|(b, g)| b - g * 0.01).collect(),
+                };
+                let mut all = next.leaves();
+                all.push(loss.clone());
+                wgrad::realize(&all);
+                wgrad::synchronize();
+                *params.borrow_mut() = next;
+                0.0
+            };
+            let first = {
+                let p = params.borrow().clone();
+                p.loss(&x, &y).item() as f64
+            };
+            let mut r = time("mlp_train_step", secs, &mut step);
+            r.check = first;
+            r
+        }),
+    ));
+    w.push((
+        "grad_small_latency".into(),
+        Box::new(|secs| {
+            let x = normal(&[16], 1.0, 5);
+            let mut step = || {
+                let g = grad(|x: &Tensor| (x * x).sum(None, false))(&x);
+                g.to_vec::<f32>()[0] as f64
+            };
+            let mut r = time("grad_small_latency", secs, &mut step);
+            r.check = abs_sum(&grad(|x: &Tensor| (x * x).sum(None, false))(&x));
+            r
+        }),
+    ));
+    w.push((
+        "hessian_64".into(),
+        Box::new(|secs| {
+            let wm = normal(&[64, 64], 0.125, 6);
+            let x = normal(&[64], 1.0, 7);
+            let f = |x: &Tensor| {
+                wm.matmul(x).tanh().square().sum(None, false) + x.square().sum(None, false) * 0.5
+            };
+            let mut step = || {
+                let h = jacfwd(jacrev(f))(&x);
+                h.realize();
+                wgrad::synchronize();
+                0.0
+            };
+            let mut r = time("hessian_64", secs, &mut step);
+            r.check = abs_sum(&jacfwd(jacrev(f))(&x));
+            r
+        }),
+    ));
+    w.push((
+        "jacrev_mlp".into(),
+        Box::new(|secs| {
+            let w1 = normal(&[64, 32], (1.0f32 / 32.0).sqrt(), 8);
+            let b1 = normal(&[64], 0.1, 9);
+            let w2 = normal(&[16, 64], 0.125, 10);
+            let b2 = normal(&[16], 0.1, 11);
+            let x = normal(&[32], 1.0, 12);
+            let f = |x: &Tensor| w2.matmul(&(w1.matmul(x) + &b1).tanh()) + &b2;
+            let mut step = || {
+                let j = jacrev(f)(&x);
+                j.realize();
+                wgrad::synchronize();
+                0.0
+            };
+            let mut r = time("jacrev_mlp", secs, &mut step);
+            r.check = abs_sum(&jacrev(f)(&x));
+            r
+        }),
+    ));
+    w.push((
+        "vmap_grad_per_example".into(),
+        Box::new(|secs| {
+            let w = normal(&[128], (1.0f32 / 128.0).sqrt(), 13);
+            let xs = normal(&[256, 128], 1.0, 14);
+            let ys = (Tensor::rand([256], 15).greater(&Tensor::scalar(0.5))).cast(DType::F32);
+            ys.realize();
+            let loss = |(w, x, y): &(Tensor, Tensor, Tensor)| {
+                let z = (x * w).sum(None, false);
+                z.softplus() - y * &z
+            };
+            let per_example = |args: &(Tensor, Tensor, Tensor)| {
+                let (w, x, y) = args;
+                grad(|w: &Tensor| loss(&(w.clone(), x.clone(), y.clone())))(w)
+            };
+            let args = (w.clone(), xs.clone(), ys.clone());
+            let mut step = || {
+                let g = vmap(per_example, [None, Some(0), Some(0)])(&args);
+                g.realize();
+                wgrad::synchronize();
+                0.0
+            };
+            let mut r = time("vmap_grad_per_example", secs, &mut step);
+            r.check = abs_sum(&vmap(per_example, [None, Some(0), Some(0)])(&args));
+            r
+        }),
+    ));
+    w
+}
+
+fn main() {
+    let args = parse_args();
+    let info = wgrad::init().unwrap_or_else(|e| {
+        eprintln!("bench: {e}");
+        std::process::exit(1);
+    });
+    let real_gpu = info.device_type != "Cpu";
+    for (name, run) in workloads(real_gpu) {
+        if !args.filter.is_empty() && !args.filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        eprintln!("bench: {name} …");
+        let r = run(args.secs);
+        if args.json {
+            let mut s = format!(
+                "{{\"name\":\"{}\",\"backend\":\"wgrad\",\"adapter\":\"{}\",\"graphics_api\":\"{}\",\"median_ms\":{:.6},\"min_ms\":{:.6},\"iters\":{}",
+                r.name, info.name, info.backend, r.median_ms, r.min_ms, r.iters
+            );
+            for (k, v) in &r.extra {
+                s += &format!(",\"{k}\":{v:.3}");
+            }
+            s += &format!(
+                ",\"kernels\":{:.2},\"submits\":{:.2},\"pipelines_compiled_while_timed\":{},\"peak_bytes\":{},\"check\":{:.6}}}",
+                r.kernels, r.submits, r.pipelines, r.peak_bytes, r.check
+            );
+            println!("{s}");
+        } else {
+            let extra: Vec<String> = r.extra.iter().map(|(k, v)| format!("{v:.2} {k}")).collect();
+            println!(
+                "{:<24} median {:>10.4} ms  min {:>10.4} ms  iters {:>6}  kernels/iter {:>6.1}  submits/iter {:.1}  {}",
+                r.name,
+                r.median_ms,
+                r.min_ms,
+                r.iters,
+                r.kernels,
+                r.submits,
+                extra.join(" ")
+            );
+        }
+    }
+}
