@@ -129,8 +129,11 @@ impl Mlp {
     }
 }
 
-fn workloads(real_gpu: bool) -> Vec<(String, Box<dyn Fn(f64) -> Result>)> {
-    let mut w: Vec<(String, Box<dyn Fn(f64) -> Result>)> = vec![];
+/// A named workload: runs for about the given seconds and reports.
+type Workload = (String, Box<dyn Fn(f64) -> Result>);
+
+fn workloads(real_gpu: bool) -> Vec<Workload> {
+    let mut w: Vec<Workload> = vec![];
     let mut sizes = vec![256, 512, 1024];
     if real_gpu {
         sizes.push(4096);
