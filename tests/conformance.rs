@@ -4,6 +4,7 @@
 mod common;
 
 use common::{Case, to_tensor};
+use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use wgrad::prelude::*;
 
@@ -96,7 +97,11 @@ fn run_check(case: &Case, kind: &str) -> Result<(), String> {
 #[test]
 fn conformance() {
     common::setup();
-    println!("adapter: {}", wgrad::device_info());
+    let _ = writeln!(
+        std::io::stdout().lock(),
+        "adapter: {}",
+        wgrad::device_info()
+    );
     let cases = common::load_cases();
     let mut passed = [0usize; KINDS.len()];
     let mut failed = [0usize; KINDS.len()];
@@ -141,19 +146,23 @@ fn conformance() {
             }
         }
     }
+    // Written to stdout directly, so the summary shows even when libtest captures output.
+    let mut out = std::io::stdout().lock();
     for f in &failures {
-        println!("FAIL {}", f.chars().take(600).collect::<String>());
+        let _ = writeln!(out, "FAIL {}", f.chars().take(600).collect::<String>());
     }
     for (k, kind) in KINDS.iter().enumerate() {
         if passed[k] + failed[k] > 0 {
-            println!(
+            let _ = writeln!(
+                out,
                 "conformance[{kind}]: {} passed, {} failed",
                 passed[k], failed[k]
             );
         }
     }
     let (p, f): (usize, usize) = (passed.iter().sum(), failed.iter().sum());
-    println!("conformance: {p} passed, {f} failed");
+    let _ = writeln!(out, "conformance: {p} passed, {f} failed");
+    drop(out);
     assert_eq!(f, 0, "{f} conformance checks failed");
     assert!(p > 0, "no conformance checks ran");
 }
