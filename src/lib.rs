@@ -40,6 +40,7 @@ pub mod transforms;
 pub use compose::{try_where, where_};
 pub use dtype::DType;
 pub use error::{Error, Result};
+pub use prim::matmul::{MatmulKernel, set_matmul_kernel};
 pub use prim::movement::{concat, try_concat};
 pub use prim::reduce::Axes;
 pub use runtime::counters::{Counters, counters, reset_counters};
@@ -105,6 +106,19 @@ pub mod shaders {
                 .replace("{{STORE}}", "acc")
                 .replace("{{STORE_PARTIAL}}", "partial[0]")
         };
+        let mut mm = MATMUL.split("//--- direct ---");
+        let (tiled, direct) = (mm.next().unwrap_or(""), mm.next().unwrap_or(""));
+        let loads = "fn load_a(b: u32, m: u32, k: u32) -> f32 { return b0[m * 5u + k]; }\n\
+                     fn load_b(b: u32, k: u32, n: u32) -> f32 { return b0[k * 6u + n]; }\n\
+                     fn load_a4(b: u32, m: u32, k: u32) -> vec4<f32> { return vec4<f32>(b0[m * 5u + k]); }\n\
+                     fn load_b4(b: u32, k: u32, n: u32) -> vec4<f32> { return vec4<f32>(b0[k * 6u + n]); }";
+        let matmul = |t: &str| {
+            fill(t, loads)
+                .replace("{{M}}", "4")
+                .replace("{{N}}", "6")
+                .replace("{{K}}", "5")
+                .replace("{{STORE}}", "v[c]")
+        };
         let mut parts = REDUCE.split("//--- group ---");
         let (thread, group) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         vec![
@@ -116,18 +130,8 @@ pub mod shaders {
             ),
             ("reduce_thread", reduce(thread)),
             ("reduce_group", reduce(group)),
-            (
-                "matmul",
-                fill(
-                    MATMUL,
-                    "fn load_a(b: u32, m: u32, k: u32) -> f32 { return b0[m * 5u + k]; }\n\
-                     fn load_b(b: u32, k: u32, n: u32) -> f32 { return b0[k * 6u + n]; }",
-                )
-                .replace("{{M}}", "4")
-                .replace("{{N}}", "6")
-                .replace("{{K}}", "5")
-                .replace("{{STORE}}", "v[c]"),
-            ),
+            ("matmul_tiled", matmul(tiled)),
+            ("matmul_direct", matmul(direct)),
         ]
     }
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use common::assert_close;
+use wgrad::MatmulKernel;
 use wgrad::prelude::*;
 
 fn t(v: &[f32], s: &[usize]) -> Tensor {
@@ -243,6 +244,15 @@ fn movement_ops() {
 #[test]
 fn matmul_2d_batched_broadcast_and_vectors() {
     common::setup();
+    // Both kernels, whatever the adapter (the choice is global: one test covers both).
+    for kernel in [MatmulKernel::Tiled, MatmulKernel::Direct] {
+        wgrad::set_matmul_kernel(kernel);
+        matmul_cases();
+    }
+    wgrad::set_matmul_kernel(MatmulKernel::Auto);
+}
+
+fn matmul_cases() {
     let a = Tensor::arange(6).reshape([2, 3]);
     let b = Tensor::arange(12).reshape([3, 4]);
     let want = [20.0, 23.0, 26.0, 29.0, 56.0, 68.0, 80.0, 92.0];
@@ -265,7 +275,12 @@ fn matmul_2d_batched_broadcast_and_vectors() {
     assert_close(&v.matmul(&b), &[4], &[12.0, 15.0, 18.0, 21.0], 0.0);
     assert_eq!(v.matmul(&v).item(), 3.0);
     // Sizes that are not multiples of the 64×64 tile, checked against a host product.
-    let (m, k, n) = (67, 131, 45);
+    for (m, k, n) in [(67, 131, 45), (64, 128, 64), (5, 8, 12), (33, 4, 7)] {
+        host_check(m, k, n);
+    }
+}
+
+fn host_check(m: usize, k: usize, n: usize) {
     let av: Vec<f32> = (0..m * k)
         .map(|i| ((i * 7 % 13) as f32 - 6.0) / 7.0)
         .collect();

@@ -9,7 +9,7 @@ use wgrad::prelude::*;
 #[test]
 fn every_template_validates() {
     let all = wgrad::shaders::instances();
-    assert_eq!(all.len(), 4);
+    assert_eq!(all.len(), 5);
     for (name, src) in all {
         wgrad::validate_wgsl(&src, name).unwrap_or_else(|e| panic!("{e}"));
         println!("shader {name}: valid");

@@ -10,6 +10,7 @@ use crate::runtime::codegen::{BufRef, Emitter, Kernel};
 use crate::tensor::Tensor;
 use crate::transforms::vmap::with_batch;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
 
@@ -76,26 +77,106 @@ impl Matmul {
             "fn load_b(b: u32, k: u32, n: u32) -> f32 {{\n    return {};\n}}",
             f32_of(format!("{vb}(b * {}u + k * {n}u + n)", k * n), b.dtype())
         ));
+        let direct = use_direct_kernel();
+        let mut variants = MATMUL_WGSL.split("//--- direct ---");
+        let (tiled, plain) = (variants.next().unwrap_or(""), variants.next().unwrap_or(""));
+        if direct {
+            // vec4 reads straight from the buffer when the operand is one (contiguous, f32,
+            // rows a multiple of 4); else four scalar reads through whatever was fused.
+            let a4 = match e.buffer_of(a) {
+                Some(buf) if a.dtype() == DType::F32 && k % 4 == 0 => {
+                    let q = e.bind_vec4(buf);
+                    format!("b{q}[(b * {}u + m * {k}u + k) / 4u]", m * k)
+                }
+                _ => "vec4<f32>(load_a(b, m, k), load_a(b, m, k + 1u), load_a(b, m, k + 2u), load_a(b, m, k + 3u))".into(),
+            };
+            e.push_fn(format!(
+                "fn load_a4(b: u32, m: u32, k: u32) -> vec4<f32> {{\n    return {a4};\n}}"
+            ));
+            let b4 = match e.buffer_of(b) {
+                Some(buf) if b.dtype() == DType::F32 && n % 4 == 0 => {
+                    let q = e.bind_vec4(buf);
+                    format!("b{q}[(b * {}u + k * {n}u + n) / 4u]", k * n)
+                }
+                _ => format!(
+                    "vec4<f32>(load_b(b, k, n), load_b(b, k, min(n + 1u, {l}u)), load_b(b, k, min(n + 2u, {l}u)), load_b(b, k, min(n + 3u, {l}u)))",
+                    l = n - 1
+                ),
+            };
+            e.push_fn(format!(
+                "fn load_b4(b: u32, k: u32, n: u32) -> vec4<f32> {{\n    return {b4};\n}}"
+            ));
+        }
         let store = if node.dtype() == DType::F32 {
             "v[c]".to_string()
         } else {
             format!("{}(v[c])", node.dtype().wgsl())
         };
         let source = e
-            .fill(MATMUL_WGSL, node.dtype())
+            .fill(if direct { plain } else { tiled }, node.dtype())
             .replace("{{M}}", &m.to_string())
             .replace("{{N}}", &n.to_string())
             .replace("{{K}}", &k.to_string())
             .replace("{{STORE}}", &store);
+        let tile = if direct { 32 } else { 64 };
         let kernel = Kernel {
             source,
             inputs: e.inputs(),
             out,
             out_bytes: (batch * m * n * node.dtype().size()) as u64,
-            groups: [n.div_ceil(64) as u32, m.div_ceil(64) as u32, batch as u32],
+            groups: [
+                n.div_ceil(tile) as u32,
+                m.div_ceil(tile) as u32,
+                batch as u32,
+            ],
             label: "matmul".into(),
         };
         (vec![kernel], e.inlined)
+    }
+}
+
+/// The matmul kernel in use (see [`set_matmul_kernel`]).
+///
+/// ```
+/// assert_eq!(wgrad::MatmulKernel::Auto, wgrad::MatmulKernel::default());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MatmulKernel {
+    /// Tiled with workgroup memory on GPUs, barrier-free vec4 on CPU adapters (the default;
+    /// `WGRAD_MATMUL=tiled|direct` in the environment overrides it).
+    #[default]
+    Auto,
+    /// 64×64 tiles through workgroup memory, 4×4 register blocks.
+    Tiled,
+    /// No workgroup memory: 4×4 blocks from vec4 reads (fast on CPU adapters).
+    Direct,
+}
+
+static MATMUL_KERNEL: AtomicU8 = AtomicU8::new(0);
+
+/// Chooses the matmul kernel for the kernels generated from now on (tests use it to cover
+/// both variants on one adapter).
+///
+/// ```
+/// wgrad::set_matmul_kernel(wgrad::MatmulKernel::Tiled);
+/// let c = wgrad::Tensor::eye(3).matmul(&wgrad::Tensor::ones([3, 2]));
+/// assert_eq!(c.to_vec::<f32>(), vec![1.0; 6]);
+/// wgrad::set_matmul_kernel(wgrad::MatmulKernel::Auto);
+/// ```
+pub fn set_matmul_kernel(k: MatmulKernel) {
+    MATMUL_KERNEL.store(k as u8, Ordering::Relaxed);
+}
+
+fn use_direct_kernel() -> bool {
+    match MATMUL_KERNEL.load(Ordering::Relaxed) {
+        1 => return false,
+        2 => return true,
+        _ => {}
+    }
+    match std::env::var("WGRAD_MATMUL").as_deref() {
+        Ok("direct") => true,
+        Ok("tiled") => false,
+        _ => crate::runtime::device::gpu_or_panic().info.device_type == "Cpu",
     }
 }
 

@@ -42,7 +42,8 @@ pub(crate) struct Kernel {
 /// Builds the functions of one kernel.
 pub(crate) struct Emitter<'a> {
     computed: &'a HashMap<u64, BufRef>,
-    pub bindings: Vec<(BufRef, DType)>,
+    /// Buffers read by the kernel: buffer, dtype, and whether it is read as `vec4<f32>`.
+    pub bindings: Vec<(BufRef, DType, bool)>,
     funcs: Vec<String>,
     names: HashMap<u64, String>,
     pub f16: bool,
@@ -74,10 +75,23 @@ impl<'a> Emitter<'a> {
         if dtype == DType::F16 {
             self.f16 = true;
         }
-        if let Some(k) = self.bindings.iter().position(|(b, _)| *b == buf) {
+        self.bind_as(buf, dtype, false)
+    }
+
+    /// Binds an f32 buffer to be read four elements at a time (`array<vec4<f32>>`).
+    pub fn bind_vec4(&mut self, buf: BufRef) -> usize {
+        self.bind_as(buf, DType::F32, true)
+    }
+
+    fn bind_as(&mut self, buf: BufRef, dtype: DType, vec4: bool) -> usize {
+        if let Some(k) = self
+            .bindings
+            .iter()
+            .position(|(b, _, v)| *b == buf && *v == vec4)
+        {
             return k;
         }
-        self.bindings.push((buf, dtype));
+        self.bindings.push((buf, dtype, vec4));
         self.bindings.len() - 1
     }
 
@@ -124,11 +138,9 @@ impl<'a> Emitter<'a> {
     /// Binding declarations: inputs read-only, then the output as `out`.
     pub fn binding_decls(&self, out_dtype: DType) -> String {
         let mut s = String::new();
-        for (k, (_, d)) in self.bindings.iter().enumerate() {
-            s += &format!(
-                "@group(0) @binding({k}) var<storage, read> b{k}: array<{}>;\n",
-                d.wgsl_storage()
-            );
+        for (k, (_, d, vec4)) in self.bindings.iter().enumerate() {
+            let ty = if *vec4 { "vec4<f32>" } else { d.wgsl_storage() };
+            s += &format!("@group(0) @binding({k}) var<storage, read> b{k}: array<{ty}>;\n");
         }
         s += &format!(
             "@group(0) @binding({}) var<storage, read_write> out: array<{}>;\n",
@@ -152,7 +164,7 @@ impl<'a> Emitter<'a> {
     }
 
     pub fn inputs(&self) -> Vec<BufRef> {
-        self.bindings.iter().map(|(b, _)| b.clone()).collect()
+        self.bindings.iter().map(|(b, _, _)| b.clone()).collect()
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{LazyLock, Mutex};
 
-static CACHE: LazyLock<Mutex<HashMap<String, wgpu::ComputePipeline>>> =
+static CACHE: LazyLock<Mutex<HashMap<String, Compiled>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// Validates WGSL with naga, as the device would; the error names the kernel.
@@ -31,8 +31,17 @@ pub fn validate_wgsl(source: &str, label: &str) -> Result<()> {
     Ok(())
 }
 
-/// The pipeline for `source`, compiled on first use.
-pub(crate) fn pipeline(source: &str, label: &str) -> Result<wgpu::ComputePipeline> {
+/// A compiled kernel and the layout of its bindings.
+#[derive(Clone)]
+pub(crate) struct Compiled {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+}
+
+/// The pipeline for `source` with `inputs` read-only storage bindings and one read-write
+/// output after them, compiled on first use. The layout is explicit (not derived from the
+/// shader), so a binding that a kernel happens not to read is still accepted.
+pub(crate) fn pipeline(source: &str, label: &str, inputs: usize) -> Result<Compiled> {
     if let Some(p) = CACHE.lock().unwrap().get(source) {
         return Ok(p.clone());
     }
@@ -42,9 +51,32 @@ pub(crate) fn pipeline(source: &str, label: &str) -> Result<wgpu::ComputePipelin
         label: Some(label),
         source: wgpu::ShaderSource::Wgsl(source.into()),
     });
+    let entry = |binding: usize, read_only: bool| wgpu::BindGroupLayoutEntry {
+        binding: binding as u32,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    };
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = (0..inputs)
+        .map(|b| entry(b, true))
+        .chain(std::iter::once(entry(inputs, false)))
+        .collect();
+    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(label),
+        entries: &entries,
+    });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(label),
+        bind_group_layouts: &[Some(&layout)],
+        immediate_size: 0,
+    });
     let p = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(label),
-        layout: None,
+        layout: Some(&pipeline_layout),
         module: &module,
         entry_point: Some("main"),
         // Every kernel writes its workgroup memory before reading it; skipping the zero fill
@@ -56,6 +88,13 @@ pub(crate) fn pipeline(source: &str, label: &str) -> Result<wgpu::ComputePipelin
         cache: None,
     });
     COUNTERS.pipelines_compiled.fetch_add(1, Relaxed);
-    CACHE.lock().unwrap().insert(source.to_string(), p.clone());
-    Ok(p)
+    let compiled = Compiled {
+        pipeline: p,
+        layout,
+    };
+    CACHE
+        .lock()
+        .unwrap()
+        .insert(source.to_string(), compiled.clone());
+    Ok(compiled)
 }

@@ -278,7 +278,7 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
             note_peak();
             live.insert(ov, out.clone());
             if kernel.groups.iter().all(|&d| d > 0) && kernel.out_bytes > 0 {
-                let pipe = pipeline(&kernel.source, &kernel.label)?;
+                let pipe = pipeline(&kernel.source, &kernel.label, kernel.inputs.len())?;
                 let resolve = |b: &BufRef| -> Storage {
                     match b {
                         BufRef::Real(s) => s.clone(),
@@ -297,10 +297,10 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
                     .collect();
                 let bind = g.device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: None,
-                    layout: &pipe.get_bind_group_layout(0),
+                    layout: &pipe.layout,
                     entries: &entries,
                 });
-                pass.set_pipeline(&pipe);
+                pass.set_pipeline(&pipe.pipeline);
                 pass.set_bind_group(0, &bind, &[]);
                 pass.dispatch_workgroups(kernel.groups[0], kernel.groups[1], kernel.groups[2]);
                 COUNTERS.kernels.fetch_add(1, Relaxed);
