@@ -370,7 +370,7 @@ impl Tensor {
 
 /// Realizes several tensors together: one schedule, one submit.
 ///
-/// ```
+/// ```standalone_crate
 /// use wgrad::prelude::*;
 /// let x = Tensor::from_vec(vec![1.0f32, 2.0], [2]);
 /// let (a, b) = (x.exp(), x.sin());

@@ -33,7 +33,7 @@ pub(crate) static COUNTERS: AtomicCounters = AtomicCounters {
 /// `bytes_allocated` and `pooled_bytes` are levels (current bytes held from the driver, and
 /// the idle part of them in the pool); the rest count events.
 ///
-/// ```
+/// ```standalone_crate
 /// use wgrad::prelude::*;
 /// let before = wgrad::counters();
 /// let y = (Tensor::from_vec(vec![1.0f32, 2.0], [2]) * 3.0).exp();

@@ -12,9 +12,13 @@ use crate::tensor::Tensor;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 
-/// Realizes `targets` (one submit), panicking on device errors.
+/// Realizes `targets` (one submit), panicking on device errors, and waits for the device:
+/// work still running when the process exits can crash software drivers (lavapipe), and the
+/// caller almost always reads the result next anyway.
 pub(crate) fn realize(targets: &[Tensor]) {
     or_panic(run(targets, None).map(|_| ()));
+    #[cfg(not(target_arch = "wasm32"))]
+    synchronize();
 }
 
 /// Realizes `t` and copies it into a mappable buffer, in the same submit.
