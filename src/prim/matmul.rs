@@ -167,6 +167,12 @@ pub fn set_matmul_kernel(k: MatmulKernel) {
     MATMUL_KERNEL.store(k as u8, Ordering::Relaxed);
 }
 
+/// Whether the matmul kernel in use wants its operands in buffers of their own (the CPU
+/// kernel's vec4 reads) rather than fused producers.
+pub(crate) fn wants_buffers() -> bool {
+    use_direct_kernel()
+}
+
 fn use_direct_kernel() -> bool {
     match MATMUL_KERNEL.load(Ordering::Relaxed) {
         1 => return false,

@@ -132,9 +132,18 @@ fn plan(order: &[Tensor], targets: &[Tensor]) -> HashSet<u64> {
         }
     }
     let mut roots: HashSet<u64> = targets.iter().map(|t| t.id()).collect();
+    let plain_matmul_inputs = crate::prim::matmul::wants_buffers();
     for n in order {
         if n.op().is_kernel_root() {
             roots.insert(n.id());
+        }
+        // The CPU matmul kernel reads vec4s straight from buffers: give it buffers.
+        if plain_matmul_inputs && matches!(n.op(), crate::prim::Op::Matmul(_)) {
+            for x in n.inputs() {
+                if !x.is_realized() && shared_view(&x).is_none() {
+                    roots.insert(x.id());
+                }
+            }
         }
     }
     // A node read by several consumers is computed once, unless recomputing it is only an
