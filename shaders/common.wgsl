@@ -48,3 +48,56 @@ fn wg_uniform(seed: u32, i: u32) -> f32 {
     return f32(s >> 8u) * (1.0 / 16777216.0);
 }
 
+
+// sin and cos to about 1 ulp on every adapter: WGSL only promises an absolute error of 2^-11
+// for the built-ins (SwiftShader's reach 5e-5), too coarse for derivatives checked at 1e-5.
+// Cody–Waite reduction by pi/2 in three parts, then Cephes' minimax polynomials on [-pi/4, pi/4].
+fn wg_sincos_reduce(x: f32) -> vec2<f32> {
+    let k = round(x * 0.63661977236758134);
+    let r = ((x - k * 1.5703125) - k * 4.837512969970703125e-4) - k * 7.549789948768648e-8;
+    return vec2<f32>(r, k);
+}
+
+fn wg_sin_poly(r: f32) -> f32 {
+    let z = r * r;
+    return r + r * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4));
+}
+
+fn wg_cos_poly(r: f32) -> f32 {
+    let z = r * r;
+    return 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
+}
+
+fn wg_sin(x: f32) -> f32 {
+    let rk = wg_sincos_reduce(x);
+    let q = i32(rk.y) & 3;
+    let s = wg_sin_poly(rk.x);
+    let c = wg_cos_poly(rk.x);
+    if (q == 0) {
+        return s;
+    }
+    if (q == 1) {
+        return c;
+    }
+    if (q == 2) {
+        return -s;
+    }
+    return -c;
+}
+
+fn wg_cos(x: f32) -> f32 {
+    let rk = wg_sincos_reduce(x);
+    let q = i32(rk.y) & 3;
+    let s = wg_sin_poly(rk.x);
+    let c = wg_cos_poly(rk.x);
+    if (q == 0) {
+        return c;
+    }
+    if (q == 1) {
+        return -s;
+    }
+    if (q == 2) {
+        return -c;
+    }
+    return s;
+}

@@ -11,6 +11,34 @@ fn counters() {
     realize_is_one_submit_and_fuses();
     pipelines_compile_once_per_structure();
     training_loop_does_not_grow();
+    jacobians_split_into_chunks();
+}
+
+/// With a small cap, Jacobian bases are computed in several chunks and joined; the result
+/// must not change.
+fn jacobians_split_into_chunks() {
+    let x = Tensor::randn([5, 7], 11);
+    let f = |x: &Tensor| x.matmul(&x.mt()).tanh();
+    let (full_rev, full_fwd) = (jacrev(f)(&x).to_vec::<f32>(), jacfwd(f)(&x).to_vec::<f32>());
+    wgrad::set_jacobian_chunk_bytes(100); // a few rows per chunk
+    let before = wgrad::counters();
+    let (rev, fwd) = (jacrev(f)(&x), jacfwd(f)(&x));
+    wgrad::realize(&[rev.clone(), fwd.clone()]);
+    let kernels = wgrad::counters().since(&before).kernels;
+    wgrad::set_jacobian_chunk_bytes(0);
+    assert_eq!(rev.shape(), &[5, 5, 5, 7]);
+    for (a, b) in rev
+        .to_vec::<f32>()
+        .iter()
+        .zip(&full_rev)
+        .chain(fwd.to_vec::<f32>().iter().zip(&full_fwd))
+    {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+    assert!(
+        kernels > 20,
+        "chunking should run many more kernels, ran {kernels}"
+    );
 }
 
 fn realize_is_one_submit_and_fuses() {

@@ -255,7 +255,7 @@ impl Reduce {
         let acc = acc_dtype(out_dtype);
         let identity = match (self.op, acc) {
             (ReduceOp::Sum, a) => literal(0.0, a),
-            (ReduceOp::Max, DType::F32) => "-3.4028235e38".to_string(),
+            (ReduceOp::Max, DType::F32) => "bitcast<f32>(0xff7fffffu)".to_string(), // -FLT_MAX
             (ReduceOp::Max, DType::I32) => "-2147483647i".to_string(),
             (ReduceOp::Max, _) => "0u".to_string(),
         };

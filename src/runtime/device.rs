@@ -93,6 +93,7 @@ pub async fn init_async() -> Result<DeviceInfo> {
 /// println!("running on {info}");
 /// ```
 pub fn init() -> Result<DeviceInfo> {
+    // (On the web this only reports a device that `init_async` created.)
     gpu().map(|g| g.info.clone())
 }
 
@@ -129,6 +130,7 @@ const INSTALL_HINT: &str = "no GPU adapter found. wgrad needs Vulkan, Metal, DX1
 machine without a GPU install a software driver: on Debian/Ubuntu `apt-get install -y \
 mesa-vulkan-drivers libvulkan1` (lavapipe) or `libegl-mesa0` (llvmpipe through EGL)";
 
+#[cfg(not(target_arch = "wasm32"))]
 fn rank(info: &wgpu::AdapterInfo) -> u32 {
     let hw = match info.device_type {
         wgpu::DeviceType::DiscreteGpu => 0,
@@ -179,6 +181,7 @@ async fn pick_adapter(
                 power_preference: wgpu::PowerPreference::HighPerformance,
                 force_fallback_adapter: false,
                 compatible_surface: None,
+                ..Default::default()
             })
             .await
             .map_err(|e| Error::Device(format!("{INSTALL_HINT} ({e})")))

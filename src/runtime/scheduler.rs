@@ -36,6 +36,12 @@ fn realize_for_read(t: &Tensor) -> Result<(wgpu::Buffer, u64)> {
 
 /// Realizes `t` and reads its bytes back (blocking).
 pub(crate) fn read_bytes(t: &Tensor) -> Result<Vec<u8>> {
+    if cfg!(target_arch = "wasm32") {
+        return Err(crate::Error::Device(
+            "reading a tensor blocks, which the browser cannot do: use `to_vec_async().await`"
+                .into(),
+        ));
+    }
     let (staging, bytes) = realize_for_read(t)?;
     let slice = staging.slice(..);
     let (tx, rx) = std::sync::mpsc::channel();

@@ -1,6 +1,11 @@
-//! Project tasks: `cargo xtask bench [--json] [--filter NAME] [--secs S]` and
-//! `cargo xtask shaders`.
+//! Project tasks:
+//! - `cargo xtask bench [--json] [--filter NAME] [--secs S]`: the benchmark program;
+//! - `cargo xtask shaders`: naga validation of every kernel template;
+//! - `cargo xtask web [--port P] [--no-serve]`: builds the browser demo (wasm + bindings,
+//!   `--target web`) into `web/pkg` and serves `web/` on 127.0.0.1.
 
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
 
 fn run(cmd: &mut Command) {
@@ -13,18 +18,119 @@ fn run(cmd: &mut Command) {
     }
 }
 
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn web(args: &[String]) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(&cargo).current_dir(root()).args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-unknown-unknown",
+        "-p",
+        "wgrad-web",
+    ]));
+    let wasm = root().join("target/wasm32-unknown-unknown/release/wgrad_web.wasm");
+    let out = root().join("web/pkg");
+    let mut bindgen = Command::new("wasm-bindgen");
+    bindgen
+        .args(["--target", "web", "--no-typescript", "--out-dir"])
+        .arg(&out)
+        .arg(&wasm);
+    if bindgen.status().map(|s| !s.success()).unwrap_or(true) {
+        eprintln!(
+            "xtask: wasm-bindgen failed or is missing; install the version in Cargo.lock:\n  \
+             cargo install wasm-bindgen-cli --version $(grep -A1 'name = \"wasm-bindgen\"' Cargo.lock | sed -n 's/version = \"\\(.*\\)\"/\\1/p')"
+        );
+        exit(1);
+    }
+    if args.iter().any(|a| a == "--no-serve") {
+        println!("xtask: built {}", out.display());
+        return;
+    }
+    let port = args
+        .iter()
+        .position(|a| a == "--port")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or(8000);
+    serve(&root().join("web"), port);
+}
+
+/// A minimal static file server on 127.0.0.1 (enough for the demo page).
+fn serve(dir: &Path, port: u16) {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap_or_else(|e| {
+        eprintln!("xtask: cannot listen on 127.0.0.1:{port}: {e}");
+        exit(1)
+    });
+    println!(
+        "xtask: serving {} at http://127.0.0.1:{port}/ (Ctrl-C to stop)",
+        dir.display()
+    );
+    for stream in listener.incoming().flatten() {
+        let mut stream = stream;
+        let mut line = String::new();
+        if BufReader::new(&stream).read_line(&mut line).is_err() {
+            continue;
+        }
+        let path = line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("/")
+            .split('?')
+            .next()
+            .unwrap_or("/")
+            .to_string();
+        let rel = if path == "/" {
+            "index.html".to_string()
+        } else {
+            path.trim_start_matches('/').to_string()
+        };
+        let file = dir.join(&rel);
+        let inside = file
+            .canonicalize()
+            .ok()
+            .zip(dir.canonicalize().ok())
+            .is_some_and(|(f, d)| f.starts_with(d));
+        let (status, body, kind) = match std::fs::read(&file) {
+            Ok(body) if inside => ("200 OK", body, content_type(&rel)),
+            _ => ("404 Not Found", b"not found".to_vec(), "text/plain"),
+        };
+        let head = format!("HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        let _ = stream
+            .write_all(head.as_bytes())
+            .and_then(|_| stream.write_all(&body));
+    }
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript",
+        Some("wasm") => "application/wasm",
+        Some("png") => "image/png",
+        _ => "application/octet-stream",
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     match args.first().map(String::as_str) {
         Some("bench") => {
             // A standalone release binary, so it also runs where there is no cargo.
-            run(Command::new(&cargo).args(["build", "--release", "--example", "bench"]));
-            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-            run(Command::new(root.join("target/release/examples/bench")).args(&args[1..]));
+            run(Command::new(&cargo).current_dir(root()).args([
+                "build",
+                "--release",
+                "--example",
+                "bench",
+            ]));
+            run(Command::new(root().join("target/release/examples/bench")).args(&args[1..]));
         }
         Some("shaders") => {
-            run(Command::new(&cargo).args([
+            run(Command::new(&cargo).current_dir(root()).args([
                 "test",
                 "--release",
                 "--test",
@@ -33,8 +139,11 @@ fn main() {
                 "--nocapture",
             ]));
         }
+        Some("web") => web(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask bench [--json] [--filter NAME] [--secs S]\n       cargo xtask shaders");
+            eprintln!(
+                "usage: cargo xtask bench [--json] [--filter NAME] [--secs S]\n       cargo xtask shaders\n       cargo xtask web [--port P] [--no-serve]"
+            );
             exit(2);
         }
     }

@@ -1,0 +1,274 @@
+//! The browser subset of the suite (wasm32 only): every primitive's forward value, the
+//! transforms on public conformance cases, and the demo's training loop, in headless Chromium
+//! on WebGPU. Run by `.ci/run` through `wasm-bindgen-test-runner`.
+#![cfg(target_arch = "wasm32")]
+
+mod common;
+#[path = "../web/src/model.rs"]
+mod model;
+
+use common::{Case, close, json_tensor, parse_json, to_tensor};
+use wasm_bindgen_test::*;
+use wgrad::prelude::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+async fn setup() {
+    let info = wgrad::init_async()
+        .await
+        .expect("the browser found no WebGPU adapter");
+    assert_eq!(info.backend, "browserwebgpu", "{info}");
+}
+
+async fn values(t: &Tensor) -> Vec<f32> {
+    match t.dtype() {
+        DType::Bool => t
+            .to_vec_async::<bool>()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|b| b as u8 as f32)
+            .collect(),
+        DType::I32 => t
+            .to_vec_async::<i32>()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
+        _ => t.to_vec_async::<f32>().await.unwrap(),
+    }
+}
+
+async fn expect(name: &str, t: &Tensor, shape: &[usize], want: &[f32], tol: f32) {
+    assert_eq!(t.shape(), shape, "{name}: shape");
+    let got = values(t).await;
+    if let Err(e) = close(&got, want, tol, tol) {
+        panic!("{name}: {e}: got {got:?}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn every_primitive_forward() {
+    setup().await;
+    let x = Tensor::from_vec(vec![0.5f32, -1.0, 2.0, 0.25], [2, 2]);
+    let p = Tensor::from_vec(vec![0.25f32, 1.0, 4.0, 2.0], [2, 2]);
+    let cases: Vec<(&str, Tensor, Vec<f32>)> = vec![
+        ("neg", x.neg(), vec![-0.5, 1.0, -2.0, -0.25]),
+        (
+            "exp",
+            x.exp(),
+            vec![1.6487213, 0.36787945, 7.389056, 1.2840254],
+        ),
+        ("log", p.log(), vec![-1.3862944, 0.0, 1.3862944, 0.6931472]),
+        (
+            "sin",
+            x.sin(),
+            vec![0.47942555, -0.84147096, 0.9092974, 0.24740396],
+        ),
+        (
+            "cos",
+            x.cos(),
+            vec![0.87758255, 0.5403023, -0.41614684, 0.9689124],
+        ),
+        (
+            "tanh",
+            x.tanh(),
+            vec![0.46211717, -0.7615942, 0.9640276, 0.24491866],
+        ),
+        ("sqrt", p.sqrt(), vec![0.5, 1.0, 2.0, 1.4142135]),
+        ("abs", x.abs(), vec![0.5, 1.0, 2.0, 0.25]),
+        (
+            "sigmoid",
+            x.sigmoid(),
+            vec![0.62245935, 0.26894143, 0.8807971, 0.5621765],
+        ),
+        ("sign", x.sign(), vec![1.0, -1.0, 1.0, 1.0]),
+        ("add", &x + &p, vec![0.75, 0.0, 6.0, 2.25]),
+        ("sub", &x - &p, vec![0.25, -2.0, -2.0, -1.75]),
+        ("mul", &x * &p, vec![0.125, -1.0, 8.0, 0.5]),
+        ("div", &x / &p, vec![2.0, -1.0, 0.5, 0.125]),
+        (
+            "pow",
+            p.pow(&Tensor::scalar(1.5)),
+            vec![0.125, 1.0, 8.0, 2.828427],
+        ),
+        ("maximum", x.maximum(&p), vec![0.5, 1.0, 4.0, 2.0]),
+        ("minimum", x.minimum(&p), vec![0.25, -1.0, 2.0, 0.25]),
+        ("greater", x.greater(&p), vec![1.0, 0.0, 0.0, 0.0]),
+        ("less", x.less(&p), vec![0.0, 1.0, 1.0, 1.0]),
+        ("equal", x.equal(&x), vec![1.0; 4]),
+        (
+            "where",
+            where_(&x.greater(&Tensor::scalar(0.0)), &x, &p),
+            vec![0.5, 1.0, 2.0, 0.25],
+        ),
+        (
+            "cast",
+            x.greater(&Tensor::scalar(0.0)).cast(DType::F32),
+            vec![1.0, 0.0, 1.0, 1.0],
+        ),
+        ("sum", x.sum(0, false), vec![2.5, -0.75]),
+        ("max", x.max(1, false), vec![0.5, 2.0]),
+        ("reshape", x.reshape([4]), vec![0.5, -1.0, 2.0, 0.25]),
+        ("transpose", x.transpose([1, 0]), vec![0.5, 2.0, -1.0, 0.25]),
+        (
+            "broadcast_to",
+            x.slice([0, 0], [1, 2]).broadcast_to([2, 2]),
+            vec![0.5, -1.0, 0.5, -1.0],
+        ),
+        ("slice", x.slice([1, 0], [2, 2]), vec![2.0, 0.25]),
+        (
+            "pad",
+            x.slice([0, 0], [1, 1]).pad([1, 0], [0, 1]),
+            vec![0.0, 0.0, 0.5, 0.0],
+        ),
+        (
+            "concat",
+            concat(&[x.slice([0, 0], [1, 2]), p.slice([1, 0], [2, 2])], 0),
+            vec![0.5, -1.0, 4.0, 2.0],
+        ),
+        ("matmul", x.matmul(&p), vec![-3.875, -1.5, 1.5, 2.5]),
+        (
+            "softmax",
+            Tensor::from_vec(vec![1.0f32, 1.0], [2]).softmax(0),
+            vec![0.5, 0.5],
+        ),
+        (
+            "stop_gradient",
+            x.stop_gradient(),
+            vec![0.5, -1.0, 2.0, 0.25],
+        ),
+        ("iota", Tensor::arange(4), vec![0.0, 1.0, 2.0, 3.0]),
+        ("full", Tensor::full([2], 3.5), vec![3.5, 3.5]),
+    ];
+    for (name, t, want) in cases {
+        let shape = t.shape().to_vec();
+        expect(name, &t, &shape, &want, 1e-4).await;
+    }
+    // Sizes past one workgroup and a long reduction, under the browser's limits.
+    let big = Tensor::ones([70_000]);
+    expect(
+        "long sum",
+        &(&big * 2.0).sum(None, false),
+        &[],
+        &[140_000.0],
+        0.0,
+    )
+    .await;
+}
+
+const PICK: [&str; 8] = [
+    "matmul_batched_tanh_sum",
+    "mul_scalar_matrix",
+    "softmax",
+    "mean_sin_cos_two_args",
+    "logsumexp_middle_axis_sum",
+    "linear_regression_mse",
+    "rosenbrock",
+    "three_scalar_args",
+];
+
+#[wasm_bindgen_test]
+async fn transforms_on_public_conformance_cases() {
+    setup().await;
+    let data = parse_json(include_str!("data/conformance/public.json"));
+    let mut ran = 0;
+    for c in data.get("cases").unwrap().arr() {
+        let case = Case::from_json(c);
+        if !PICK.contains(&case.name.as_str()) {
+            continue;
+        }
+        let checks = c.get("checks").unwrap();
+        let xs = case.inputs();
+        let f = |a: &[Tensor]| case.call(a);
+        let mut check = async |what: &str, got: &Tensor, want: &common::Json| {
+            let (shape, data) = json_tensor(want);
+            assert_eq!(got.shape(), shape.as_slice(), "{} {what}: shape", case.name);
+            let g = values(got).await;
+            if let Err(e) = close(&g, &data, case.rtol, case.atol) {
+                panic!("{} {what}: {e}", case.name);
+            }
+            ran += 1;
+        };
+        check("value", &f(&xs), checks.get("value").unwrap()).await;
+        if let Some(g) = checks.get("grad") {
+            for (k, (got, want)) in grad_argnums(f, Argnums::All)(&xs)
+                .iter()
+                .zip(g.arr())
+                .enumerate()
+            {
+                check(&format!("grad {k}"), got, want).await;
+            }
+        }
+        let j = checks.get("jvp").unwrap();
+        let ts: Vec<Tensor> = j
+            .get("tangents")
+            .unwrap()
+            .arr()
+            .iter()
+            .map(to_tensor)
+            .collect();
+        let (_, t) = jvp(|a: &Vec<Tensor>| f(a), &xs, &ts);
+        check("jvp", &t, j.get("out").unwrap()).await;
+        let v = checks.get("vjp").unwrap();
+        let (_, pb) = vjp(|a: &Vec<Tensor>| f(a), &xs);
+        let gs = pb.call(&to_tensor(v.get("cotangent").unwrap()));
+        for (k, (got, want)) in gs.iter().zip(v.get("grads").unwrap().arr()).enumerate() {
+            check(&format!("vjp {k}"), got, want).await;
+        }
+        let jf = jacfwd_argnums(|a: &[Tensor]| vec![f(a)], Argnums::All)(&xs);
+        let jr = jacrev_argnums(|a: &[Tensor]| vec![f(a)], Argnums::All)(&xs);
+        for (k, want) in checks.get("jacfwd").unwrap().arr().iter().enumerate() {
+            check(&format!("jacfwd {k}"), &jf[0][k], want).await;
+            check(&format!("jacrev {k}"), &jr[0][k], want).await;
+        }
+        if let Some(vm) = checks.get("vmap") {
+            let axes: Vec<Option<isize>> = vm
+                .get("in_axes")
+                .unwrap()
+                .arr()
+                .iter()
+                .map(|a| {
+                    if let common::Json::Num(n) = a {
+                        Some(*n as isize)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            let inputs = vm.get("inputs").unwrap();
+            let bx: Vec<Tensor> = case
+                .args
+                .iter()
+                .map(|a| to_tensor(inputs.get(a).unwrap()))
+                .collect();
+            let y = vmap(|a: &Vec<Tensor>| f(a), axes)(&bx);
+            check("vmap", &y, vm.get("out").unwrap()).await;
+        }
+    }
+    assert!(ran >= 40, "only {ran} checks ran");
+}
+
+#[wasm_bindgen_test]
+async fn the_demo_trains() {
+    setup().await;
+    let (_, x, y) = model::moons(100);
+    let mut p = model::init(&[2, 16, 16, 1], 7);
+    let first = model::loss(&p, &x, &y).to_vec_async::<f32>().await.unwrap()[0];
+    for _ in 0..30 {
+        p = model::step(&p, &x, &y, 0.5).0;
+    }
+    let last = model::loss(&p, &x, &y).to_vec_async::<f32>().await.unwrap()[0];
+    assert!(last < first * 0.9, "loss {first} -> {last}");
+    let probs = values(&model::logits(&p, &model::grid(8)).sigmoid()).await;
+    assert!(probs.len() == 64 && probs.iter().all(|v| (0.0..=1.0).contains(v)));
+    let h = model::rosenbrock_hessian(1.0, 1.0)
+        .to_vec_async::<f32>()
+        .await
+        .unwrap();
+    assert!(
+        close(&h, &[802.0, -400.0, -400.0, 200.0], 1e-4, 1e-3).is_ok(),
+        "{h:?}"
+    );
+}
