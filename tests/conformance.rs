@@ -68,19 +68,7 @@ fn run_check(case: &Case, kind: &str) -> Result<(), String> {
                 .map_err(|e| format!("jacrev(grad f): {e}"))
         }
         "vmap" => {
-            let axes: Vec<Option<isize>> = check
-                .get("in_axes")
-                .unwrap()
-                .arr()
-                .iter()
-                .map(|a| {
-                    if let common::Json::Num(n) = a {
-                        Some(*n as isize)
-                    } else {
-                        None
-                    }
-                })
-                .collect();
+            let axes = common::vmap_axes(check);
             let inputs = check.get("inputs").unwrap();
             let bx: Vec<Tensor> = case
                 .args

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::Mlp;
 use wgrad::prelude::*;
 
 #[test]
@@ -80,21 +81,6 @@ fn pipelines_compile_once_per_structure() {
         step(k as f32);
     }
     assert_eq!(wgrad::counters().since(&before).pipelines_compiled, 0);
-}
-
-#[derive(Clone)]
-struct Mlp {
-    w1: Tensor,
-    b1: Tensor,
-    w2: Tensor,
-}
-wgrad::tree_struct!(Mlp { w1, b1, w2 });
-
-impl Mlp {
-    fn loss(&self, x: &Tensor, y: &Tensor) -> Tensor {
-        let h = (x.matmul(&self.w1) + &self.b1).tanh();
-        (h.matmul(&self.w2) - y).square().mean(None, false)
-    }
 }
 
 fn training_loop_does_not_grow() {

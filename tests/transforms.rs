@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::Mlp;
 use common::assert_close;
 use wgrad::prelude::*;
 
@@ -111,21 +112,6 @@ fn stop_gradient_is_respected_everywhere() {
         &[4.0, 6.0],
         0.0,
     );
-}
-
-#[derive(Clone)]
-struct Mlp {
-    w1: Tensor,
-    b1: Tensor,
-    w2: Tensor,
-}
-wgrad::tree_struct!(Mlp { w1, b1, w2 });
-
-impl Mlp {
-    fn loss(&self, x: &Tensor, y: &Tensor) -> Tensor {
-        let h = (x.matmul(&self.w1) + &self.b1).tanh();
-        (h.matmul(&self.w2) - y).square().mean(None, false)
-    }
 }
 
 #[test]

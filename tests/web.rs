@@ -232,19 +232,7 @@ async fn transforms_on_public_conformance_cases() {
             check(&format!("jacrev {k}"), &jr[0][k], want).await;
         }
         if let Some(vm) = checks.get("vmap") {
-            let axes: Vec<Option<isize>> = vm
-                .get("in_axes")
-                .unwrap()
-                .arr()
-                .iter()
-                .map(|a| {
-                    if let common::Json::Num(n) = a {
-                        Some(*n as isize)
-                    } else {
-                        None
-                    }
-                })
-                .collect();
+            let axes = common::vmap_axes(vm);
             let inputs = vm.get("inputs").unwrap();
             let bx: Vec<Tensor> = case
                 .args

@@ -42,25 +42,9 @@ pub(crate) fn read_bytes(t: &Tensor) -> Result<Vec<u8>> {
                 .into(),
         ));
     }
-    let (staging, bytes) = realize_for_read(t)?;
-    let slice = staging.slice(..);
-    let (tx, rx) = std::sync::mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    gpu()?
-        .device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| crate::Error::Device(format!("waiting for the GPU failed: {e}")))?;
-    rx.recv()
-        .map_err(|_| crate::Error::Device("read-back callback never ran".into()))?
-        .map_err(|e| crate::Error::Device(format!("mapping the read-back buffer failed: {e}")))?;
-    let data = slice
-        .get_mapped_range()
-        .map_err(|e| crate::Error::Device(format!("reading the mapped buffer failed: {e}")))?
-        .to_vec();
-    staging.unmap();
-    Ok(data[..bytes as usize].to_vec())
+    // Native: the async path waits for the device before it awaits the mapping, so this
+    // completes at once.
+    pollster::block_on(read_bytes_async(t))
 }
 
 /// Realizes `t` and reads its bytes back without blocking the thread.

@@ -421,3 +421,37 @@ pub fn load_cases() -> Vec<Case> {
     }
     cases
 }
+
+/// The batch axes of a conformance `vmap` check (`null` = not batched).
+pub fn vmap_axes(check: &Json) -> Vec<Option<isize>> {
+    check
+        .get("in_axes")
+        .unwrap()
+        .arr()
+        .iter()
+        .map(|a| {
+            if let Json::Num(n) = a {
+                Some(*n as isize)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// A two-layer perceptron whose parameters are a struct (a tree).
+#[derive(Clone)]
+pub struct Mlp {
+    pub w1: Tensor,
+    pub b1: Tensor,
+    pub w2: Tensor,
+}
+wgrad::tree_struct!(Mlp { w1, b1, w2 });
+
+impl Mlp {
+    /// Mean squared error of `tanh(x·w1 + b1)·w2` against `y`.
+    pub fn loss(&self, x: &Tensor, y: &Tensor) -> Tensor {
+        let h = (x.matmul(&self.w1) + &self.b1).tanh();
+        (h.matmul(&self.w2) - y).square().mean(None, false)
+    }
+}
