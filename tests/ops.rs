@@ -398,3 +398,17 @@ fn display_is_numpy_like() {
     let big = format!("{}", Tensor::arange(5000));
     assert!(big.contains("...") && big.contains("4999."), "{big}");
 }
+
+#[test]
+fn fusion_splits_when_a_kernel_would_bind_too_many_buffers() {
+    common::setup();
+    // 40 distinct buffers summed elementwise: more than any adapter binds in one kernel
+    // (lavapipe 32, llvmpipe GL 16, browsers 8-10), so the fused group must be split.
+    let xs: Vec<Tensor> = (0..40)
+        .map(|k| Tensor::from_vec(vec![k as f32; 5], [5]))
+        .collect();
+    let total = xs.iter().skip(1).fold(xs[0].clone(), |acc, x| acc + x);
+    assert_close(&total, &[5], &[780.0; 5], 0.0);
+    let limit = wgrad::device_info().max_storage_buffers_per_shader_stage;
+    assert!(limit < 40, "test needs more buffers than the limit {limit}");
+}
