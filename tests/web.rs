@@ -154,6 +154,12 @@ async fn every_primitive_forward() {
         let shape = t.shape().to_vec();
         expect(name, &t, &shape, &want, 1e-4).await;
     }
+    // More buffers than the browser lets one kernel bind: the fused sum is split.
+    let xs: Vec<Tensor> = (0..20)
+        .map(|k| Tensor::from_vec(vec![k as f32; 3], [3]))
+        .collect();
+    let total = xs.iter().skip(1).fold(xs[0].clone(), |acc, x| acc + x);
+    expect("20 fused inputs", &total, &[3], &[190.0; 3], 0.0).await;
     // Sizes past one workgroup and a long reduction, under the browser's limits.
     let big = Tensor::ones([70_000]);
     expect(
