@@ -33,10 +33,28 @@ impl Primitive for Matmul {
         ]
     }
     fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Tensor {
-        mm(
-            &with_batch(&x[0], batched[0], size),
-            &with_batch(&x[1], batched[1], size),
-        )
+        let (a, b) = (&x[0], &x[1]);
+        // One matrix against a batch: fold the batch into the rows of A or the columns of B,
+        // one bigger product instead of broadcasting the unbatched operand `size` times.
+        match (batched[0], batched[1]) {
+            (true, false) if b.rank() == 2 => {
+                let r = a.rank();
+                let rows: usize = a.shape()[..r - 1].iter().product();
+                let y = mm(&a.reshape([rows, a.shape()[r - 1]]), b);
+                let mut shape = a.shape().to_vec();
+                shape[r - 1] = b.shape()[1];
+                y.reshape(shape)
+            }
+            (false, true) if a.rank() == 2 && b.rank() == 3 => {
+                let (k, n) = (b.shape()[1], b.shape()[2]);
+                let cols = b.moveaxis(0, 1).reshape([k, size * n]);
+                mm(a, &cols).reshape([a.shape()[0], size, n]).moveaxis(1, 0)
+            }
+            _ => mm(
+                &with_batch(a, batched[0], size),
+                &with_batch(b, batched[1], size),
+            ),
+        }
     }
     fn emit(&self, _: &Tensor, _: &[String], _: &mut Emitter) -> String {
         unreachable!("matmul is a kernel root")

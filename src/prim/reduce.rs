@@ -161,12 +161,15 @@ impl Reduce {
         );
         e.push_fn(src);
         let inlined = e.inlined.clone();
-        let chunks = if r <= 64 || (outputs >= 2048 && r <= 4096) {
+        // One invocation per output when the loops are short or there are outputs enough to
+        // fill the device; else a workgroup tree per output, in chunks when outputs are few.
+        let per_thread = r <= 256 || outputs * r <= 1 << 16 || (outputs >= 2048 && r <= 4096);
+        let chunks = if per_thread {
             1
         } else {
             r.div_ceil(4096).clamp(1, 128usize.div_ceil(outputs).max(1))
         };
-        if chunks == 1 && (r <= 64 || outputs >= 2048) {
+        if per_thread {
             return (vec![self.thread_kernel(node, e, outputs, r, out)], inlined);
         }
         let (dest, dest_dtype) = if chunks == 1 {

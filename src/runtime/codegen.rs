@@ -279,7 +279,7 @@ pub(crate) fn elementwise_kernel(
         out,
         out_bytes: (n * node.dtype().size()) as u64,
         groups: grid_1d(n, 256),
-        label: node.op().name().to_string(),
+        label: format!("{}+{}", node.op().name(), e.inlined.len() - 1),
     };
     (kernel, e.inlined)
 }

@@ -71,6 +71,17 @@ pub(crate) async fn read_bytes_async(t: &Tensor) -> Result<Vec<u8>> {
     Ok(data[..bytes as usize].to_vec())
 }
 
+/// `WGRAD_DEBUG`: unset 0; `kernels` 1 (print each realize's kernels); `profile` 2 (also run
+/// and time every kernel on its own).
+fn debug_level() -> u8 {
+    static LEVEL: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| match std::env::var("WGRAD_DEBUG").as_deref() {
+        Ok("kernels") => 1,
+        Ok("profile") => 2,
+        _ => 0,
+    })
+}
+
 /// The unrealized nodes that `targets` need, inputs before consumers.
 fn collect(targets: &[Tensor]) -> Vec<Tensor> {
     let mut order = vec![];
@@ -256,74 +267,106 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
     // earlier submit) before this encoder's commands have run.
     let mut local_free: HashMap<u64, Vec<Storage>> = HashMap::new();
     let mut finished: HashMap<usize, Storage> = HashMap::new();
+    // Buffers and bind groups first, by liveness; then one compute pass records every dispatch.
+    let mut dispatches: Vec<(super::pipelines::Compiled, wgpu::BindGroup, [u32; 3], &str)> = vec![];
+    for (k, kernel) in kernels.iter().enumerate() {
+        let BufRef::Virtual(ov) = kernel.out else {
+            unreachable!("kernel outputs are virtual")
+        };
+        let bytes = kernel.out_bytes.max(4);
+        let out = match local_free
+            .get_mut(&pool::size_class(bytes))
+            .and_then(|v| v.pop())
+        {
+            Some(s) => s,
+            None => pool::alloc(bytes),
+        };
+        note_peak();
+        live.insert(ov, out.clone());
+        if kernel.groups.iter().all(|&d| d > 0) && kernel.out_bytes > 0 {
+            let pipe = pipeline(&kernel.source, &kernel.label, kernel.inputs.len())?;
+            let resolve = |b: &BufRef| -> Storage {
+                match b {
+                    BufRef::Real(s) => s.clone(),
+                    BufRef::Virtual(v) => live.get(v).cloned().expect("read before written"),
+                }
+            };
+            let mut bufs: Vec<Storage> = kernel.inputs.iter().map(resolve).collect();
+            bufs.push(out);
+            let entries: Vec<wgpu::BindGroupEntry> = bufs
+                .iter()
+                .enumerate()
+                .map(|(b, s)| wgpu::BindGroupEntry {
+                    binding: b as u32,
+                    resource: s.raw().as_entire_binding(),
+                })
+                .collect();
+            let bind = g.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pipe.layout,
+                entries: &entries,
+            });
+            dispatches.push((pipe, bind, kernel.groups, &kernel.label));
+        }
+        // Buffers nothing reads any more can serve later kernels of this encoder.
+        for b in &kernel.inputs {
+            if let BufRef::Virtual(v) = b {
+                if last_use.get(v) == Some(&k) && !keep.contains(v) {
+                    if let Some(s) = live.remove(v) {
+                        local_free.entry(s.class).or_default().push(s);
+                    }
+                }
+            }
+        }
+        if !last_use.contains_key(&ov) && !keep.contains(&ov) {
+            if let Some(s) = live.remove(&ov) {
+                local_free.entry(s.class).or_default().push(s);
+            }
+        }
+    }
+    if debug_level() >= 2 {
+        // WGRAD_DEBUG=profile: each kernel in a submit of its own, timed (debugging only).
+        for (pipe, bind, groups, label) in &dispatches {
+            let started = std::time::Instant::now();
+            let mut enc = g.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&pipe.pipeline);
+                pass.set_bind_group(0, bind, &[]);
+                pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+            }
+            g.queue.submit([enc.finish()]);
+            let _ = g.device.poll(wgpu::PollType::wait_indefinitely());
+            eprintln!(
+                "wgrad: kernel {label} {groups:?}: {:.3} ms",
+                started.elapsed().as_secs_f64() * 1e3
+            );
+        }
+    }
     let mut encoder = g
         .device
         .create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("wgrad realize"),
         });
-    {
+    if debug_level() < 2 {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("wgrad"),
             timestamp_writes: None,
         });
-        for (k, kernel) in kernels.iter().enumerate() {
-            let BufRef::Virtual(ov) = kernel.out else {
-                unreachable!("kernel outputs are virtual")
-            };
-            let bytes = kernel.out_bytes.max(4);
-            let out = match local_free
-                .get_mut(&pool::size_class(bytes))
-                .and_then(|v| v.pop())
-            {
-                Some(s) => s,
-                None => pool::alloc(bytes),
-            };
-            note_peak();
-            live.insert(ov, out.clone());
-            if kernel.groups.iter().all(|&d| d > 0) && kernel.out_bytes > 0 {
-                let pipe = pipeline(&kernel.source, &kernel.label, kernel.inputs.len())?;
-                let resolve = |b: &BufRef| -> Storage {
-                    match b {
-                        BufRef::Real(s) => s.clone(),
-                        BufRef::Virtual(v) => live.get(v).cloned().expect("read before written"),
-                    }
-                };
-                let mut bufs: Vec<Storage> = kernel.inputs.iter().map(resolve).collect();
-                bufs.push(out);
-                let entries: Vec<wgpu::BindGroupEntry> = bufs
-                    .iter()
-                    .enumerate()
-                    .map(|(b, s)| wgpu::BindGroupEntry {
-                        binding: b as u32,
-                        resource: s.raw().as_entire_binding(),
-                    })
-                    .collect();
-                let bind = g.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: None,
-                    layout: &pipe.layout,
-                    entries: &entries,
-                });
-                pass.set_pipeline(&pipe.pipeline);
-                pass.set_bind_group(0, &bind, &[]);
-                pass.dispatch_workgroups(kernel.groups[0], kernel.groups[1], kernel.groups[2]);
-                COUNTERS.kernels.fetch_add(1, Relaxed);
-            }
-            // Buffers nothing reads any more go back to the pool (reusable by later kernels).
-            for b in &kernel.inputs {
-                if let BufRef::Virtual(v) = b {
-                    if last_use.get(v) == Some(&k) && !keep.contains(v) {
-                        if let Some(s) = live.remove(v) {
-                            local_free.entry(s.class).or_default().push(s);
-                        }
-                    }
-                }
-            }
-            if !last_use.contains_key(&ov) && !keep.contains(&ov) {
-                if let Some(s) = live.remove(&ov) {
-                    local_free.entry(s.class).or_default().push(s);
-                }
-            }
+        for (pipe, bind, groups, _) in &dispatches {
+            pass.set_pipeline(&pipe.pipeline);
+            pass.set_bind_group(0, bind, &[]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
+    }
+    COUNTERS.kernels.fetch_add(dispatches.len() as u64, Relaxed);
+    if debug_level() >= 1 {
+        let labels: Vec<&str> = dispatches.iter().map(|d| d.3).collect();
+        eprintln!(
+            "wgrad: realize of {} nodes -> {} kernels {labels:?}",
+            order.len(),
+            dispatches.len()
+        );
     }
     for v in &keep {
         if let Some(s) = live.remove(v) {
