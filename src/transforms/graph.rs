@@ -77,12 +77,13 @@ pub fn graph_string(outs: &[Tensor]) -> String {
             continue;
         }
         let args: Vec<String> = t.inputs().iter().map(|x| names[&x.id()].clone()).collect();
-        lines.push(format!(
+        let line = format!(
             "    {n}:{} = {} {}",
             ty(t),
             t.op().describe(),
             args.join(" ")
-        ));
+        );
+        lines.push(line.trim_end().to_string());
     }
     let outs: Vec<String> = outs.iter().map(|t| names[&t.id()].clone()).collect();
     format!(
