@@ -327,6 +327,8 @@ fn main() {
             continue;
         }
         eprintln!("bench: {name} …");
+        // Each workload's peak memory is its own: idle buffers of the last one are released.
+        wgrad::trim_pool();
         let r = run(args.secs);
         if args.json {
             let mut s = format!(
