@@ -336,7 +336,7 @@ fn main() {
                 r.name, info.name, info.backend, r.median_ms, r.min_ms, r.iters
             );
             for (k, v) in &r.extra {
-                s += &format!(",\"{k}\":{v:.3}");
+                s += &format!(",\"{k}\":{v:.4e}");
             }
             s += &format!(
                 ",\"kernels\":{:.2},\"submits\":{:.2},\"pipelines_compiled_while_timed\":{},\"peak_bytes\":{},\"check\":{:.6}}}",

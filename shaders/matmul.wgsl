@@ -88,7 +88,7 @@ const M: u32 = {{M}}u;
 const N: u32 = {{N}}u;
 const K: u32 = {{K}}u;
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size({{WG}})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let batch = gid.z;
     let row0 = gid.y * 4u;

@@ -120,6 +120,7 @@ pub mod shaders {
                 .replace("{{N}}", "6")
                 .replace("{{K}}", "5")
                 .replace("{{STORE}}", "v[c]")
+                .replace("{{WG}}", "8, 8")
         };
         let mut parts = REDUCE.split("//--- group ---");
         let (thread, group) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));

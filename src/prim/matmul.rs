@@ -13,6 +13,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
+/// Workgroup shape of the direct kernel (`{{WG}}` in its template).
+const DIRECT_WG_X: usize = 8;
+const DIRECT_WG_Y: usize = 8;
 
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Matmul;
@@ -135,16 +138,23 @@ impl Matmul {
             .replace("{{M}}", &m.to_string())
             .replace("{{N}}", &n.to_string())
             .replace("{{K}}", &k.to_string())
-            .replace("{{STORE}}", &store);
-        let tile = if direct { 32 } else { 64 };
+            .replace("{{STORE}}", &store)
+            .replace("{{WG}}", &format!("{DIRECT_WG_X}, {DIRECT_WG_Y}"));
+        // Outputs per workgroup (columns, rows): the direct kernel's 64×1 invocations take 4×4
+        // blocks side by side; the tiled kernel's 16×16 take 64×64.
+        let (tile_n, tile_m) = if direct {
+            (DIRECT_WG_X * 4, DIRECT_WG_Y * 4)
+        } else {
+            (64, 64)
+        };
         let kernel = Kernel {
             source,
             inputs: e.inputs(),
             out,
             out_bytes: (batch * m * n * node.dtype().size()) as u64,
             groups: [
-                n.div_ceil(tile) as u32,
-                m.div_ceil(tile) as u32,
+                n.div_ceil(tile_n) as u32,
+                m.div_ceil(tile_m) as u32,
                 batch as u32,
             ],
             label: "matmul".into(),
