@@ -152,9 +152,27 @@ fn workloads(real_gpu: bool) -> Vec<Workload> {
                     0.0
                 };
                 let mut r = time(&name, secs, &mut step);
-                r.check = abs_sum(&a.matmul(&b));
+                // A fresh (zeroed) output buffer, so a kernel that skips entries cannot pass on
+                // values an earlier iteration left in a pooled buffer.
+                wgrad::trim_pool();
+                let c = a.matmul(&b).to_vec::<f32>();
+                r.check = c.iter().map(|v| v.abs() as f64).sum();
+                // 16 entries against a float64 host product: a fast wrong kernel must show.
+                let (av, bv) = (a.to_vec::<f32>(), b.to_vec::<f32>());
+                let mut worst = 0.0f64;
+                for s in 0..16 {
+                    let (i, j) = ((s * 7919 + 13) % n, (s * 104_729 + 7) % n);
+                    let want: f64 = (0..n)
+                        .map(|k| av[i * n + k] as f64 * bv[k * n + j] as f64)
+                        .sum();
+                    worst = worst.max((c[i * n + j] as f64 - want).abs() / want.abs().max(1.0));
+                }
+                if worst > 1e-4 {
+                    eprintln!("bench: {name}: WRONG RESULT (max rel err {worst:.2e})");
+                }
                 r.extra
                     .push(("gflops", 2.0 * (n as f64).powi(3) / (r.median_ms * 1e6)));
+                r.extra.push(("check_max_rel_err", worst));
                 r
             }),
         ));
