@@ -412,3 +412,34 @@ fn fusion_splits_when_a_kernel_would_bind_too_many_buffers() {
     let limit = wgrad::device_info().max_storage_buffers_per_shader_stage;
     assert!(limit < 40, "test needs more buffers than the limit {limit}");
 }
+
+#[test]
+fn long_chains_fuse_in_bounded_kernels_and_drop_without_recursion() {
+    common::setup();
+    // 5000 elementwise steps without a realize: an explicit Euler integrator of dx/dt = -x,
+    // each step reading the last once (one long chain, nothing shared).
+    let mut x = Tensor::ones([4]);
+    for _ in 0..5000 {
+        x = x * (1.0 - 0.0001);
+    }
+    let want = (1.0f32 - 0.0001).powi(5000);
+    assert_close(&x, &[4], &[want; 4], 1e-4);
+    // A deep graph that is never realized drops without overflowing the stack.
+    let mut y = Tensor::ones([2]);
+    for _ in 0..200_000 {
+        y = y.exp();
+    }
+    drop(y);
+}
+
+#[test]
+fn tensors_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Tensor>();
+    common::setup();
+    let x = Tensor::arange(4);
+    let y = std::thread::spawn(move || (&x * 2.0).sum(None, false).item())
+        .join()
+        .unwrap();
+    assert_eq!(y, 12.0);
+}

@@ -160,8 +160,29 @@ fn plan(order: &[Tensor], targets: &[Tensor]) -> HashSet<u64> {
             }
         }
     }
+    // Long chains (an integrator stepping 10 000 times without a realize, say) are cut every
+    // MAX_FUSED_DEPTH nodes: kernels stay small and code generation shallow.
+    let mut depth: HashMap<u64, usize> = HashMap::new();
+    for n in order {
+        let d = 1 + n
+            .inputs()
+            .iter()
+            .map(|x| depth.get(&x.id()).copied().unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        let d = if roots.contains(&n.id()) || d > MAX_FUSED_DEPTH {
+            roots.insert(n.id());
+            0
+        } else {
+            d
+        };
+        depth.insert(n.id(), d);
+    }
     roots
 }
+
+/// The longest chain of graph nodes fused into one kernel.
+const MAX_FUSED_DEPTH: usize = 48;
 
 fn cheap(t: &Tensor, roots: &HashSet<u64>) -> bool {
     if t.is_realized() || roots.contains(&t.id()) {
