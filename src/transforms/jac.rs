@@ -70,6 +70,27 @@ fn select(argnums: &Option<Vec<usize>>, n: usize, transform: &'static str) -> Re
     }
 }
 
+/// `g` vmapped over the rows of the identity basis of `shape`, in chunks whose `row_bytes`
+/// results fit the device: each of g's `n_results` outputs with a leading axis of
+/// `numel(shape)`.
+fn over_basis(
+    g: &dyn Fn(&[Tensor]) -> Vec<Tensor>,
+    shape: &[usize],
+    row_bytes: usize,
+    n_results: usize,
+) -> Result<Vec<Tensor>> {
+    let n: usize = shape.iter().product();
+    let mut parts: Vec<Vec<Tensor>> = vec![vec![]; n_results];
+    for (start, len) in chunks(n, row_bytes) {
+        let zeros = |k: usize| Ok(vec![Some(0); k]);
+        let rows = vmap_flat(g, &[basis(shape, start, len)], &[Some(0)], &zeros, None)?;
+        for (k, r) in rows.into_iter().enumerate() {
+            parts[k].push(r);
+        }
+    }
+    Ok(parts.into_iter().map(|p| crate::concat(&p, 0)).collect())
+}
+
 /// Reverse-mode Jacobians `[out][selected arg]`, each of shape `(*out_shape, *arg_shape)`.
 pub(crate) fn jacrev_flat(
     f: &dyn Fn(&[Tensor]) -> Vec<Tensor>,
@@ -78,37 +99,24 @@ pub(crate) fn jacrev_flat(
 ) -> Result<Vec<Vec<Tensor>>> {
     let sel = select(argnums, primals.len(), "jacrev")?;
     let (outs, pb) = vjp_flat(f, primals, true);
+    let row_bytes: usize = sel.iter().map(|&a| primals[a].numel() * 4).sum();
     let mut jac = vec![];
     for (o, out) in outs.iter().enumerate() {
-        let n = out.numel();
-        let row_bytes: usize = sel.iter().map(|&a| primals[a].numel() * 4).sum();
-        let mut parts: Vec<Vec<Tensor>> = vec![vec![]; sel.len()];
-        for (start, len) in chunks(n, row_bytes) {
-            let pull = |ct: &[Tensor]| -> Vec<Tensor> {
-                let mut cts: Vec<Option<Tensor>> = vec![None; outs.len()];
-                cts[o] = Some(ct[0].clone());
-                let g = or_panic(pb.call(&cts));
-                sel.iter().map(|&a| g[a].clone()).collect()
-            };
-            let zeros = |k: usize| Ok(vec![Some(0); k]);
-            let rows = vmap_flat(
-                &pull,
-                &[basis(out.shape(), start, len)],
-                &[Some(0)],
-                &zeros,
-                None,
-            )?;
-            for (k, r) in rows.into_iter().enumerate() {
-                parts[k].push(r);
-            }
-        }
-        let row: Vec<Tensor> = parts
+        // One cotangent per output element: the rows of the Jacobian.
+        let pull = |ct: &[Tensor]| -> Vec<Tensor> {
+            let mut cts: Vec<Option<Tensor>> = vec![None; outs.len()];
+            cts[o] = Some(ct[0].clone());
+            let g = or_panic(pb.call(&cts));
+            sel.iter().map(|&a| g[a].clone()).collect()
+        };
+        let rows = over_basis(&pull, out.shape(), row_bytes, sel.len())?;
+        let row = rows
             .into_iter()
             .zip(&sel)
-            .map(|(p, &a)| {
+            .map(|(r, &a)| {
                 let mut shape = out.shape().to_vec();
                 shape.extend_from_slice(primals[a].shape());
-                crate::concat(&p, 0).reshape(shape)
+                r.reshape(shape)
             })
             .collect();
         jac.push(row);
@@ -123,44 +131,29 @@ pub(crate) fn jacfwd_flat(
     argnums: &Option<Vec<usize>>,
 ) -> Result<Vec<Vec<Tensor>>> {
     let sel = select(argnums, primals.len(), "jacfwd")?;
+    let probe = f(primals); // output shapes (graph only, nothing runs)
+    let row_bytes: usize = probe.iter().map(|o| o.numel() * 4).sum();
     let mut by_arg: Vec<Vec<Tensor>> = vec![];
-    let mut n_outs = 0;
     for &a in &sel {
-        let n = primals[a].numel();
-        let probe = f(primals); // output shapes (graph only, nothing runs)
-        n_outs = probe.len();
-        let row_bytes: usize = probe.iter().map(|o| o.numel() * 4).sum();
-        let mut parts: Vec<Vec<Tensor>> = vec![vec![]; n_outs];
-        for (start, len) in chunks(n, row_bytes) {
-            let push = |t: &[Tensor]| -> Vec<Tensor> {
-                let mut ts: Vec<Option<Tensor>> = vec![None; primals.len()];
-                ts[a] = Some(t[0].clone());
-                or_panic(jvp_flat(f, primals, &ts, true)).1
-            };
-            let zeros = |k: usize| Ok(vec![Some(0); k]);
-            let cols = vmap_flat(
-                &push,
-                &[basis(primals[a].shape(), start, len)],
-                &[Some(0)],
-                &zeros,
-                None,
-            )?;
-            for (k, c) in cols.into_iter().enumerate() {
-                parts[k].push(c);
-            }
-        }
-        let cols: Vec<Tensor> = parts
+        // One tangent per input element: the columns of the Jacobian.
+        let push = |t: &[Tensor]| -> Vec<Tensor> {
+            let mut ts: Vec<Option<Tensor>> = vec![None; primals.len()];
+            ts[a] = Some(t[0].clone());
+            or_panic(jvp_flat(f, primals, &ts, true)).1
+        };
+        let cols = over_basis(&push, primals[a].shape(), row_bytes, probe.len())?;
+        let cols = cols
             .into_iter()
             .zip(&probe)
-            .map(|(p, out)| {
+            .map(|(c, out)| {
                 let mut shape = out.shape().to_vec();
                 shape.extend_from_slice(primals[a].shape());
-                crate::concat(&p, 0).moveaxis(0, -1).reshape(shape)
+                c.moveaxis(0, -1).reshape(shape)
             })
             .collect();
         by_arg.push(cols);
     }
-    Ok((0..n_outs)
+    Ok((0..probe.len())
         .map(|o| by_arg.iter().map(|c| c[o].clone()).collect())
         .collect())
 }
