@@ -76,9 +76,10 @@ fn store_row(batch: u32, row: u32, col: u32, v: vec4<f32>) {
 //--- direct ---
 // Variant for CPU adapters (lavapipe, llvmpipe): no workgroup memory and no barriers (there
 // workgroup memory is ordinary memory and every barrier splits the shader). Each invocation
-// computes a 4×4 block of C from vec4 reads: `load_a4` reads A[m, k..k+4] and `load_b4`
-// B[k, n..n+4]; neighbouring invocations read neighbouring vec4s of B, so SIMD lanes load
-// contiguous memory, and share the rows of A.
+// computes a block of {{ROWS}} rows × 4 columns of C from vec4 reads: `load_a4` reads
+// A[m, k..k+4] and `load_b4` B[k, n..n+4]. Neighbouring invocations read neighbouring vec4s of B;
+// the 4 rows of B read per step serve all {{ROWS}} rows, which is what pays on a CPU, where the
+// per-lane reads are the cost. The per-row lines are generated (`src/prim/matmul.rs`).
 {{ENABLE}}
 {{BINDINGS}}
 {{HELPERS}}
@@ -91,45 +92,26 @@ const K: u32 = {{K}}u;
 @compute @workgroup_size({{WG}})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let batch = gid.z;
-    let row0 = gid.y * 4u;
+    let row0 = gid.y * {{ROWS}}u;
     let col0 = gid.x * 4u;
     if (row0 >= M || col0 >= N) {
         return;
     }
     // Rows past the edge repeat the last row; their results are not stored.
-    let r1 = min(row0 + 1u, M - 1u);
-    let r2 = min(row0 + 2u, M - 1u);
-    let r3 = min(row0 + 3u, M - 1u);
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+{{ROW_DECLS}}
     let k4 = K - K % 4u;
     for (var k = 0u; k < k4; k = k + 4u) {
         let b0 = load_b4(batch, k, col0);
         let b1 = load_b4(batch, k + 1u, col0);
         let b2 = load_b4(batch, k + 2u, col0);
         let b3 = load_b4(batch, k + 3u, col0);
-        let a0 = load_a4(batch, row0, k);
-        let a1 = load_a4(batch, r1, k);
-        let a2 = load_a4(batch, r2, k);
-        let a3 = load_a4(batch, r3, k);
-        acc0 = fma(vec4<f32>(a0.x), b0, fma(vec4<f32>(a0.y), b1, fma(vec4<f32>(a0.z), b2, fma(vec4<f32>(a0.w), b3, acc0))));
-        acc1 = fma(vec4<f32>(a1.x), b0, fma(vec4<f32>(a1.y), b1, fma(vec4<f32>(a1.z), b2, fma(vec4<f32>(a1.w), b3, acc1))));
-        acc2 = fma(vec4<f32>(a2.x), b0, fma(vec4<f32>(a2.y), b1, fma(vec4<f32>(a2.z), b2, fma(vec4<f32>(a2.w), b3, acc2))));
-        acc3 = fma(vec4<f32>(a3.x), b0, fma(vec4<f32>(a3.y), b1, fma(vec4<f32>(a3.z), b2, fma(vec4<f32>(a3.w), b3, acc3))));
+{{STEP4}}
     }
     for (var k = k4; k < K; k = k + 1u) {
         let b = load_b4(batch, k, col0);
-        acc0 = fma(vec4<f32>(load_a(batch, row0, k)), b, acc0);
-        acc1 = fma(vec4<f32>(load_a(batch, r1, k)), b, acc1);
-        acc2 = fma(vec4<f32>(load_a(batch, r2, k)), b, acc2);
-        acc3 = fma(vec4<f32>(load_a(batch, r3, k)), b, acc3);
+{{STEP1}}
     }
-    store_row(batch, row0, col0, acc0);
-    store_row(batch, row0 + 1u, col0, acc1);
-    store_row(batch, row0 + 2u, col0, acc2);
-    store_row(batch, row0 + 3u, col0, acc3);
+{{STORES}}
 }
 
 // Row `row` of the output block: columns col .. col + 3.

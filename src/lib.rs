@@ -121,6 +121,14 @@ pub mod shaders {
                 .replace("{{K}}", "5")
                 .replace("{{STORE}}", "v[c]")
                 .replace("{{WG}}", "8, 8")
+                .replace("{{ROWS}}", "1")
+                .replace("{{ROW_DECLS}}", "    let r0 = row0;\n    var acc0 = vec4<f32>(0.0);")
+                .replace(
+                    "{{STEP4}}",
+                    "        let a0 = load_a4(batch, r0, k);\n        acc0 = fma(vec4<f32>(a0.x), b0, acc0);",
+                )
+                .replace("{{STEP1}}", "        acc0 = fma(vec4<f32>(load_a(batch, r0, k)), b, acc0);")
+                .replace("{{STORES}}", "    store_row(batch, row0, col0, acc0);")
         };
         let mut parts = REDUCE.split("//--- group ---");
         let (thread, group) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
