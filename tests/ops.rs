@@ -275,7 +275,13 @@ fn matmul_cases() {
     assert_close(&v.matmul(&b), &[4], &[12.0, 15.0, 18.0, 21.0], 0.0);
     assert_eq!(v.matmul(&v).item(), 3.0);
     // Sizes that are not multiples of the 64×64 tile, checked against a host product.
-    for (m, k, n) in [(67, 131, 45), (64, 128, 64), (5, 8, 12), (33, 4, 7), (300, 20, 9)] {
+    for (m, k, n) in [
+        (67, 131, 45),
+        (64, 128, 64),
+        (5, 8, 12),
+        (33, 4, 7),
+        (300, 20, 9),
+    ] {
         host_check(m, k, n);
     }
 }
