@@ -68,36 +68,26 @@ fn wg_cos_poly(r: f32) -> f32 {
     return 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
 }
 
-fn wg_sin(x: f32) -> f32 {
-    let rk = wg_sincos_reduce(x);
-    let q = i32(rk.y) & 3;
-    let s = wg_sin_poly(rk.x);
-    let c = wg_cos_poly(rk.x);
+// The value at the reduced argument `rk` (from wg_sincos_reduce) in quadrant k + shift:
+// shift 0 gives sin, 1 gives cos.
+fn wg_sincos_quadrant(rk: vec2<f32>, shift: i32) -> f32 {
+    let q = (i32(rk.y) + shift) & 3;
     if (q == 0) {
-        return s;
+        return wg_sin_poly(rk.x);
     }
     if (q == 1) {
-        return c;
+        return wg_cos_poly(rk.x);
     }
     if (q == 2) {
-        return -s;
+        return -wg_sin_poly(rk.x);
     }
-    return -c;
+    return -wg_cos_poly(rk.x);
+}
+
+fn wg_sin(x: f32) -> f32 {
+    return wg_sincos_quadrant(wg_sincos_reduce(x), 0);
 }
 
 fn wg_cos(x: f32) -> f32 {
-    let rk = wg_sincos_reduce(x);
-    let q = i32(rk.y) & 3;
-    let s = wg_sin_poly(rk.x);
-    let c = wg_cos_poly(rk.x);
-    if (q == 0) {
-        return c;
-    }
-    if (q == 1) {
-        return -s;
-    }
-    if (q == 2) {
-        return -c;
-    }
-    return s;
+    return wg_sincos_quadrant(wg_sincos_reduce(x), 1);
 }
