@@ -68,13 +68,7 @@ fn run_check(case: &Case, kind: &str) -> Result<(), String> {
                 .map_err(|e| format!("jacrev(grad f): {e}"))
         }
         "vmap" => {
-            let axes = common::vmap_axes(check);
-            let inputs = check.get("inputs").unwrap();
-            let bx: Vec<Tensor> = case
-                .args
-                .iter()
-                .map(|a| to_tensor(inputs.get(a).unwrap()))
-                .collect();
+            let (axes, bx) = case.vmap_args(check);
             let y = vmap(|a: &Vec<Tensor>| f(a), axes)(&bx);
             case.check(&y, check.get("out").unwrap())
         }

@@ -116,25 +116,23 @@ fn no_adapter_says_what_to_install() {
         println!("CHILD-ERROR: {e}");
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "no_adapter_says_what_to_install", "--nocapture"])
-        .env("WGRAD_ERRORS_CHILD", "1")
-        .env("WGRAD_ADAPTER", "no-such-adapter-anywhere")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    // The child's stdout, run with one environment variable set.
+    let child = |key: &str, value: &str| {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "no_adapter_says_what_to_install", "--nocapture"])
+            .env("WGRAD_ERRORS_CHILD", "1")
+            .env(key, value)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = child("WGRAD_ADAPTER", "no-such-adapter-anywhere");
     assert!(
         text.contains(
             "CHILD-ERROR: device: WGRAD_ADAPTER=\"no-such-adapter-anywhere\" matches none"
         ),
         "{text}"
     );
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "no_adapter_says_what_to_install", "--nocapture"])
-        .env("WGRAD_ERRORS_CHILD", "1")
-        .env("WGRAD_BACKEND", "dx12")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = child("WGRAD_BACKEND", "dx12");
     assert!(text.contains("mesa-vulkan-drivers"), "{text}");
 }

@@ -238,13 +238,7 @@ async fn transforms_on_public_conformance_cases() {
             check(&format!("jacrev {k}"), &jr[0][k], want).await;
         }
         if let Some(vm) = checks.get("vmap") {
-            let axes = common::vmap_axes(vm);
-            let inputs = vm.get("inputs").unwrap();
-            let bx: Vec<Tensor> = case
-                .args
-                .iter()
-                .map(|a| to_tensor(inputs.get(a).unwrap()))
-                .collect();
+            let (axes, bx) = case.vmap_args(vm);
             let y = vmap(|a: &Vec<Tensor>| f(a), axes)(&bx);
             check("vmap", &y, vm.get("out").unwrap()).await;
         }

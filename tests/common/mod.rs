@@ -390,6 +390,16 @@ impl Case {
             .map(|a| to_tensor(inputs.get(a).unwrap()))
             .collect()
     }
+    /// The batch axes and the batched inputs of a `vmap` check.
+    pub fn vmap_args(&self, check: &Json) -> (Vec<Option<isize>>, Vec<Tensor>) {
+        let inputs = check.get("inputs").unwrap();
+        let xs = self
+            .args
+            .iter()
+            .map(|a| to_tensor(inputs.get(a).unwrap()))
+            .collect();
+        (vmap_axes(check), xs)
+    }
     pub fn check(&self, got: &Tensor, want: &Json) -> Result<(), String> {
         let (shape, data) = json_tensor(want);
         if got.shape() != shape.as_slice() {
