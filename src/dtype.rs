@@ -64,9 +64,20 @@ impl std::fmt::Display for DType {
     }
 }
 
-/// Number of elements of a shape.
+/// Number of elements of a shape (shapes of existing tensors: checked when they were made).
 pub(crate) fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
+}
+
+/// Number of elements of a new shape; an error names the op when the product overflows.
+pub(crate) fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| crate::Error::TooLarge {
+            op,
+            msg: format!("shape {shape:?} has more elements than a usize can count"),
+        })
 }
 
 /// Row-major strides of a shape, in elements.

@@ -40,15 +40,17 @@ pub mod transforms;
 pub use compose::{try_where, where_};
 pub use dtype::DType;
 pub use error::{Error, Result};
-pub use prim::matmul::{MatmulKernel, set_matmul_kernel};
 pub use prim::movement::{concat, try_concat};
 pub use prim::reduce::Axes;
 pub use runtime::counters::{Counters, counters, reset_counters};
 pub use runtime::device::{DeviceInfo, device_info, init, init_async};
-pub use runtime::pipelines::validate_wgsl;
+pub use runtime::policy::{
+    DebugOutput, MatmulKernel, Policy, policy, set_jacobian_chunk_bytes, set_matmul_kernel,
+    set_policy,
+};
 pub use runtime::pool::trim_pool;
 pub use runtime::scheduler::synchronize;
-pub use tensor::{Element, Tensor, realize};
+pub use tensor::{Element, Tensor, realize, try_realize};
 pub use transforms::api::{
     AdOptions, GradOptions, InAxes, Pullback, VmapOptions, grad, grad_aux, grad_with, jvp, jvp_aux,
     try_jvp, try_jvp_aux, try_value_and_grad_aux, try_vmap, value_and_grad, value_and_grad_aux,
@@ -56,96 +58,12 @@ pub use transforms::api::{
 };
 pub use transforms::check::{GradCheck, Mode, check_grads};
 pub use transforms::graph::graph_string;
-pub use transforms::jac::{
-    hessian, jacfwd, jacfwd_aux, jacrev, jacrev_aux, set_jacobian_chunk_bytes,
-};
+pub use transforms::jac::{hessian, jacfwd, jacfwd_aux, jacrev, jacrev_aux};
 pub use transforms::positional::{
     Argnums, grad_argnums, jacfwd_argnums, jacrev_argnums, try_value_and_grad_argnums,
     value_and_grad_argnums,
 };
 pub use transforms::tree::Tree;
-
-/// The WGSL kernel templates of every primitive family, and instances of them for validation
-/// (`cargo xtask shaders`).
-pub mod shaders {
-    /// `shaders/elementwise.wgsl`: fused elementwise, movement, comparison, select and cast nodes.
-    pub const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
-    /// `shaders/reduce.wgsl`: sum and max (one invocation per output, or a workgroup tree).
-    pub const REDUCE: &str = include_str!("../shaders/reduce.wgsl");
-    /// `shaders/matmul.wgsl`: tiled, register-blocked batched matmul.
-    pub const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
-    /// `shaders/common.wgsl`: helpers included in every kernel.
-    pub const COMMON: &str = include_str!("../shaders/common.wgsl");
-
-    /// Every template with its slots filled by small stand-ins: `(name, WGSL)`.
-    ///
-    /// ```
-    /// for (name, src) in wgrad::shaders::instances() {
-    ///     wgrad::validate_wgsl(&src, name).unwrap();
-    /// }
-    /// ```
-    pub fn instances() -> Vec<(&'static str, String)> {
-        let fill = |t: &str, funcs: &str| {
-            t.replace("{{ENABLE}}", "")
-                .replace(
-                    "{{BINDINGS}}",
-                    "@group(0) @binding(0) var<storage, read> b0: array<f32>;\n\
-                     @group(0) @binding(1) var<storage, read_write> out: array<f32>;",
-                )
-                .replace("{{HELPERS}}", COMMON)
-                .replace("{{FUNCTIONS}}", funcs)
-        };
-        let src = "fn src(o: u32, r: u32) -> f32 { return b0[o * 7u + r]; }";
-        let reduce = |t: &str| {
-            fill(t, src)
-                .replace("{{ACC}}", "f32")
-                .replace("{{IDENTITY}}", "0.0")
-                .replace("{{COMBINE}}", "max")
-                .replace("{{OUTPUTS}}", "3")
-                .replace("{{R}}", "7")
-                .replace("{{CHUNKS}}", "2")
-                .replace("{{CHUNK}}", "4")
-                .replace("{{STORE}}", "acc")
-                .replace("{{STORE_PARTIAL}}", "partial[0]")
-        };
-        let mut mm = MATMUL.split("//--- direct ---");
-        let (tiled, direct) = (mm.next().unwrap_or(""), mm.next().unwrap_or(""));
-        let loads = "fn load_a(b: u32, m: u32, k: u32) -> f32 { return b0[m * 5u + k]; }\n\
-                     fn load_b(b: u32, k: u32, n: u32) -> f32 { return b0[k * 6u + n]; }\n\
-                     fn load_a4(b: u32, m: u32, k: u32) -> vec4<f32> { return vec4<f32>(b0[m * 5u + k]); }\n\
-                     fn load_b4(b: u32, k: u32, n: u32) -> vec4<f32> { return vec4<f32>(b0[k * 6u + n]); }";
-        let matmul = |t: &str| {
-            fill(t, loads)
-                .replace("{{M}}", "4")
-                .replace("{{N}}", "6")
-                .replace("{{K}}", "5")
-                .replace("{{STORE}}", "v[c]")
-                .replace("{{WG}}", "8, 8")
-                .replace("{{ROWS}}", "1")
-                .replace("{{ROW_DECLS}}", "    let r0 = row0;\n    var acc0 = vec4<f32>(0.0);")
-                .replace(
-                    "{{STEP4}}",
-                    "        let a0 = load_a4(batch, r0, k);\n        acc0 = fma(vec4<f32>(a0.x), b0, acc0);",
-                )
-                .replace("{{STEP1}}", "        acc0 = fma(vec4<f32>(load_a(batch, r0, k)), b, acc0);")
-                .replace("{{STORES}}", "    store_row(batch, row0, col0, acc0);")
-        };
-        let mut parts = REDUCE.split("//--- group ---");
-        let (thread, group) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        vec![
-            (
-                "elementwise",
-                fill(ELEMENTWISE, "fn root(i: u32) -> f32 { return wg_tanh(b0[i]) * wg_pow(wg_sigmoid(b0[i]), wg_uniform(1u, i)); }")
-                    .replace("{{N}}", "1000")
-                    .replace("{{STORE}}", "root(i)"),
-            ),
-            ("reduce_thread", reduce(thread)),
-            ("reduce_group", reduce(group)),
-            ("matmul_tiled", matmul(tiled)),
-            ("matmul_direct", matmul(direct)),
-        ]
-    }
-}
 
 /// Everything a user needs: `use wgrad::prelude::*;`.
 pub mod prelude {

@@ -19,6 +19,8 @@ pub(crate) struct Node {
     /// training loop does not keep the history of all its steps alive.
     pub inputs: RwLock<Vec<Tensor>>,
     pub storage: Mutex<Option<Storage>>,
+    /// Data from the host not yet on the device (uploaded by the first realize that needs it).
+    pub host: Mutex<Option<Vec<u8>>>,
 }
 
 impl Drop for Node {
@@ -92,19 +94,45 @@ impl Element for bool {
     }
 }
 
+/// Checks what a node needs of the device: against its limits when a device is open, else
+/// only what needs none (the rest is checked when the graph is realized).
 pub(crate) fn check_fits(op: &'static str, shape: &[usize], dtype: DType) -> Result<()> {
-    let info = &crate::runtime::device::gpu()?.info;
+    let n = crate::dtype::checked_numel(op, shape)?;
+    match crate::runtime::device::opened() {
+        Some(g) => check_fits_limits(op, shape, dtype, &g.limits),
+        None if n >= u32::MAX as usize => too_large(op, shape, dtype, u32::MAX as u128),
+        None => Ok(()),
+    }
+}
+
+fn too_large(op: &'static str, shape: &[usize], dtype: DType, limit: u128) -> Result<()> {
     let bytes = (numel(shape) as u128) * dtype.size() as u128;
-    let limit = info
-        .max_storage_buffer_binding_size
-        .min(info.max_buffer_size) as u128;
-    if bytes > limit || numel(shape) as u128 >= u32::MAX as u128 {
-        return Err(Error::TooLarge {
+    Err(Error::TooLarge {
+        op,
+        msg: format!(
+            "a {dtype} tensor of shape {shape:?} needs {bytes} bytes; this device binds at most {limit}"
+        ),
+    })
+}
+
+/// Checks a node against the device's limits: its size, and f16 support.
+pub(crate) fn check_fits_limits(
+    op: &'static str,
+    shape: &[usize],
+    dtype: DType,
+    limits: &crate::runtime::device::Limits,
+) -> Result<()> {
+    let n = crate::dtype::checked_numel(op, shape)?;
+    let bytes = (n as u128) * dtype.size() as u128;
+    let limit = limits.max_tensor_bytes() as u128;
+    if bytes > limit || n as u128 >= u32::MAX as u128 {
+        return too_large(op, shape, dtype, limit);
+    }
+    if dtype == DType::F16 && !limits.shader_f16 {
+        return crate::error::dtype_err(
             op,
-            msg: format!(
-                "a {dtype} tensor of shape {shape:?} needs {bytes} bytes; this device binds at most {limit}"
-            ),
-        });
+            "f16 needs the adapter feature `shader-f16`, which this adapter lacks; use f32",
+        );
     }
     Ok(())
 }
@@ -125,18 +153,33 @@ impl Tensor {
             dtype,
             inputs: RwLock::new(inputs),
             storage: Mutex::new(None),
+            host: Mutex::new(None),
         })))
     }
 
-    pub(crate) fn from_storage(storage: Storage, shape: Vec<usize>, dtype: DType) -> Tensor {
-        Tensor(Arc::new(Node {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            op: Op::Source(Source::Data),
-            shape,
-            dtype,
-            inputs: RwLock::new(vec![]),
-            storage: Mutex::new(Some(storage)),
-        }))
+    /// Uploads host data still waiting for the device (once; the host copy is released).
+    pub(crate) fn upload_pending(&self, g: &crate::runtime::device::Gpu) -> Result<()> {
+        let mut storage = self.0.storage.lock().unwrap();
+        if storage.is_some() {
+            return Ok(());
+        }
+        let Some(bytes) = self.0.host.lock().unwrap().take() else {
+            return Ok(());
+        };
+        let s = pool::alloc(bytes.len() as u64);
+        g.queue.write_buffer(s.raw(), 0, &bytes);
+        *storage = Some(s);
+        Ok(())
+    }
+
+    pub(crate) fn set_storage(&self, s: Storage) {
+        *self.0.storage.lock().unwrap() = Some(s);
+    }
+
+    /// Drops the node's operands (its history), keeping its value.
+    pub(crate) fn forget_inputs(&self) {
+        let old = std::mem::take(&mut *self.0.inputs.write().unwrap());
+        drop(old);
     }
 
     /// The shape.
@@ -201,6 +244,11 @@ impl Tensor {
     pub fn is_realized(&self) -> bool {
         self.0.storage.lock().unwrap().is_some()
     }
+    /// Whether the tensor holds its values already (on the device, or on the host waiting
+    /// for upload): it has no operands to compute.
+    pub(crate) fn has_value(&self) -> bool {
+        self.is_realized() || self.0.host.lock().unwrap().is_some()
+    }
     pub(crate) fn same(&self, other: &Tensor) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
@@ -229,13 +277,17 @@ impl Tensor {
     }
     /// Fallible [`Tensor::from_slice`]: the data length must match the shape.
     ///
+    /// The values stay on the host until the first realize that needs them uploads them (in
+    /// the same submit), so building a graph never waits for a device.
+    ///
     /// ```
     /// use wgrad::prelude::*;
     /// assert!(Tensor::try_from_slice(&[1.0f32, 2.0], [3]).is_err());
     /// ```
     pub fn try_from_slice<T: Element>(data: &[T], shape: impl AsRef<[usize]>) -> Result<Tensor> {
         let shape = shape.as_ref().to_vec();
-        if numel(&shape) != data.len() {
+        let n = crate::dtype::checked_numel("from_slice", &shape)?;
+        if n != data.len() {
             return crate::error::shape_err(
                 "from_slice",
                 format!(
@@ -245,20 +297,15 @@ impl Tensor {
                 ),
             );
         }
-        if T::DTYPE == DType::F16 {
-            crate::prim::logic::require_f16("from_slice")?;
-        }
         check_fits("from_slice", &shape, T::DTYPE)?;
         let mut bytes = Vec::with_capacity(data.len() * T::DTYPE.size() + 4);
         T::write_bytes(data, &mut bytes);
         while bytes.len() % 4 != 0 || bytes.is_empty() {
             bytes.push(0);
         }
-        let storage = pool::alloc(bytes.len() as u64);
-        crate::runtime::device::gpu()?
-            .queue
-            .write_buffer(storage.raw(), 0, &bytes);
-        Ok(Tensor::from_storage(storage, shape, T::DTYPE))
+        let t = Tensor::from_op(Op::Source(Source::Data), vec![], shape, T::DTYPE)?;
+        *t.0.host.lock().unwrap() = Some(bytes);
+        Ok(t)
     }
 
     /// Computes this tensor now (one submit for everything it still needs).
@@ -272,6 +319,17 @@ impl Tensor {
     pub fn realize(&self) -> &Tensor {
         crate::runtime::scheduler::realize(std::slice::from_ref(self));
         self
+    }
+    /// Fallible [`Tensor::realize`]: a device error (no adapter, a tensor too large for it)
+    /// comes back as an error, and the tensor stays unrealized.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// assert!(Tensor::ones([3]).exp().try_realize().is_ok());
+    /// ```
+    pub fn try_realize(&self) -> Result<&Tensor> {
+        crate::runtime::scheduler::try_realize(std::slice::from_ref(self))?;
+        Ok(self)
     }
 
     /// Copies the values to the host, realizing first (blocking).
@@ -380,4 +438,15 @@ impl Tensor {
 /// ```
 pub fn realize(tensors: &[Tensor]) {
     crate::runtime::scheduler::realize(tensors);
+}
+
+/// Fallible [`realize`].
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let x = Tensor::from_vec(vec![1.0f32, 2.0], [2]);
+/// assert!(wgrad::try_realize(&[x.exp(), x.sin()]).is_ok());
+/// ```
+pub fn try_realize(tensors: &[Tensor]) -> Result<()> {
+    crate::runtime::scheduler::try_realize(tensors)
 }

@@ -2,10 +2,10 @@
 //! The public methods broadcast (NumPy rules) before they build the primitive, so the VJP of
 //! broadcasting lives in one place (`expand`'s rule), not in every binary rule.
 
-use super::{Op, Primitive};
+use super::{Fusion, Op, Primitive};
 use crate::dtype::DType;
 use crate::error::{Result, dtype_err, or_panic};
-use crate::runtime::codegen::Emitter;
+use crate::runtime::codegen::{LowerCx, Lowered};
 use crate::tensor::Tensor;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -35,29 +35,50 @@ fn max_weight(a: &Tensor, b: &Tensor) -> Tensor {
     win + tie * 0.5
 }
 
+/// A partial derivative as the linear map it is: a tangent (or cotangent) times ∂out/∂operand.
+type Partial<'a> = Box<dyn Fn(&Tensor) -> Tensor + 'a>;
+
 impl BinaryOp {
-    /// Partial derivatives (d out/d a, d out/d b), each only when asked for.
-    fn partials(self, a: &Tensor, b: &Tensor, y: &Tensor, want: [bool; 2]) -> [Option<Tensor>; 2] {
-        let pick = |w: bool, f: &dyn Fn() -> Tensor| if w { Some(f()) } else { None };
-        match self {
-            BinaryOp::Pow => [
-                pick(want[0], &|| b * a.pow(&(b - 1.0))),
-                pick(want[1], &|| {
+    /// The partial derivatives (∂out/∂a, ∂out/∂b) as linear maps, each only when asked for.
+    /// Elementwise, so the same map serves forward (tangents) and reverse (cotangents) mode.
+    fn partials<'a>(
+        self,
+        a: &'a Tensor,
+        b: &'a Tensor,
+        y: &'a Tensor,
+        want: [bool; 2],
+    ) -> [Option<Partial<'a>>; 2] {
+        let (pa, pb): (Partial<'a>, Partial<'a>) = match self {
+            BinaryOp::Add => (Box::new(|t| t.clone()), Box::new(|t| t.clone())),
+            BinaryOp::Sub => (Box::new(|t| t.clone()), Box::new(|t| -t)),
+            BinaryOp::Mul => (Box::new(move |t| t * b), Box::new(move |t| t * a)),
+            BinaryOp::Div => (Box::new(move |t| t / b), Box::new(move |t| -(t * y) / b)),
+            BinaryOp::Pow => (
+                Box::new(move |t| t * (b * a.pow(&(b - 1.0)))),
+                Box::new(move |t| {
                     // log(a) with a = 0 replaced by 1, as JAX does (0^b has derivative 0 in b).
                     let safe = crate::compose::where_(&a.equal(&a.zeros_like()), &a.ones_like(), a);
-                    safe.log() * y
+                    t * (safe.log() * y)
                 }),
-            ],
+            ),
             BinaryOp::Maximum => {
                 let w = max_weight(a, b);
-                [pick(want[0], &|| w.clone()), pick(want[1], &|| 1.0 - &w)]
+                let w2 = w.clone();
+                (
+                    Box::new(move |t| t * &w),
+                    Box::new(move |t| t * (1.0 - &w2)),
+                )
             }
             BinaryOp::Minimum => {
                 let w = max_weight(b, a); // a is the minimum where b wins the maximum
-                [pick(want[0], &|| w.clone()), pick(want[1], &|| 1.0 - &w)]
+                let w2 = w.clone();
+                (
+                    Box::new(move |t| t * &w),
+                    Box::new(move |t| t * (1.0 - &w2)),
+                )
             }
-            _ => unreachable!("add, sub, mul and div have direct rules"),
-        }
+        };
+        [want[0].then_some(pa), want[1].then_some(pb)]
     }
 }
 
@@ -74,44 +95,26 @@ impl Primitive for BinaryOp {
         }
     }
     fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
-        let (a, b) = (&x[0], &x[1]);
-        let (ta, tb) = (t[0].as_ref(), t[1].as_ref());
-        match self {
-            BinaryOp::Add => add_opt(ta.cloned(), tb.cloned()),
-            BinaryOp::Sub => add_opt(ta.cloned(), tb.map(|t| -t)),
-            BinaryOp::Mul => add_opt(ta.map(|t| t * b), tb.map(|t| a * t)),
-            BinaryOp::Div => add_opt(ta.map(|t| t / b), tb.map(|t| -(t * y) / b)),
-            op => {
-                let [da, db] = op.partials(a, b, y, [ta.is_some(), tb.is_some()]);
-                add_opt(
-                    ta.zip(da).map(|(t, d)| t * d),
-                    tb.zip(db).map(|(t, d)| t * d),
-                )
-            }
-        }
+        let [pa, pb] = self.partials(&x[0], &x[1], y, [t[0].is_some(), t[1].is_some()]);
+        add_opt(
+            t[0].as_ref().zip(pa).map(|(t, p)| p(t)),
+            t[1].as_ref().zip(pb).map(|(t, p)| p(t)),
+        )
     }
     fn vjp(&self, x: &[Tensor], y: &Tensor, ct: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
-        let (a, b) = (&x[0], &x[1]);
-        let w = [needs[0], needs[1]];
-        let pick = |k: usize, f: &dyn Fn() -> Tensor| if w[k] { Some(f()) } else { None };
-        match self {
-            BinaryOp::Add => vec![pick(0, &|| ct.clone()), pick(1, &|| ct.clone())],
-            BinaryOp::Sub => vec![pick(0, &|| ct.clone()), pick(1, &|| -ct)],
-            BinaryOp::Mul => vec![pick(0, &|| ct * b), pick(1, &|| ct * a)],
-            BinaryOp::Div => vec![pick(0, &|| ct / b), pick(1, &|| -(ct * y) / b)],
-            op => {
-                let [da, db] = op.partials(a, b, y, w);
-                vec![da.map(|d| ct * d), db.map(|d| ct * d)]
-            }
-        }
+        let [pa, pb] = self.partials(&x[0], &x[1], y, [needs[0], needs[1]]);
+        vec![pa.map(|p| p(ct)), pb.map(|p| p(ct))]
     }
     fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Tensor {
         let a = crate::transforms::vmap::with_batch(&x[0], batched[0], size);
         let b = crate::transforms::vmap::with_batch(&x[1], batched[1], size);
         or_panic(binary_same(*self, &a, &b))
     }
-    fn emit(&self, node: &Tensor, a: &[String], _: &mut Emitter) -> String {
-        let (x, y) = (format!("{}(i)", a[0]), format!("{}(i)", a[1]));
+    fn fusion(&self) -> Fusion {
+        Fusion::Inline
+    }
+    fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
+        let (x, y) = (format!("{}(i)", cx.arg(0)), format!("{}(i)", cx.arg(1)));
         let e = match self {
             BinaryOp::Add => format!("{x} + {y}"),
             BinaryOp::Sub => format!("{x} - {y}"),
@@ -124,7 +127,7 @@ impl Primitive for BinaryOp {
                 _ => format!("wg_pow({x}, {y})"),
             },
         };
-        format!("    return {e};")
+        Ok(Lowered::Body(format!("    return {e};")))
     }
 }
 

@@ -2,9 +2,9 @@
 //! `stop_gradient` (blocks derivatives, passes vmap through). Both are free: they compute
 //! nothing and share their operand's buffer.
 
-use super::{Op, Primitive};
-use crate::error::or_panic;
-use crate::runtime::codegen::Emitter;
+use super::{Fusion, Op, Primitive};
+use crate::error::{Result, or_panic};
+use crate::runtime::codegen::{LowerCx, Lowered};
 use crate::tensor::Tensor;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -35,8 +35,11 @@ impl Primitive for Identity {
     fn batch(&self, x: &[Tensor], _: &Tensor, _: &[bool], _: usize) -> Tensor {
         identity(self.clone(), &x[0])
     }
-    fn emit(&self, _: &Tensor, a: &[String], _: &mut Emitter) -> String {
-        format!("    return {}(i);", a[0])
+    fn fusion(&self) -> Fusion {
+        Fusion::View
+    }
+    fn lower(&self, _: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
+        Ok(Lowered::Body(format!("    return {}(i);", cx.arg(0))))
     }
 }
 

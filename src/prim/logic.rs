@@ -2,10 +2,10 @@
 //! `cast` between dtypes. Comparisons are not differentiable; `select` routes tangents and
 //! cotangents by its mask; `cast` between floats passes them through.
 
-use super::{Op, Primitive};
+use super::{Fusion, Op, Primitive};
 use crate::dtype::DType;
 use crate::error::{Result, dtype_err, or_panic, shape_err};
-use crate::runtime::codegen::Emitter;
+use crate::runtime::codegen::{LowerCx, Lowered};
 use crate::tensor::Tensor;
 use crate::transforms::vmap::with_batch;
 
@@ -32,14 +32,16 @@ impl Logic {
     }
 }
 
+/// An error when the open device cannot hold f16 tensors (without a device yet, the check
+/// happens when the graph is realized).
 pub(crate) fn require_f16(op: &'static str) -> Result<()> {
-    if !crate::runtime::device::gpu()?.info.shader_f16 {
-        return dtype_err(
+    match crate::runtime::device::opened() {
+        Some(g) if !g.limits.shader_f16 => dtype_err(
             op,
             "f16 needs the adapter feature `shader-f16`, which this adapter lacks; use f32",
-        );
+        ),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 impl Primitive for Logic {
@@ -102,8 +104,11 @@ impl Primitive for Logic {
             Logic::Cast(d) => cast(&x[0], *d),
         })
     }
-    fn emit(&self, node: &Tensor, a: &[String], _: &mut Emitter) -> String {
-        let arg = |k: usize| format!("{}(i)", a[k]);
+    fn fusion(&self) -> Fusion {
+        Fusion::Inline
+    }
+    fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
+        let arg = |k: usize| format!("{}(i)", cx.arg(k));
         let e = match self {
             Logic::Compare(Compare::Greater) => format!("{} > {}", arg(0), arg(1)),
             Logic::Compare(Compare::Less) => format!("{} < {}", arg(0), arg(1)),
@@ -123,7 +128,7 @@ impl Primitive for Logic {
                 }
             }
         };
-        format!("    return {e};")
+        Ok(Lowered::Body(format!("    return {e};")))
     }
 }
 

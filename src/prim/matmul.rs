@@ -3,17 +3,14 @@
 //! Kernel: `shaders/matmul.wgsl` (tiled, register-blocked); transposes and broadcasts of
 //! the operands are folded into its loads, never copied. Bilinear rules.
 
-use super::{Op, Primitive};
+use super::{Fusion, Op, Primitive};
 use crate::dtype::{DType, broadcast_shapes, numel};
-use crate::error::{Result, dtype_err, or_panic, shape_err};
-use crate::runtime::codegen::{BufRef, Emitter, Kernel};
+use crate::error::{Error, Result, dtype_err, or_panic, shape_err};
+use crate::runtime::codegen::{Kernel, LowerCx, Lowered, templates};
 use crate::tensor::Tensor;
 use crate::transforms::vmap::with_batch;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
 
-const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
-/// Workgroup shape of the direct kernel (`{{WG}}` in its template).
+/// Workgroup shape of the direct kernel (`@workgroup_size` in `shaders/matmul_direct.wgsl`).
 const DIRECT_WG_X: usize = 8;
 const DIRECT_WG_Y: usize = 8;
 
@@ -59,8 +56,11 @@ impl Primitive for Matmul {
             ),
         }
     }
-    fn emit(&self, _: &Tensor, _: &[String], _: &mut Emitter) -> String {
-        unreachable!("matmul is a kernel root")
+    fn fusion(&self) -> Fusion {
+        Fusion::KernelRoot
+    }
+    fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
+        self.kernels(node, cx).map(Lowered::Kernels)
     }
 }
 
@@ -69,20 +69,37 @@ fn mm(a: &Tensor, b: &Tensor) -> Tensor {
 }
 
 impl Matmul {
-    pub(crate) fn kernels(
-        &self,
-        node: &Tensor,
-        computed: &HashMap<u64, BufRef>,
-        out: BufRef,
-    ) -> (Vec<Kernel>, Vec<Tensor>) {
+    fn kernels(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Vec<Kernel>> {
         let ins = node.inputs();
         let (a, b) = (&ins[0], &ins[1]);
         let r = a.rank();
         let (m, k, n) = (a.shape()[r - 2], a.shape()[r - 1], b.shape()[r - 1]);
         let batch = numel(&a.shape()[..r - 2]);
-        let mut e = Emitter::new(computed);
-        let va = e.value_fn(a);
-        let vb = e.value_fn(b);
+        if batch > cx.limits.max_workgroups as usize {
+            return Err(Error::TooLarge {
+                op: "matmul",
+                msg: format!(
+                    "{batch} batched products exceed {} per dispatch",
+                    cx.limits.max_workgroups
+                ),
+            });
+        }
+        let direct = cx.policy.direct_matmul(cx.limits.cpu);
+        let mut e = cx.kernel();
+        let mut kernels = vec![];
+        if direct {
+            // The CPU kernel reads vec4s straight from buffers: an f32 operand whose rows are
+            // a multiple of 4 and that has no buffer yet gets one first.
+            for (x, inner) in [(a, k), (b, n)] {
+                if x.dtype() == DType::F32 && inner % 4 == 0 && e.buffer_of(x).is_none() {
+                    let (buf, kernel) = cx.materialize(x)?;
+                    e.provide(x, buf);
+                    kernels.push(kernel);
+                }
+            }
+        }
+        let va = e.value_fn(a)?;
+        let vb = e.value_fn(b)?;
         let f32_of = |v: String, d: DType| {
             if d == DType::F32 {
                 v
@@ -98,12 +115,21 @@ impl Matmul {
             "fn load_b(b: u32, k: u32, n: u32) -> f32 {{\n    return {};\n}}",
             f32_of(format!("{vb}(b * {}u + k * {n}u + n)", k * n), b.dtype())
         ));
-        let direct = use_direct_kernel();
+        e.const_u32("M", m)?;
+        e.const_u32("N", n)?;
+        e.const_u32("K", k)?;
+        let store = if node.dtype() == DType::F32 {
+            "v".to_string()
+        } else {
+            format!("{}(v)", node.dtype().wgsl())
+        };
+        e.push_fn(format!(
+            "fn store_value(v: f32) -> {} {{\n    return {store};\n}}",
+            node.dtype().wgsl_storage()
+        ));
         // Rows per invocation of the direct kernel: more rows reuse each read of B more (32
         // measured best on lavapipe for 256..1024), fewer waste less on short matrices.
         let rows = (m.next_power_of_two() / DIRECT_WG_Y).clamp(4, 32);
-        let mut variants = MATMUL_WGSL.split("//--- direct ---");
-        let (tiled, plain) = (variants.next().unwrap_or(""), variants.next().unwrap_or(""));
         if direct {
             // vec4 reads straight from the buffer when the operand is one (contiguous, f32,
             // rows a multiple of 4); else four scalar reads through whatever was fused.
@@ -130,108 +156,69 @@ impl Matmul {
             e.push_fn(format!(
                 "fn load_b4(b: u32, k: u32, n: u32) -> vec4<f32> {{\n    return {b4};\n}}"
             ));
+            e.const_u32("ROWS", rows)?;
+            e.push_fn(direct_block(rows));
         }
-        let store = if node.dtype() == DType::F32 {
-            "v[c]".to_string()
-        } else {
-            format!("{}(v[c])", node.dtype().wgsl())
-        };
-        let source = e
-            .fill(if direct { plain } else { tiled }, node.dtype())
-            .replace("{{M}}", &m.to_string())
-            .replace("{{N}}", &n.to_string())
-            .replace("{{K}}", &k.to_string())
-            .replace("{{STORE}}", &store)
-            .replace("{{WG}}", &format!("{DIRECT_WG_X}, {DIRECT_WG_Y}"))
-            .replace("{{ROW_DECLS}}", &row_lines(rows, |j| {
-                format!("    let r{j} = min(row0 + {j}u, M - 1u);\n    var acc{j} = vec4<f32>(0.0);")
-            }))
-            .replace("{{STEP4}}", &row_lines(rows, |j| {
-                format!(
-                    "        let a{j} = load_a4(batch, r{j}, k);\n        acc{j} = fma(vec4<f32>(a{j}.x), b0, \
-                     fma(vec4<f32>(a{j}.y), b1, fma(vec4<f32>(a{j}.z), b2, fma(vec4<f32>(a{j}.w), b3, acc{j}))));"
-                )
-            }))
-            .replace("{{STEP1}}", &row_lines(rows, |j| format!("        acc{j} = fma(vec4<f32>(load_a(batch, r{j}, k)), b, acc{j});")))
-            .replace("{{STORES}}", &row_lines(rows, |j| format!("    store_row(batch, row0 + {j}u, col0, acc{j});")))
-            .replace("{{ROWS}}", &rows.to_string());
-        // Outputs per workgroup (columns, rows): the direct kernel's 64×1 invocations take 4×4
-        // blocks side by side; the tiled kernel's 16×16 take 64×64.
+        // Outputs per workgroup (columns, rows): the direct kernel's 8×8 invocations take
+        // blocks of 4 columns × `rows` rows; the tiled kernel's 16×16 take 64×64.
         let (tile_n, tile_m) = if direct {
             (DIRECT_WG_X * 4, DIRECT_WG_Y * rows)
         } else {
             (64, 64)
         };
-        let kernel = Kernel {
-            source,
-            inputs: e.inputs(),
-            out,
-            out_bytes: (batch * m * n * node.dtype().size()) as u64,
-            groups: [
+        e.note_inlined(node);
+        let template = if direct {
+            templates::MATMUL_DIRECT
+        } else {
+            templates::MATMUL_TILED
+        };
+        kernels.push(e.finish(
+            template,
+            "matmul",
+            cx.out(),
+            node.dtype(),
+            batch * m * n,
+            [
                 n.div_ceil(tile_n) as u32,
                 m.div_ceil(tile_m) as u32,
                 batch as u32,
             ],
-            label: "matmul".into(),
-        };
-        (vec![kernel], e.inlined)
+        ));
+        Ok(kernels)
     }
+}
+
+/// The direct kernel's `mm_block`: `rows` accumulators, unrolled (a CPU adapter keeps them in
+/// registers), each read of B serving every row of the block.
+fn direct_block(rows: usize) -> String {
+    let decls = row_lines(rows, |j| {
+        format!("    let r{j} = min(row0 + {j}u, M - 1u);\n    var acc{j} = vec4<f32>(0.0);")
+    });
+    let step4 = row_lines(rows, |j| {
+        format!(
+            "        let a{j} = load_a4(batch, r{j}, k);\n        acc{j} = fma(vec4<f32>(a{j}.x), b0, \
+             fma(vec4<f32>(a{j}.y), b1, fma(vec4<f32>(a{j}.z), b2, fma(vec4<f32>(a{j}.w), b3, acc{j}))));"
+        )
+    });
+    let step1 = row_lines(rows, |j| {
+        format!("        acc{j} = fma(vec4<f32>(load_a(batch, r{j}, k)), b, acc{j});")
+    });
+    let stores = row_lines(rows, |j| {
+        format!("    store_row(batch, row0 + {j}u, col0, acc{j});")
+    });
+    format!(
+        "// Rows past the edge repeat the last row; their results are not stored.\n\
+         fn mm_block(batch: u32, row0: u32, col0: u32) {{\n{decls}\n    let k4 = K - K % 4u;\n    \
+         for (var k = 0u; k < k4; k = k + 4u) {{\n        let b0 = load_b4(batch, k, col0);\n        \
+         let b1 = load_b4(batch, k + 1u, col0);\n        let b2 = load_b4(batch, k + 2u, col0);\n        \
+         let b3 = load_b4(batch, k + 3u, col0);\n{step4}\n    }}\n    \
+         for (var k = k4; k < K; k = k + 1u) {{\n        let b = load_b4(batch, k, col0);\n{step1}\n    }}\n{stores}\n}}"
+    )
 }
 
 /// One generated line (or group of lines) per row of the direct kernel's block.
 fn row_lines(rows: usize, line: impl Fn(usize) -> String) -> String {
     (0..rows).map(line).collect::<Vec<_>>().join("\n")
-}
-
-/// The matmul kernel in use (see [`set_matmul_kernel`]).
-///
-/// ```
-/// assert_eq!(wgrad::MatmulKernel::Auto, wgrad::MatmulKernel::default());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum MatmulKernel {
-    /// Tiled with workgroup memory on GPUs, barrier-free vec4 on CPU adapters (the default;
-    /// `WGRAD_MATMUL=tiled|direct` in the environment overrides it).
-    #[default]
-    Auto,
-    /// 64×64 tiles through workgroup memory, 4×4 register blocks.
-    Tiled,
-    /// No workgroup memory: 4×4 blocks from vec4 reads (fast on CPU adapters).
-    Direct,
-}
-
-static MATMUL_KERNEL: AtomicU8 = AtomicU8::new(0);
-
-/// Chooses the matmul kernel for the kernels generated from now on (tests use it to cover
-/// both variants on one adapter).
-///
-/// ```
-/// wgrad::set_matmul_kernel(wgrad::MatmulKernel::Tiled);
-/// let c = wgrad::Tensor::eye(3).matmul(&wgrad::Tensor::ones([3, 2]));
-/// assert_eq!(c.to_vec::<f32>(), vec![1.0; 6]);
-/// wgrad::set_matmul_kernel(wgrad::MatmulKernel::Auto);
-/// ```
-pub fn set_matmul_kernel(k: MatmulKernel) {
-    MATMUL_KERNEL.store(k as u8, Ordering::Relaxed);
-}
-
-/// Whether the matmul kernel in use wants its operands in buffers of their own (the CPU
-/// kernel's vec4 reads) rather than fused producers.
-pub(crate) fn wants_buffers() -> bool {
-    use_direct_kernel()
-}
-
-fn use_direct_kernel() -> bool {
-    match MATMUL_KERNEL.load(Ordering::Relaxed) {
-        1 => return false,
-        2 => return true,
-        _ => {}
-    }
-    match std::env::var("WGRAD_MATMUL").as_deref() {
-        Ok("direct") => true,
-        Ok("tiled") => false,
-        _ => crate::runtime::device::gpu_or_panic().info.device_type == "Cpu",
-    }
 }
 
 pub(crate) fn matmul_p(a: &Tensor, b: &Tensor) -> Result<Tensor> {
@@ -255,16 +242,6 @@ pub(crate) fn matmul_p(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             "matmul",
             format!("shapes {:?} and {:?} do not multiply", a.shape(), b.shape()),
         );
-    }
-    let batch = numel(&a.shape()[..r - 2]);
-    let max = crate::runtime::device::gpu()?
-        .info
-        .max_compute_workgroups_per_dimension as usize;
-    if batch > max {
-        return Err(crate::Error::TooLarge {
-            op: "matmul",
-            msg: format!("{batch} batched products exceed {max} per dispatch"),
-        });
     }
     let mut shape = a.shape().to_vec();
     shape[r - 1] = b.shape()[r - 1];

@@ -11,14 +11,39 @@ pub(crate) mod reduce;
 pub(crate) mod source;
 pub(crate) mod unary;
 
-use crate::runtime::codegen::Emitter;
+use crate::error::Result;
+use crate::runtime::codegen::{LowerCx, Lowered};
 use crate::tensor::Tensor;
 
-/// What a family of primitives must provide. Rules are written with tensor operations, so the
-/// derivatives they build are lazy graph nodes that can be differentiated and batched again.
+/// How a primitive takes part in fusion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fusion {
+    /// Computed per element inside whichever kernel reads it (elementwise ops, sources).
+    Inline,
+    /// Only remaps indices (transposes, slices, broadcasts): recomputed in every consumer,
+    /// since that costs no more than reading a buffer.
+    IndexMap,
+    /// The operand's values unchanged, in the same order (alias, stop_gradient, reshape): a
+    /// target shares its operand's buffer, no kernel runs.
+    View,
+    /// Always gets kernels of its own (reductions, matmul, scans); consumers read its buffer,
+    /// and its elementwise producers are fused into its loads.
+    KernelRoot,
+}
+
+/// What every primitive must provide: how it fuses, how it lowers to WGSL, and its JVP, VJP
+/// and batching rules. No method has a default, so a primitive that lacks one does not
+/// compile. Rules are written with tensor operations, so the derivatives they build are lazy
+/// graph nodes that can be differentiated and batched again.
 pub(crate) trait Primitive {
     /// The op's name in messages and printouts.
     fn name(&self) -> &'static str;
+    /// How the scheduler may fuse the op.
+    fn fusion(&self) -> Fusion;
+    /// The op in WGSL: for [`Fusion::KernelRoot`] the kernels that write its buffer
+    /// ([`Lowered::Kernels`]); for the others the body of `fn vN(i: u32) -> T` computing the
+    /// node at flat index `i` from its inputs' functions ([`Lowered::Body`]).
+    fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered>;
     /// Forward mode: the output tangent from the input tangents (`None` = zero).
     fn jvp(&self, inputs: &[Tensor], out: &Tensor, tangents: &[Option<Tensor>]) -> Option<Tensor>;
     /// Reverse mode: one cotangent per input (`None` = zero or not needed).
@@ -32,10 +57,6 @@ pub(crate) trait Primitive {
     /// vmap: `inputs[i]` carries a leading batch axis of `size` when `batched[i]`; the result
     /// carries one too.
     fn batch(&self, inputs: &[Tensor], out: &Tensor, batched: &[bool], size: usize) -> Tensor;
-    /// The WGSL body of `fn vN(i: u32) -> T` that computes the node at flat index `i`, given the
-    /// functions that compute its inputs. Kernel-root families (reductions, matmul) emit whole
-    /// kernels elsewhere and never reach this.
-    fn emit(&self, node: &Tensor, args: &[String], e: &mut Emitter) -> String;
 }
 
 /// Every primitive.
@@ -67,14 +88,8 @@ impl Op {
     pub(crate) fn name(&self) -> &'static str {
         self.prim().name()
     }
-    /// Ops that always get a kernel of their own (their consumers read their buffer).
-    pub(crate) fn is_kernel_root(&self) -> bool {
-        matches!(self, Op::Reduce(_) | Op::Matmul(_))
-    }
-    /// Ops that only remap indices (cheap to recompute inside any consumer).
-    pub(crate) fn is_index_map(&self) -> bool {
-        matches!(self, Op::Movement(m) if !matches!(m, movement::Movement::Concat(_)))
-            || matches!(self, Op::Identity(_))
+    pub(crate) fn fusion(&self) -> Fusion {
+        self.prim().fusion()
     }
     /// A short description with the op's parameters, for the graph printout.
     pub(crate) fn describe(&self) -> String {

@@ -4,10 +4,10 @@
 //! that is only a movement of a buffer is computed by that same gather kernel. All are linear,
 //! so each JVP is the op itself applied to the tangent and each VJP its transpose.
 
-use super::{Op, Primitive};
+use super::{Fusion, Op, Primitive};
 use crate::dtype::{DType, norm_axis, numel};
 use crate::error::{Result, axis_err, or_panic, shape_err};
-use crate::runtime::codegen::{Emitter, compose, decompose, literal};
+use crate::runtime::codegen::{LowerCx, Lowered, compose, decompose, literal};
 use crate::tensor::Tensor;
 use crate::transforms::vmap::with_batch;
 
@@ -132,7 +132,25 @@ impl Primitive for Movement {
             }
         })
     }
-    fn emit(&self, node: &Tensor, a: &[String], _: &mut Emitter) -> String {
+    fn fusion(&self) -> Fusion {
+        match self {
+            Movement::Reshape => Fusion::View,
+            // A concat reads several operands: computed once, not in every consumer.
+            Movement::Concat(_) => Fusion::Inline,
+            _ => Fusion::IndexMap,
+        }
+    }
+    fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
+        let a: Vec<String> = (0..node.inputs().len())
+            .map(|k| cx.arg(k).to_string())
+            .collect();
+        Ok(Lowered::Body(self.body(node, &a)))
+    }
+}
+
+impl Movement {
+    /// The node function's body: the output index mapped to the operands' indices.
+    fn body(&self, node: &Tensor, a: &[String]) -> String {
         let out = node.shape();
         let inputs = node.inputs();
         let in_shape = inputs[0].shape();

@@ -2,14 +2,13 @@
 //! reshape). Kernel: `shaders/reduce.wgsl`, with the elementwise producer of the input fused
 //! into the read, and long reductions split into chunks plus a second pass.
 
-use super::{Op, Primitive};
+use super::{Fusion, Op, Primitive};
 use crate::dtype::{DType, norm_axes, numel};
 use crate::error::{Result, dtype_err, or_panic};
-use crate::runtime::codegen::{BufRef, Emitter, Kernel, compose, decompose, grid_1d, literal};
+use crate::runtime::codegen::{
+    BufRef, Emitter, Kernel, LowerCx, Lowered, compose, decompose, literal, store_expr, templates,
+};
 use crate::tensor::Tensor;
-use std::collections::HashMap;
-
-const REDUCE_WGSL: &str = include_str!("../../shaders/reduce.wgsl");
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum ReduceOp {
@@ -106,8 +105,11 @@ impl Primitive for Reduce {
         let axes: Vec<usize> = self.axes.iter().map(|a| a + 1).collect();
         or_panic(reduce_p(self.op, &x[0], &axes))
     }
-    fn emit(&self, _: &Tensor, _: &[String], _: &mut Emitter) -> String {
-        unreachable!("reductions are kernel roots")
+    fn fusion(&self) -> Fusion {
+        Fusion::KernelRoot
+    }
+    fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
+        self.kernels(node, cx).map(Lowered::Kernels)
     }
 }
 
@@ -127,14 +129,8 @@ impl Reduce {
         (mask, count)
     }
 
-    /// The kernels that compute `node` into `out`.
-    pub(crate) fn kernels(
-        &self,
-        node: &Tensor,
-        computed: &HashMap<u64, BufRef>,
-        out: BufRef,
-        next_virtual: &mut usize,
-    ) -> (Vec<Kernel>, Vec<Tensor>) {
+    /// The kernels that compute `node` into its buffer.
+    fn kernels(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Vec<Kernel>> {
         let x = &node.inputs()[0];
         let in_shape = x.shape();
         let kept: Vec<usize> = (0..in_shape.len())
@@ -143,9 +139,9 @@ impl Reduce {
         let kept_shape: Vec<usize> = kept.iter().map(|&a| in_shape[a]).collect();
         let red_shape: Vec<usize> = self.axes.iter().map(|&a| in_shape[a]).collect();
         let (outputs, r) = (numel(&kept_shape), numel(&red_shape));
-        let acc = acc_type(node.dtype());
-        let mut e = Emitter::new(computed);
-        let v = e.value_fn(x);
+        let acc = acc_dtype(node.dtype());
+        let mut e = cx.kernel();
+        let v = e.value_fn(x)?;
         let mut idx = vec![String::new(); in_shape.len()];
         for (p, &a) in kept.iter().enumerate() {
             idx[a] = format!("k{p}");
@@ -153,133 +149,113 @@ impl Reduce {
         for (p, &a) in self.axes.iter().enumerate() {
             idx[a] = format!("r{p}");
         }
-        let src = format!(
-            "fn src(o: u32, r: u32) -> {acc} {{\n{}{}    return {acc}({v}({}));\n}}",
+        e.push_fn(format!(
+            "fn src(o: u32, r: u32) -> Acc {{\n{}{}    return Acc({v}({}));\n}}",
             decompose(&kept_shape, "o", "k"),
             decompose(&red_shape, "r", "r"),
             compose(&idx, in_shape)
-        );
-        e.push_fn(src);
-        let inlined = e.inlined.clone();
+        ));
         // One invocation per output when the loops are short or there are outputs enough to
         // fill the device; else a workgroup tree per output, in chunks when outputs are few.
         let per_thread = r <= 256 || outputs * r <= 1 << 16 || (outputs >= 2048 && r <= 4096);
-        let chunks = if per_thread {
-            1
-        } else {
-            r.div_ceil(4096).clamp(1, 128usize.div_ceil(outputs).max(1))
-        };
         if per_thread {
-            return (vec![self.thread_kernel(node, e, outputs, r, out)], inlined);
-        }
-        let (dest, dest_dtype) = if chunks == 1 {
-            (out.clone(), node.dtype())
-        } else {
-            *next_virtual += 1;
-            (BufRef::Virtual(*next_virtual - 1), acc_dtype(node.dtype()))
-        };
-        let chunk = r.div_ceil(chunks);
-        let store = crate::runtime::codegen::store_expr(
-            &format!("{}(partial[0])", dest_dtype.wgsl()),
-            dest_dtype,
-        );
-        let source = self
-            .fill(
-                REDUCE_WGSL.split("//--- group ---").nth(1).unwrap(),
-                &e,
-                dest_dtype,
+            e.note_inlined(node);
+            return Ok(vec![self.thread_kernel(
+                node,
+                e,
                 outputs,
                 r,
-            )
-            .replace("{{CHUNKS}}", &chunks.to_string())
-            .replace("{{CHUNK}}", &chunk.to_string())
-            .replace("{{STORE_PARTIAL}}", &store);
-        let first = Kernel {
-            source,
-            inputs: e.inputs(),
-            out: dest.clone(),
-            out_bytes: (outputs * chunks * dest_dtype.size()) as u64,
-            groups: grid_1d(outputs * chunks * 256, 256),
-            label: format!("{}_chunks", self.name()),
+                cx.out(),
+                cx,
+            )?]);
+        }
+        let chunks = r.div_ceil(4096).clamp(1, 128usize.div_ceil(outputs).max(1));
+        let (dest, dest_dtype) = if chunks == 1 {
+            (cx.out(), node.dtype())
+        } else {
+            (cx.scratch(), acc)
         };
+        self.declare(&mut e, acc, dest_dtype, outputs, r)?;
+        e.const_u32("CHUNKS", chunks)?;
+        e.const_u32("CHUNK", r.div_ceil(chunks))?;
+        e.note_inlined(node);
+        let groups = cx.grid(outputs * chunks * 256, 256)?;
+        let first = e.finish(
+            templates::REDUCE_GROUP,
+            format!("{}_chunks", self.name()),
+            dest.clone(),
+            dest_dtype,
+            outputs * chunks,
+            groups,
+        );
         if chunks == 1 {
-            return (vec![first], inlined);
+            return Ok(vec![first]);
         }
         // Second pass: combine the chunks of each output.
-        let empty = HashMap::new();
-        let mut e2 = Emitter::new(&empty);
+        let mut e2 = cx.kernel();
         let k = e2.bind(dest, dest_dtype);
         e2.push_fn(format!(
-            "fn src(o: u32, r: u32) -> {acc} {{\n    return b{k}[o * {chunks}u + r];\n}}"
+            "fn src(o: u32, r: u32) -> Acc {{\n    return b{k}[o * {chunks}u + r];\n}}"
         ));
-        let second = self.thread_kernel(node, e2, outputs, chunks, out);
-        (vec![first, second], inlined)
+        let second = self.thread_kernel(node, e2, outputs, chunks, cx.out(), cx)?;
+        Ok(vec![first, second])
     }
 
     fn thread_kernel(
         &self,
         node: &Tensor,
-        e: Emitter,
+        mut e: Emitter,
         outputs: usize,
         r: usize,
         out: BufRef,
-    ) -> Kernel {
-        let store = crate::runtime::codegen::store_expr(
-            &format!("{}(acc)", node.dtype().wgsl()),
-            node.dtype(),
-        );
-        let source = self
-            .fill(
-                REDUCE_WGSL.split("//--- group ---").next().unwrap(),
-                &e,
-                node.dtype(),
-                outputs,
-                r,
-            )
-            .replace("{{STORE}}", &store);
-        Kernel {
-            source,
-            inputs: e.inputs(),
+        cx: &LowerCx,
+    ) -> Result<Kernel> {
+        self.declare(&mut e, acc_dtype(node.dtype()), node.dtype(), outputs, r)?;
+        let groups = cx.grid(outputs, 256)?;
+        Ok(e.finish(
+            templates::REDUCE_THREAD,
+            self.name(),
             out,
-            out_bytes: (outputs * node.dtype().size()) as u64,
-            groups: grid_1d(outputs, 256),
-            label: self.name().to_string(),
-        }
+            node.dtype(),
+            outputs,
+            groups,
+        ))
     }
 
-    fn fill(
+    /// The prelude a reduction template names: sizes, `Acc`, `identity`, `combine`, `finish`.
+    fn declare(
         &self,
-        template: &str,
-        e: &Emitter,
+        e: &mut Emitter,
+        acc: DType,
         out_dtype: DType,
         outputs: usize,
         r: usize,
-    ) -> String {
-        let acc = acc_dtype(out_dtype);
+    ) -> Result<()> {
+        e.const_u32("OUTPUTS", outputs)?;
+        e.const_u32("R", r)?;
+        e.alias("Acc", acc.wgsl());
         let identity = match (self.op, acc) {
-            (ReduceOp::Sum, a) => literal(0.0, a),
+            (ReduceOp::Sum, a) => literal(0.0, a).replace("bitcast<f32>(0u)", "0.0"),
             (ReduceOp::Max, DType::F32) => "bitcast<f32>(0xff7fffffu)".to_string(), // -FLT_MAX
             (ReduceOp::Max, DType::I32) => "-2147483647i".to_string(),
             (ReduceOp::Max, _) => "0u".to_string(),
         };
+        e.push_fn(format!(
+            "fn identity() -> Acc {{\n    return {identity};\n}}"
+        ));
         let combine = match self.op {
-            ReduceOp::Sum => "wg_add",
-            ReduceOp::Max => "max",
+            ReduceOp::Sum => "a + b",
+            ReduceOp::Max => "max(a, b)",
         };
-        let add = if self.op == ReduceOp::Sum {
-            format!(
-                "fn wg_add(a: {0}, b: {0}) -> {0} {{\n    return a + b;\n}}\n\n{{{{FUNCTIONS}}}}",
-                acc.wgsl()
-            )
-        } else {
-            "{{FUNCTIONS}}".to_string()
-        };
-        e.fill(&template.replace("{{FUNCTIONS}}", &add), out_dtype)
-            .replace("{{ACC}}", acc.wgsl())
-            .replace("{{IDENTITY}}", &identity.replace("bitcast<f32>(0u)", "0.0"))
-            .replace("{{COMBINE}}", combine)
-            .replace("{{OUTPUTS}}", &outputs.to_string())
-            .replace("{{R}}", &r.to_string())
+        e.push_fn(format!(
+            "fn combine(a: Acc, b: Acc) -> Acc {{\n    return {combine};\n}}"
+        ));
+        e.push_fn(format!(
+            "fn finish(acc: Acc) -> {} {{\n    return {};\n}}",
+            out_dtype.wgsl_storage(),
+            store_expr(&format!("{}(acc)", out_dtype.wgsl()), out_dtype)
+        ));
+        Ok(())
     }
 }
 
@@ -288,10 +264,6 @@ fn acc_dtype(d: DType) -> DType {
         DType::F16 => DType::F32,
         d => d,
     }
-}
-
-fn acc_type(d: DType) -> &'static str {
-    acc_dtype(d).wgsl()
 }
 
 pub(crate) fn reduce_p(op: ReduceOp, x: &Tensor, axes: &[usize]) -> Result<Tensor> {

@@ -1,10 +1,10 @@
 //! Sources: nodes without operands — uploaded data, constant fills, index ramps and counter-based
 //! random numbers. The fills are computed inside whatever kernel reads them (no buffer).
 
-use super::{Op, Primitive};
+use super::{Fusion, Op, Primitive};
 use crate::dtype::DType;
 use crate::error::{Result, or_panic};
-use crate::runtime::codegen::{Emitter, decompose, literal};
+use crate::runtime::codegen::{LowerCx, Lowered, decompose, internal, literal};
 use crate::tensor::Tensor;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -48,9 +48,17 @@ impl Primitive for Source {
     fn batch(&self, _: &[Tensor], out: &Tensor, _: &[bool], _: usize) -> Tensor {
         out.clone() // no operands, so never batched
     }
-    fn emit(&self, node: &Tensor, _: &[String], _: &mut Emitter) -> String {
-        match self {
-            Source::Data => unreachable!("data nodes are always realized"),
+    fn fusion(&self) -> Fusion {
+        Fusion::Inline
+    }
+    fn lower(&self, node: &Tensor, _: &mut LowerCx) -> Result<Lowered> {
+        Ok(Lowered::Body(match self {
+            Source::Data => {
+                return Err(internal(format!(
+                    "data of shape {:?} reached a kernel before its upload",
+                    node.shape()
+                )));
+            }
             Source::Full(v) => format!("    return {};", literal(*v, node.dtype())),
             Source::Iota(axis) => {
                 let d = node.dtype();
@@ -63,7 +71,7 @@ impl Primitive for Source {
                 format!("{}    return {v};", decompose(node.shape(), "i", "d"))
             }
             Source::Uniform(seed) => format!("    return wg_uniform({seed}u, i);"),
-        }
+        }))
     }
 }
 

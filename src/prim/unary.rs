@@ -2,10 +2,10 @@
 //! Kernel: one WGSL expression each (transcendentals computed in f32); rules: one derivative
 //! each, `d(out)/d(x)`, used by both JVP (`t · d`) and VJP (`ct · d`).
 
-use super::{Op, Primitive};
+use super::{Fusion, Op, Primitive};
 use crate::dtype::DType;
 use crate::error::{Result, dtype_err, or_panic};
-use crate::runtime::codegen::Emitter;
+use crate::runtime::codegen::{LowerCx, Lowered};
 use crate::tensor::Tensor;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -91,12 +91,15 @@ impl Primitive for UnaryOp {
     fn batch(&self, x: &[Tensor], _: &Tensor, _: &[bool], _: usize) -> Tensor {
         or_panic(unary(*self, &x[0]))
     }
-    fn emit(&self, node: &Tensor, a: &[String], _: &mut Emitter) -> String {
-        let x = format!("{}(i)", a[0]);
-        match node.dtype() {
+    fn fusion(&self) -> Fusion {
+        Fusion::Inline
+    }
+    fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
+        let x = format!("{}(i)", cx.arg(0));
+        Ok(Lowered::Body(match node.dtype() {
             DType::F16 => format!("    return f16({});", self.wgsl(&format!("f32({x})"))),
             _ => format!("    return {};", self.wgsl(&x)),
-        }
+        }))
     }
 }
 

@@ -1,15 +1,38 @@
-//! WGSL generation: every fused group of graph nodes becomes one kernel. A node inside a
-//! kernel is a function `fn vN(i: u32) -> T` computing the node at flat index `i`; a node
-//! computed by an earlier kernel (or realized before) is a load from its buffer.
+//! WGSL generation. Every kernel is one template (a file in `shaders/`, holding only the entry
+//! point and its fixed helpers) after a generated prelude: the `enable`s, the bindings, the
+//! constants and type aliases the template names, the shared helpers of `common.wgsl`, and
+//! the node functions. A node inside a kernel is a function `fn vN(i: u32) -> T` computing the
+//! node at flat index `i`; a node computed by an earlier kernel (or realized before) is a load
+//! from its buffer.
+//!
+//! Primitives lower through [`LowerCx`]: an inline node returns the body of its node function,
+//! a kernel root returns whole kernels built with an [`Emitter`].
 
+use super::device::Limits;
+use super::policy::Policy;
 use super::pool::Storage;
 use crate::dtype::{DType, numel, strides};
+use crate::error::{Error, Result};
+use crate::prim::Fusion;
 use crate::tensor::Tensor;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub(crate) const ELEMENTWISE_WGSL: &str = include_str!("../../shaders/elementwise.wgsl");
-pub(crate) const COMMON_WGSL: &str = include_str!("../../shaders/common.wgsl");
+/// The kernel templates, each included once.
+pub(crate) mod templates {
+    /// Helpers every kernel may call (`wg_sin`, `wg_pow`, …).
+    pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
+    /// One invocation per output element of a fused elementwise group.
+    pub const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
+    /// A reduction, one invocation per output.
+    pub const REDUCE_THREAD: &str = include_str!("../../shaders/reduce_thread.wgsl");
+    /// A reduction, one workgroup tree per (output, chunk).
+    pub const REDUCE_GROUP: &str = include_str!("../../shaders/reduce_group.wgsl");
+    /// Matmul through workgroup memory (GPUs).
+    pub const MATMUL_TILED: &str = include_str!("../../shaders/matmul_tiled.wgsl");
+    /// Barrier-free matmul from vec4 reads (CPU adapters).
+    pub const MATMUL_DIRECT: &str = include_str!("../../shaders/matmul_direct.wgsl");
+}
 
 /// A buffer of the schedule: one that exists, or one to be allocated when the kernels run.
 #[derive(Clone)]
@@ -37,25 +60,38 @@ pub(crate) struct Kernel {
     pub out_bytes: u64,
     pub groups: [u32; 3],
     pub label: String,
-}
-
-/// Builds the functions of one kernel.
-pub(crate) struct Emitter<'a> {
-    computed: &'a HashMap<u64, BufRef>,
-    /// Buffers read by the kernel: buffer, dtype, and whether it is read as `vec4<f32>`.
-    pub bindings: Vec<(BufRef, DType, bool)>,
-    funcs: Vec<String>,
-    names: HashMap<u64, String>,
-    pub f16: bool,
-    /// Nodes computed inline, in post-order (inputs first).
+    /// Graph nodes computed inside this kernel (inputs first).
     pub inlined: Vec<Tensor>,
 }
 
+/// Builds one kernel: its bindings, prelude declarations and node functions.
+pub(crate) struct Emitter<'a> {
+    computed: &'a HashMap<u64, BufRef>,
+    /// Buffers this kernel's lowering provided for nodes (operands it materialized itself).
+    provided: HashMap<u64, BufRef>,
+    pub limits: &'a Limits,
+    pub policy: &'a Policy,
+    /// Buffers read by the kernel: buffer, dtype, and whether it is read as `vec4<f32>`.
+    bindings: Vec<(BufRef, DType, bool)>,
+    consts: Vec<String>,
+    aliases: Vec<String>,
+    funcs: Vec<String>,
+    names: HashMap<u64, String>,
+    f16: bool,
+    /// Nodes computed inline, in post-order (inputs first).
+    inlined: Vec<Tensor>,
+}
+
 impl<'a> Emitter<'a> {
-    pub fn new(computed: &'a HashMap<u64, BufRef>) -> Self {
+    pub fn new(computed: &'a HashMap<u64, BufRef>, limits: &'a Limits, policy: &'a Policy) -> Self {
         Emitter {
             computed,
+            provided: HashMap::new(),
+            limits,
+            policy,
             bindings: vec![],
+            consts: vec![],
+            aliases: vec![],
             funcs: vec![],
             names: HashMap::new(),
             f16: false,
@@ -63,11 +99,31 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// The buffer holding `t`'s values in its own flat order, if there is one: computed by an
+    /// earlier kernel, realized before, or the buffer that a view (reshape, alias) shares.
     pub fn buffer_of(&self, t: &Tensor) -> Option<BufRef> {
-        if let Some(b) = self.computed.get(&t.id()) {
-            return Some(b.clone());
+        let mut cur = t.clone();
+        loop {
+            if let Some(b) = self
+                .provided
+                .get(&cur.id())
+                .or_else(|| self.computed.get(&cur.id()))
+            {
+                return Some(b.clone());
+            }
+            if let Some(s) = cur.storage() {
+                return Some(BufRef::Real(s));
+            }
+            if cur.op().fusion() != Fusion::View {
+                return None;
+            }
+            cur = cur.inputs().into_iter().next()?;
         }
-        t.storage().map(BufRef::Real)
+    }
+
+    /// Reads `t` from `buf` in this kernel (an operand the lowering materialized itself).
+    pub fn provide(&mut self, t: &Tensor, buf: BufRef) {
+        self.provided.insert(t.id(), buf);
     }
 
     /// Binds a buffer (once) and returns its binding index.
@@ -95,77 +151,232 @@ impl<'a> Emitter<'a> {
         self.bindings.len() - 1
     }
 
-    /// The name of the function that computes `t` at a flat index.
-    pub fn value_fn(&mut self, t: &Tensor) -> String {
+    /// The name of the function that computes `t` at a flat index: a load when `t` has a
+    /// buffer, else the node computed inline (with its own inputs, recursively).
+    pub fn value_fn(&mut self, t: &Tensor) -> Result<String> {
         if let Some(n) = self.names.get(&t.id()) {
-            return n.clone();
+            return Ok(n.clone());
         }
         let body = if let Some(buf) = self.buffer_of(t) {
             let k = self.bind(buf, t.dtype());
             format!("    return {};", load_expr(&format!("b{k}[i]"), t.dtype()))
         } else {
-            assert!(
-                !t.op().is_kernel_root(),
-                "scheduler bug: {} not materialized",
-                t.op().name()
-            );
-            let args: Vec<String> = t.inputs().iter().map(|x| self.value_fn(x)).collect();
+            if t.op().prim().fusion() == Fusion::KernelRoot {
+                return Err(internal(format!(
+                    "{} was not given a kernel of its own",
+                    t.op().name()
+                )));
+            }
+            let args = t
+                .inputs()
+                .iter()
+                .map(|x| self.value_fn(x))
+                .collect::<Result<Vec<_>>>()?;
+            let body = self.lower_inline(t, args)?;
             self.inlined.push(t.clone());
-            t.op().prim().emit(t, &args, self)
+            body
         };
         // Names follow the visiting order (inputs first), so the same graph structure gives
         // the same source, and hits the pipeline cache, whatever the node ids.
         let name = format!("v{}", self.names.len());
-        let ty = t.dtype().wgsl();
         if t.dtype() == DType::F16 {
             self.f16 = true;
         }
-        self.funcs
-            .push(format!("fn {name}(i: u32) -> {ty} {{\n{body}\n}}"));
+        self.funcs.push(format!(
+            "fn {name}(i: u32) -> {} {{\n{body}\n}}",
+            t.dtype().wgsl()
+        ));
         self.names.insert(t.id(), name.clone());
-        name
+        Ok(name)
     }
 
-    /// Adds a helper function to the kernel.
+    /// The body of `t`'s node function, from its primitive's lowering.
+    fn lower_inline(&mut self, t: &Tensor, args: Vec<String>) -> Result<String> {
+        let mut cx = LowerCx {
+            limits: self.limits,
+            policy: self.policy,
+            computed: self.computed,
+            args,
+            helpers: vec![],
+            out: None,
+            next_virtual: 0,
+        };
+        let lowered = t.op().prim().lower(t, &mut cx)?;
+        for h in cx.helpers {
+            if !self.funcs.contains(&h) {
+                self.funcs.push(h);
+            }
+        }
+        match lowered {
+            Lowered::Body(b) => Ok(b),
+            Lowered::Kernels(_) => Err(internal(format!(
+                "{} lowered to kernels but fuses inline",
+                t.op().name()
+            ))),
+        }
+    }
+
+    /// Adds a function to the prelude (once).
     pub fn push_fn(&mut self, src: String) {
-        self.funcs.push(src);
+        if !self.funcs.contains(&src) {
+            self.funcs.push(src);
+        }
     }
 
-    pub fn enable(&self) -> &'static str {
-        if self.f16 { "enable f16;" } else { "" }
+    /// Declares `const NAME: u32` in the prelude; an error when it does not fit 32 bits.
+    pub fn const_u32(&mut self, name: &str, value: usize) -> Result<()> {
+        let v = u32::try_from(value).map_err(|_| Error::TooLarge {
+            op: "kernel",
+            msg: format!("{name} = {value} does not fit a 32-bit index"),
+        })?;
+        self.consts.push(format!("const {name}: u32 = {v}u;"));
+        Ok(())
     }
 
-    /// Binding declarations: inputs read-only, then the output as `out`.
-    pub fn binding_decls(&self, out_dtype: DType) -> String {
+    /// Declares `alias NAME = TYPE;` in the prelude.
+    pub fn alias(&mut self, name: &str, ty: &str) {
+        self.aliases.push(format!("alias {name} = {ty};"));
+    }
+
+    /// The kernel: the prelude (for an output buffer of `out_dtype`) followed by `template`.
+    pub fn finish(
+        self,
+        template: &str,
+        label: impl Into<String>,
+        out: BufRef,
+        out_dtype: DType,
+        out_elems: usize,
+        groups: [u32; 3],
+    ) -> Kernel {
+        let source = self.render(template, out_dtype);
+        Kernel {
+            source,
+            inputs: self.bindings.iter().map(|(b, _, _)| b.clone()).collect(),
+            out,
+            out_bytes: (out_elems * out_dtype.size()) as u64,
+            groups,
+            label: label.into(),
+            inlined: self.inlined,
+        }
+    }
+
+    /// The nodes computed inside this kernel so far.
+    pub fn inlined(&self) -> &[Tensor] {
+        &self.inlined
+    }
+
+    /// Marks `t` as computed by this kernel (a kernel root's own node).
+    pub fn note_inlined(&mut self, t: &Tensor) {
+        self.inlined.push(t.clone());
+    }
+
+    fn render(&self, template: &str, out_dtype: DType) -> String {
         let mut s = String::new();
+        if self.f16 || out_dtype == DType::F16 {
+            s += "enable f16;\n\n";
+        }
         for (k, (_, d, vec4)) in self.bindings.iter().enumerate() {
             let ty = if *vec4 { "vec4<f32>" } else { d.wgsl_storage() };
             s += &format!("@group(0) @binding({k}) var<storage, read> b{k}: array<{ty}>;\n");
         }
         s += &format!(
-            "@group(0) @binding({}) var<storage, read_write> out: array<{}>;\n",
+            "@group(0) @binding({}) var<storage, read_write> out: array<{}>;\n\n",
             self.bindings.len(),
             out_dtype.wgsl_storage()
         );
+        for c in self.consts.iter().chain(&self.aliases) {
+            s += c;
+            s.push('\n');
+        }
+        s.push('\n');
+        s += templates::COMMON;
+        s.push('\n');
+        s += &self.funcs.join("\n\n");
+        s += "\n\n";
+        s += template;
         s
     }
+}
 
-    pub fn functions(&self) -> String {
-        self.funcs.join("\n\n")
-    }
+/// What a primitive's lowering gives back.
+pub(crate) enum Lowered {
+    /// The WGSL body of the node function `fn vN(i: u32) -> T` (inline, index-map and view
+    /// nodes, which are computed inside whichever kernel reads them).
+    Body(String),
+    /// Kernels that write the node's buffer (kernel roots).
+    Kernels(Vec<Kernel>),
+}
 
-    /// Fills a kernel template's shared slots: enables, bindings, helpers and functions.
-    pub fn fill(&self, template: &str, out_dtype: DType) -> String {
-        template
-            .replace("{{ENABLE}}", self.enable())
-            .replace("{{BINDINGS}}", &self.binding_decls(out_dtype))
-            .replace("{{HELPERS}}", COMMON_WGSL)
-            .replace("{{FUNCTIONS}}", &self.functions())
-    }
+/// What lowering a node has to work with: the device limits and the policy, the names of its
+/// inputs' node functions (inline nodes), and a way to build kernels with buffers for their
+/// outputs (kernel roots).
+pub(crate) struct LowerCx<'a> {
+    pub limits: &'a Limits,
+    pub policy: &'a Policy,
+    computed: &'a HashMap<u64, BufRef>,
+    args: Vec<String>,
+    helpers: Vec<String>,
+    out: Option<BufRef>,
+    next_virtual: usize,
+}
 
-    pub fn inputs(&self) -> Vec<BufRef> {
-        self.bindings.iter().map(|(b, _, _)| b.clone()).collect()
+impl<'a> LowerCx<'a> {
+    /// The context for lowering a kernel root into `out`; `next_virtual` numbers scratch buffers.
+    pub fn root(
+        limits: &'a Limits,
+        policy: &'a Policy,
+        computed: &'a HashMap<u64, BufRef>,
+        out: BufRef,
+        next_virtual: usize,
+    ) -> Self {
+        LowerCx {
+            limits,
+            policy,
+            computed,
+            args: vec![],
+            helpers: vec![],
+            out: Some(out),
+            next_virtual,
+        }
     }
+    /// Inline nodes: the name of the function that computes input `k` at a flat index.
+    pub fn arg(&self, k: usize) -> &str {
+        &self.args[k]
+    }
+    /// Kernel roots: a builder for one kernel, fusing producers through [`Emitter::value_fn`].
+    pub fn kernel(&self) -> Emitter<'a> {
+        Emitter::new(self.computed, self.limits, self.policy)
+    }
+    /// Kernel roots: the buffer the node's value goes to.
+    pub fn out(&self) -> BufRef {
+        self.out.clone().unwrap_or(BufRef::Virtual(usize::MAX))
+    }
+    /// Kernel roots: a fresh buffer for an intermediate result.
+    pub fn scratch(&mut self) -> BufRef {
+        self.next_virtual += 1;
+        BufRef::Virtual(self.next_virtual - 1)
+    }
+    /// Kernel roots: a kernel that computes `t` (an operand, with its producers fused) into a
+    /// fresh buffer, for lowerings that want an operand in a buffer of its own.
+    pub fn materialize(&mut self, t: &Tensor) -> Result<(BufRef, Kernel)> {
+        let buf = self.scratch();
+        let k = elementwise_kernel(t, self.computed, self.limits, self.policy, buf.clone())?;
+        Ok((buf, k))
+    }
+    /// The next unused scratch number (the scheduler continues from it).
+    pub fn next_virtual(&self) -> usize {
+        self.next_virtual
+    }
+    /// A 1-D grid of `threads` invocations in workgroups of `per_group`, folded into 2-D
+    /// when it needs more workgroups than one dimension allows.
+    pub fn grid(&self, threads: usize, per_group: usize) -> Result<[u32; 3]> {
+        grid_1d(threads, per_group, self.limits)
+    }
+}
+
+/// An internal error: a bug in wgrad, reported instead of a panic.
+pub(crate) fn internal(msg: String) -> Error {
+    Error::Device(format!("internal error (please report): {msg}"))
 }
 
 /// The value read from a buffer element, as the dtype's kernel type.
@@ -244,42 +455,48 @@ pub(crate) fn compose(idx: &[String], shape: &[usize]) -> String {
     }
 }
 
-/// Workgroup grid for `threads` invocations of a 256-wide kernel, folded into 2-D.
-pub(crate) fn grid_1d(threads: usize, per_group: usize) -> [u32; 3] {
+/// Workgroup grid for `threads` invocations of a `per_group`-wide kernel, folded into 2-D.
+pub(crate) fn grid_1d(threads: usize, per_group: usize, limits: &Limits) -> Result<[u32; 3]> {
     let groups = threads.div_ceil(per_group).max(1);
-    let max = super::device::gpu_or_panic()
-        .info
-        .max_compute_workgroups_per_dimension as usize;
+    let max = limits.max_workgroups.max(1) as usize;
     let x = groups.min(max);
     let y = groups.div_ceil(x);
-    [x as u32, y as u32, 1]
+    if y > max {
+        return Err(Error::TooLarge {
+            op: "kernel",
+            msg: format!("{threads} invocations need more than {max}×{max} workgroups"),
+        });
+    }
+    Ok([x as u32, y as u32, 1])
 }
 
-/// The kernel that computes an elementwise-fused node.
+/// The kernel that computes an inline-fused node (and everything fused into it) into `out`.
 pub(crate) fn elementwise_kernel(
     node: &Tensor,
     computed: &HashMap<u64, BufRef>,
+    limits: &Limits,
+    policy: &Policy,
     out: BufRef,
-) -> (Kernel, Vec<Tensor>) {
-    let mut e = Emitter::new(computed);
+) -> Result<Kernel> {
+    let mut e = Emitter::new(computed, limits, policy);
     // The root itself is computed inline even when it is a target.
-    let args: Vec<String> = node.inputs().iter().map(|x| e.value_fn(x)).collect();
-    let body = node.op().prim().emit(node, &args, &mut e);
-    let root = format!("fn root(i: u32) -> {} {{\n{body}\n}}", node.dtype().wgsl());
-    e.push_fn(root);
-    e.inlined.push(node.clone());
+    let args = node
+        .inputs()
+        .iter()
+        .map(|x| e.value_fn(x))
+        .collect::<Result<Vec<_>>>()?;
+    let body = e.lower_inline(node, args)?;
+    let ty = node.dtype().wgsl();
+    e.push_fn(format!("fn root(i: u32) -> {ty} {{\n{body}\n}}"));
+    e.push_fn(format!(
+        "fn result(i: u32) -> {} {{\n    return {};\n}}",
+        node.dtype().wgsl_storage(),
+        store_expr("root(i)", node.dtype())
+    ));
+    e.note_inlined(node);
     let n = numel(node.shape());
-    let source = e
-        .fill(ELEMENTWISE_WGSL, node.dtype())
-        .replace("{{N}}", &n.to_string())
-        .replace("{{STORE}}", &store_expr("root(i)", node.dtype()));
-    let kernel = Kernel {
-        source,
-        inputs: e.inputs(),
-        out,
-        out_bytes: (n * node.dtype().size()) as u64,
-        groups: grid_1d(n, 256),
-        label: format!("{}+{}", node.op().name(), e.inlined.len() - 1),
-    };
-    (kernel, e.inlined)
+    e.const_u32("N", n)?;
+    let groups = grid_1d(n, 256, limits)?;
+    let label = format!("{}+{}", node.op().name(), e.inlined().len() - 1);
+    Ok(e.finish(templates::ELEMENTWISE, label, out, node.dtype(), n, groups))
 }

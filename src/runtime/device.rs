@@ -55,6 +55,58 @@ pub(crate) struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: DeviceInfo,
+    pub limits: Limits,
+}
+
+/// The device limits that size checks and lowering need; passed to lowering as an argument,
+/// so kernels can be generated (and tested) without a device.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Limits {
+    /// Largest storage-buffer binding, in bytes.
+    pub max_binding: u64,
+    /// Largest buffer, in bytes.
+    pub max_buffer: u64,
+    /// Storage buffers one kernel may bind (inputs and the output).
+    pub max_storage_buffers: u32,
+    /// Workgroups per dispatch dimension.
+    pub max_workgroups: u32,
+    /// A software adapter (lavapipe, llvmpipe, SwiftShader): memory is ordinary memory.
+    pub cpu: bool,
+    /// Whether f16 tensors are available.
+    pub shader_f16: bool,
+}
+
+impl Limits {
+    pub(crate) fn of(info: &DeviceInfo) -> Limits {
+        Limits {
+            max_binding: info.max_storage_buffer_binding_size,
+            max_buffer: info.max_buffer_size,
+            max_storage_buffers: info.max_storage_buffers_per_shader_stage,
+            max_workgroups: info.max_compute_workgroups_per_dimension,
+            cpu: info.device_type == "Cpu",
+            shader_f16: info.shader_f16,
+        }
+    }
+    /// What every WebGPU device guarantees (used where no device is open yet, and in tests).
+    pub(crate) fn webgpu_default() -> Limits {
+        Limits {
+            max_binding: 128 << 20,
+            max_buffer: 256 << 20,
+            max_storage_buffers: 8,
+            max_workgroups: 65535,
+            cpu: false,
+            shader_f16: false,
+        }
+    }
+    /// The largest tensor, in bytes, one binding can hold.
+    pub(crate) fn max_tensor_bytes(&self) -> u64 {
+        self.max_binding.min(self.max_buffer)
+    }
+}
+
+/// The device, if one has been created (never creates one).
+pub(crate) fn opened() -> Option<&'static Gpu> {
+    GPU.get().and_then(|g| g.as_ref().ok())
 }
 
 static GPU: OnceLock<std::result::Result<Gpu, Error>> = OnceLock::new();
@@ -229,6 +281,7 @@ async fn create_gpu() -> Result<Gpu> {
     Ok(Gpu {
         device,
         queue,
+        limits: Limits::of(&info),
         info,
     })
 }

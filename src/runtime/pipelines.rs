@@ -12,7 +12,7 @@ static CACHE: LazyLock<Mutex<HashMap<String, Compiled>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// Validates WGSL with naga, as the device would; the error names the kernel.
-pub fn validate_wgsl(source: &str, label: &str) -> Result<()> {
+pub(crate) fn validate_wgsl(source: &str, label: &str) -> Result<()> {
     let module = naga::front::wgsl::parse_str(source).map_err(|e| {
         Error::Device(format!(
             "kernel {label}: WGSL parse error: {}\n{source}",

@@ -1,13 +1,19 @@
-//! `realize`: orders the unrealized subgraph, decides which nodes get a kernel of their own
-//! (the rest are fused into their consumers), assigns pooled buffers by liveness, records every
-//! kernel into one command encoder and submits once.
+//! `realize`, in stages: **collect** the unrealized subgraph; **check** it against the device's
+//! limits (shapes built before a device existed) and **upload** pending host data; **plan**
+//! which nodes get kernels of their own (the rest are fused into their consumers); **lower**
+//! each of those through its primitive; **assign buffers** by liveness (a pure function);
+//! **encode** every kernel into one command encoder; **submit** once; **commit** the results
+//! to their tensors. No stage names a primitive family: each primitive states how it fuses and
+//! how it lowers.
 
-use super::codegen::{BufRef, Kernel, elementwise_kernel};
+use super::codegen::{BufRef, Kernel, LowerCx, Lowered, elementwise_kernel, internal};
 use super::counters::{COUNTERS, note_peak};
-use super::device::gpu;
+use super::device::{Gpu, Limits, gpu};
 use super::pipelines::pipeline;
-use super::pool::{self, Storage};
+use super::policy::{DebugOutput, Policy};
+use super::pool::{self, Storage, size_class};
 use crate::error::{Result, or_panic};
+use crate::prim::Fusion;
 use crate::tensor::Tensor;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
@@ -16,9 +22,15 @@ use std::sync::atomic::Ordering::Relaxed;
 /// work still running when the process exits can crash software drivers (lavapipe), and the
 /// caller almost always reads the result next anyway.
 pub(crate) fn realize(targets: &[Tensor]) {
-    or_panic(run(targets, None).map(|_| ()));
+    or_panic(try_realize(targets));
+}
+
+/// Fallible [`realize`].
+pub(crate) fn try_realize(targets: &[Tensor]) -> Result<()> {
+    run(targets, None)?;
     #[cfg(not(target_arch = "wasm32"))]
     synchronize();
+    Ok(())
 }
 
 /// Realizes `t` and copies it into a mappable buffer, in the same submit.
@@ -71,18 +83,7 @@ pub(crate) async fn read_bytes_async(t: &Tensor) -> Result<Vec<u8>> {
     Ok(data[..bytes as usize].to_vec())
 }
 
-/// `WGRAD_DEBUG`: unset 0; `kernels` 1 (print each realize's kernels); `profile` 2 (also run
-/// and time every kernel on its own).
-fn debug_level() -> u8 {
-    static LEVEL: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
-    *LEVEL.get_or_init(|| match std::env::var("WGRAD_DEBUG").as_deref() {
-        Ok("kernels") => 1,
-        Ok("profile") => 2,
-        _ => 0,
-    })
-}
-
-/// The unrealized nodes that `targets` need, inputs before consumers.
+/// Collect: the nodes without a device value that `targets` need, inputs before consumers.
 fn collect(targets: &[Tensor]) -> Vec<Tensor> {
     let mut order = vec![];
     let mut seen = HashSet::new();
@@ -105,27 +106,42 @@ fn collect(targets: &[Tensor]) -> Vec<Tensor> {
     order
 }
 
-/// The storage a target can share without a kernel: identity and reshape views of a buffer.
-fn shared_view(t: &Tensor) -> Option<Storage> {
+/// Check: every node fits the device (graphs built before the device existed were checked
+/// only for what needs no limits).
+fn check(order: &[Tensor], limits: &Limits) -> Result<()> {
+    for t in order {
+        crate::tensor::check_fits_limits(t.op().name(), t.shape(), t.dtype(), limits)?;
+    }
+    Ok(())
+}
+
+/// Upload: host data waiting for the device goes into buffers (before this submit's kernels).
+fn upload(order: &[Tensor], g: &Gpu) -> Result<()> {
+    for t in order {
+        t.upload_pending(g)?;
+    }
+    Ok(())
+}
+
+/// Whether recomputing `t` in every consumer costs no more than reading a buffer: it has a
+/// value or a kernel of its own, or it is a constant, or an index remapping of such a node.
+fn cheap(t: &Tensor, roots: &HashSet<u64>) -> bool {
     let mut cur = t.clone();
     loop {
-        if let Some(s) = cur.storage() {
-            return Some(s);
+        if cur.is_realized() || roots.contains(&cur.id()) {
+            return true;
         }
-        let follows = matches!(cur.op(), crate::prim::Op::Identity(_))
-            || matches!(
-                cur.op(),
-                crate::prim::Op::Movement(crate::prim::movement::Movement::Reshape)
-            );
-        if !follows {
-            return None;
+        match cur.op().fusion() {
+            Fusion::IndexMap | Fusion::View => cur = cur.inputs()[0].clone(),
+            Fusion::Inline => return cur.inputs().is_empty(),
+            Fusion::KernelRoot => return false,
         }
-        cur = cur.inputs().into_iter().next()?;
     }
 }
 
-/// Which nodes get their own kernel.
-fn plan(order: &[Tensor], targets: &[Tensor]) -> HashSet<u64> {
+/// Plan: which nodes get kernels of their own (the roots); everything else is fused into the
+/// kernels that read it.
+fn plan(order: &[Tensor], targets: &[Tensor], policy: &Policy) -> HashSet<u64> {
     let mut consumers: HashMap<u64, usize> = HashMap::new();
     for n in order {
         for x in n.inputs() {
@@ -133,18 +149,9 @@ fn plan(order: &[Tensor], targets: &[Tensor]) -> HashSet<u64> {
         }
     }
     let mut roots: HashSet<u64> = targets.iter().map(|t| t.id()).collect();
-    let plain_matmul_inputs = crate::prim::matmul::wants_buffers();
     for n in order {
-        if n.op().is_kernel_root() {
+        if n.op().fusion() == Fusion::KernelRoot {
             roots.insert(n.id());
-        }
-        // The CPU matmul kernel reads vec4s straight from buffers: give it buffers.
-        if plain_matmul_inputs && matches!(n.op(), crate::prim::Op::Matmul(_)) {
-            for x in n.inputs() {
-                if !x.is_realized() && shared_view(&x).is_none() {
-                    roots.insert(x.id());
-                }
-            }
         }
     }
     // A node read by several consumers is computed once, unless recomputing it is only an
@@ -152,7 +159,9 @@ fn plan(order: &[Tensor], targets: &[Tensor]) -> HashSet<u64> {
     for n in order {
         if consumers.get(&n.id()).copied().unwrap_or(0) > 1 && !cheap(n, &roots) {
             let mut base = n.clone();
-            while base.op().is_index_map() && !roots.contains(&base.id()) {
+            while matches!(base.op().fusion(), Fusion::IndexMap | Fusion::View)
+                && !roots.contains(&base.id())
+            {
                 base = base.inputs()[0].clone();
             }
             if !base.is_realized() {
@@ -161,7 +170,7 @@ fn plan(order: &[Tensor], targets: &[Tensor]) -> HashSet<u64> {
         }
     }
     // Long chains (an integrator stepping 10 000 times without a realize, say) are cut every
-    // MAX_FUSED_DEPTH nodes: kernels stay small and code generation shallow.
+    // `max_fused_depth` nodes: kernels stay small and code generation shallow.
     let mut depth: HashMap<u64, usize> = HashMap::new();
     for n in order {
         let d = 1 + n
@@ -170,7 +179,7 @@ fn plan(order: &[Tensor], targets: &[Tensor]) -> HashSet<u64> {
             .map(|x| depth.get(&x.id()).copied().unwrap_or(0))
             .max()
             .unwrap_or(0);
-        let d = if roots.contains(&n.id()) || d > MAX_FUSED_DEPTH {
+        let d = if roots.contains(&n.id()) || d > policy.max_fused_depth {
             roots.insert(n.id());
             0
         } else {
@@ -181,33 +190,44 @@ fn plan(order: &[Tensor], targets: &[Tensor]) -> HashSet<u64> {
     roots
 }
 
-/// The longest chain of graph nodes fused into one kernel.
-const MAX_FUSED_DEPTH: usize = 48;
-
-fn cheap(t: &Tensor, roots: &HashSet<u64>) -> bool {
-    if t.is_realized() || roots.contains(&t.id()) {
-        return true;
-    }
-    match t.op() {
-        crate::prim::Op::Source(_) => true,
-        op if op.is_index_map() => cheap(&t.inputs()[0], roots),
-        _ => false,
+/// The buffer a view shares: `t` itself or the operand of a chain of views, when it has one.
+fn view_buffer(t: &Tensor, computed: &HashMap<u64, BufRef>) -> Option<BufRef> {
+    let mut cur = t.clone();
+    loop {
+        if let Some(b) = computed.get(&cur.id()) {
+            return Some(b.clone());
+        }
+        if let Some(s) = cur.storage() {
+            return Some(BufRef::Real(s));
+        }
+        if cur.op().fusion() != Fusion::View {
+            return None;
+        }
+        cur = cur.inputs().into_iter().next()?;
     }
 }
 
-/// Generates every kernel, splitting fused groups that would bind too many buffers.
-fn kernels_for(
+/// What lowering produced: the kernels in order, where each root's value lives, and how many
+/// nodes were fused into another node's kernel.
+struct Lowering {
+    kernels: Vec<Kernel>,
+    computed: HashMap<u64, BufRef>,
+    fused: u64,
+}
+
+/// Lower: every root through its primitive, splitting fused groups that would bind more
+/// buffers than the device allows.
+fn lower(
     order: &[Tensor],
     roots: &mut HashSet<u64>,
-    computed: &mut HashMap<u64, BufRef>,
-    next_virtual: &mut usize,
-) -> Result<Vec<Kernel>> {
-    let max_inputs = gpu()?
-        .info
-        .max_storage_buffers_per_shader_stage
-        .saturating_sub(1)
-        .max(2) as usize;
+    limits: &Limits,
+    policy: &Policy,
+    mut computed: HashMap<u64, BufRef>,
+    mut next_virtual: usize,
+) -> Result<Lowering> {
+    let max_inputs = limits.max_storage_buffers.saturating_sub(1).max(2) as usize;
     let mut kernels = vec![];
+    let mut fused = 0u64;
     let mut i = 0;
     while i < order.len() {
         let n = &order[i];
@@ -215,24 +235,40 @@ fn kernels_for(
         if !roots.contains(&n.id()) || computed.contains_key(&n.id()) {
             continue;
         }
-        if let Some(s) = shared_view(n) {
-            computed.insert(n.id(), BufRef::Real(s));
+        if let Some(b) = view_buffer(n, &computed) {
+            computed.insert(n.id(), b);
             continue;
         }
-        let out = BufRef::Virtual(*next_virtual);
-        *next_virtual += 1;
-        let (ks, inlined) = match n.op() {
-            crate::prim::Op::Reduce(r) => r.kernels(n, computed, out.clone(), next_virtual),
-            crate::prim::Op::Matmul(m) => m.kernels(n, computed, out.clone()),
-            _ => {
-                let (k, inlined) = elementwise_kernel(n, computed, out.clone());
-                (vec![k], inlined)
+        let out = BufRef::Virtual(next_virtual);
+        next_virtual += 1;
+        let ks = match n.op().fusion() {
+            Fusion::KernelRoot => {
+                let mut cx = LowerCx::root(limits, policy, &computed, out.clone(), next_virtual);
+                let lowered = n.op().prim().lower(n, &mut cx)?;
+                next_virtual = cx.next_virtual();
+                match lowered {
+                    Lowered::Kernels(ks) => ks,
+                    Lowered::Body(_) => {
+                        return Err(internal(format!(
+                            "{} is a kernel root but lowered to a node body",
+                            n.op().name()
+                        )));
+                    }
+                }
             }
+            _ => vec![elementwise_kernel(
+                n,
+                &computed,
+                limits,
+                policy,
+                out.clone(),
+            )?],
         };
         if ks.iter().any(|k| k.inputs.len() > max_inputs) {
             // Too many buffers for one kernel: give a fused input its own kernel, retry.
-            let candidates: Vec<&Tensor> = inlined
+            let candidates: Vec<&Tensor> = ks
                 .iter()
+                .flat_map(|k| &k.inlined)
                 .filter(|t| !t.same(n) && !cheap(t, roots))
                 .collect();
             let Some(pick) = candidates.get(candidates.len() / 2) else {
@@ -245,191 +281,298 @@ fn kernels_for(
             i = order.iter().position(|t| t.same(pick)).unwrap_or(0);
             continue;
         }
-        COUNTERS
-            .fused_nodes
-            .fetch_add(inlined.len().saturating_sub(1) as u64, Relaxed);
+        fused += ks
+            .iter()
+            .map(|k| k.inlined.iter().filter(|t| !t.same(n)).count() as u64)
+            .sum::<u64>();
         computed.insert(n.id(), out);
         kernels.extend(ks);
     }
-    Ok(kernels)
+    Ok(Lowering {
+        kernels,
+        computed,
+        fused,
+    })
 }
 
-/// Plans, records and submits; optionally copies `read`'s target into a staging buffer.
+/// The kernels that would compute `targets`, generated without a device: tensors that hold
+/// values stand in as buffers. (The validation fixture renders every kernel variant with it.)
+#[cfg(test)]
+pub(crate) fn lower_offline(
+    targets: &[Tensor],
+    limits: &Limits,
+    policy: &Policy,
+) -> Result<Vec<Kernel>> {
+    let order = collect(targets);
+    let mut computed = HashMap::new();
+    for (k, t) in order.iter().filter(|t| t.has_value()).enumerate() {
+        computed.insert(t.id(), BufRef::Virtual(1 << 30 | k));
+    }
+    let order: Vec<Tensor> = order.into_iter().filter(|t| !t.has_value()).collect();
+    let mut roots = plan(&order, targets, policy);
+    Ok(lower(&order, &mut roots, limits, policy, computed, 0)?.kernels)
+}
+
+/// One kernel's buffer traffic, for buffer assignment: the virtual buffers it reads, the one
+/// it writes, and the bytes written.
+#[derive(Clone, Debug)]
+pub(crate) struct KernelIo {
+    pub reads: Vec<usize>,
+    pub writes: usize,
+    pub bytes: u64,
+}
+
+/// Which buffer (slot) each virtual buffer of a schedule lives in, and each slot's size.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Assignment {
+    pub slot_of: HashMap<usize, usize>,
+    pub slot_bytes: Vec<u64>,
+}
+
+/// Assign buffers: a slot for each kernel's output, reused once its last reader has run
+/// (unless it is `keep`, a result), by size class. Pure: no device involved.
+pub(crate) fn assign_buffers(kernels: &[KernelIo], keep: &HashSet<usize>) -> Assignment {
+    let mut last_use: HashMap<usize, usize> = HashMap::new();
+    for (k, io) in kernels.iter().enumerate() {
+        for &v in &io.reads {
+            last_use.insert(v, k);
+        }
+    }
+    let mut slot_of = HashMap::new();
+    let mut slot_bytes: Vec<u64> = vec![];
+    let mut free: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (k, io) in kernels.iter().enumerate() {
+        let class = size_class(io.bytes.max(4));
+        let slot = match free.get_mut(&class).and_then(|v| v.pop()) {
+            Some(s) => s,
+            None => {
+                slot_bytes.push(class);
+                slot_bytes.len() - 1
+            }
+        };
+        slot_of.insert(io.writes, slot);
+        // Buffers nothing reads any more can serve later kernels (not this one: it still
+        // reads them while it writes its output). A buffer bound twice is freed once.
+        let reads: HashSet<usize> = io.reads.iter().copied().collect();
+        for &v in &reads {
+            if last_use.get(&v) == Some(&k) && !keep.contains(&v) {
+                if let Some(&s) = slot_of.get(&v) {
+                    free.entry(slot_bytes[s]).or_default().push(s);
+                }
+            }
+        }
+        if !last_use.contains_key(&io.writes) && !keep.contains(&io.writes) {
+            free.entry(class).or_default().push(slot);
+        }
+    }
+    Assignment {
+        slot_of,
+        slot_bytes,
+    }
+}
+
+/// The virtual buffers a list of buffer references names.
+fn virtuals(bufs: &[BufRef]) -> Vec<usize> {
+    bufs.iter()
+        .filter_map(|b| match b {
+            BufRef::Virtual(v) => Some(*v),
+            BufRef::Real(_) => None,
+        })
+        .collect()
+}
+
+/// A recorded dispatch.
+struct Dispatch<'k> {
+    pipe: super::pipelines::Compiled,
+    bind: wgpu::BindGroup,
+    groups: [u32; 3],
+    label: &'k str,
+}
+
+/// Encode: buffers for the slots, a pipeline and bind group per kernel, and one compute pass
+/// recording every dispatch.
+fn encode<'k>(
+    g: &Gpu,
+    kernels: &'k [Kernel],
+    assignment: &Assignment,
+) -> Result<(Vec<Dispatch<'k>>, Vec<Storage>)> {
+    let slots: Vec<Storage> = assignment
+        .slot_bytes
+        .iter()
+        .map(|&b| pool::alloc(b))
+        .collect();
+    note_peak();
+    let resolve = |b: &BufRef| -> Result<Storage> {
+        match b {
+            BufRef::Real(s) => Ok(s.clone()),
+            BufRef::Virtual(v) => assignment
+                .slot_of
+                .get(v)
+                .map(|&s| slots[s].clone())
+                .ok_or_else(|| internal(format!("buffer {v} read before it was written"))),
+        }
+    };
+    let mut dispatches = vec![];
+    for kernel in kernels {
+        if !kernel.groups.iter().all(|&d| d > 0) || kernel.out_bytes == 0 {
+            continue;
+        }
+        let pipe = pipeline(&kernel.source, &kernel.label, kernel.inputs.len())?;
+        let mut bufs = kernel
+            .inputs
+            .iter()
+            .map(resolve)
+            .collect::<Result<Vec<_>>>()?;
+        bufs.push(resolve(&kernel.out)?);
+        let entries: Vec<wgpu::BindGroupEntry> = bufs
+            .iter()
+            .enumerate()
+            .map(|(b, s)| wgpu::BindGroupEntry {
+                binding: b as u32,
+                resource: s.raw().as_entire_binding(),
+            })
+            .collect();
+        let bind = g.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipe.layout,
+            entries: &entries,
+        });
+        dispatches.push(Dispatch {
+            pipe,
+            bind,
+            groups: kernel.groups,
+            label: &kernel.label,
+        });
+    }
+    Ok((dispatches, slots))
+}
+
+/// `WGRAD_DEBUG=profile`: each kernel in a submit of its own, timed (debugging only).
+fn profile(g: &Gpu, dispatches: &[Dispatch]) {
+    for d in dispatches {
+        let started = std::time::Instant::now();
+        let mut enc = g.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&d.pipe.pipeline);
+            pass.set_bind_group(0, &d.bind, &[]);
+            pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
+        }
+        g.queue.submit([enc.finish()]);
+        let _ = g.device.poll(wgpu::PollType::wait_indefinitely());
+        eprintln!(
+            "wgrad: kernel {} {:?}: {:.3} ms",
+            d.label,
+            d.groups,
+            started.elapsed().as_secs_f64() * 1e3
+        );
+    }
+}
+
+/// Runs every stage; optionally copies `read`'s target into a staging buffer in the same
+/// submit.
 fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
-    let g = gpu()?;
     let order = collect(targets);
     if order.is_empty() && read.is_none() {
         return Ok(());
     }
-    let mut roots = plan(&order, targets);
-    let mut computed: HashMap<u64, BufRef> = HashMap::new();
-    let mut next_virtual = 0usize;
-    let kernels = kernels_for(&order, &mut roots, &mut computed, &mut next_virtual)?;
-
-    // Liveness: the last kernel that reads each virtual buffer.
+    let g = gpu()?;
+    let policy = super::policy::policy();
+    check(&order, &g.limits)?;
+    upload(&order, g)?;
+    let order: Vec<Tensor> = order.into_iter().filter(|t| !t.is_realized()).collect();
+    let mut roots = plan(&order, targets, &policy);
+    let lowering = lower(&order, &mut roots, &g.limits, &policy, HashMap::new(), 0)?;
     let keep: HashSet<usize> = targets
         .iter()
-        .filter_map(|t| match computed.get(&t.id()) {
+        .filter_map(|t| match lowering.computed.get(&t.id()) {
             Some(BufRef::Virtual(v)) => Some(*v),
             _ => None,
         })
         .collect();
-    let mut last_use: HashMap<usize, usize> = HashMap::new();
-    for (k, kernel) in kernels.iter().enumerate() {
-        for b in &kernel.inputs {
-            if let BufRef::Virtual(v) = b {
-                last_use.insert(*v, k);
-            }
-        }
-    }
-    let mut live: HashMap<usize, Storage> = HashMap::new();
-    // Buffers that die while recording are reused only by this encoder, and go back to the
-    // shared pool after the submit: another thread must not write them (by an upload or an
-    // earlier submit) before this encoder's commands have run.
-    let mut local_free: HashMap<u64, Vec<Storage>> = HashMap::new();
-    let mut finished: HashMap<usize, Storage> = HashMap::new();
-    // Buffers and bind groups first, by liveness; then one compute pass records every dispatch.
-    let mut dispatches: Vec<(super::pipelines::Compiled, wgpu::BindGroup, [u32; 3], &str)> = vec![];
-    for (k, kernel) in kernels.iter().enumerate() {
-        let BufRef::Virtual(ov) = kernel.out else {
-            unreachable!("kernel outputs are virtual")
-        };
-        let bytes = kernel.out_bytes.max(4);
-        let out = match local_free
-            .get_mut(&pool::size_class(bytes))
-            .and_then(|v| v.pop())
-        {
-            Some(s) => s,
-            None => pool::alloc(bytes),
-        };
-        note_peak();
-        live.insert(ov, out.clone());
-        if kernel.groups.iter().all(|&d| d > 0) && kernel.out_bytes > 0 {
-            let pipe = pipeline(&kernel.source, &kernel.label, kernel.inputs.len())?;
-            let resolve = |b: &BufRef| -> Storage {
-                match b {
-                    BufRef::Real(s) => s.clone(),
-                    BufRef::Virtual(v) => live.get(v).cloned().expect("read before written"),
-                }
-            };
-            let mut bufs: Vec<Storage> = kernel.inputs.iter().map(resolve).collect();
-            bufs.push(out);
-            let entries: Vec<wgpu::BindGroupEntry> = bufs
-                .iter()
-                .enumerate()
-                .map(|(b, s)| wgpu::BindGroupEntry {
-                    binding: b as u32,
-                    resource: s.raw().as_entire_binding(),
-                })
-                .collect();
-            let bind = g.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &pipe.layout,
-                entries: &entries,
-            });
-            dispatches.push((pipe, bind, kernel.groups, &kernel.label));
-        }
-        // Buffers nothing reads any more can serve later kernels of this encoder.
-        for b in &kernel.inputs {
-            if let BufRef::Virtual(v) = b {
-                if last_use.get(v) == Some(&k) && !keep.contains(v) {
-                    if let Some(s) = live.remove(v) {
-                        local_free.entry(s.class).or_default().push(s);
+    let io: Vec<KernelIo> = lowering
+        .kernels
+        .iter()
+        .map(|k| {
+            Ok(KernelIo {
+                reads: virtuals(&k.inputs),
+                writes: match k.out {
+                    BufRef::Virtual(v) => v,
+                    BufRef::Real(_) => {
+                        return Err(internal("a kernel writes a realized buffer".into()));
                     }
-                }
-            }
-        }
-        if !last_use.contains_key(&ov) && !keep.contains(&ov) {
-            if let Some(s) = live.remove(&ov) {
-                local_free.entry(s.class).or_default().push(s);
-            }
-        }
-    }
-    if debug_level() >= 2 {
-        // WGRAD_DEBUG=profile: each kernel in a submit of its own, timed (debugging only).
-        for (pipe, bind, groups, label) in &dispatches {
-            let started = std::time::Instant::now();
-            let mut enc = g.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&pipe.pipeline);
-                pass.set_bind_group(0, bind, &[]);
-                pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
-            }
-            g.queue.submit([enc.finish()]);
-            let _ = g.device.poll(wgpu::PollType::wait_indefinitely());
-            eprintln!(
-                "wgrad: kernel {label} {groups:?}: {:.3} ms",
-                started.elapsed().as_secs_f64() * 1e3
-            );
-        }
+                },
+                bytes: k.out_bytes,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let assignment = assign_buffers(&io, &keep);
+    let (dispatches, slots) = encode(g, &lowering.kernels, &assignment)?;
+    if policy.debug >= DebugOutput::Profile {
+        profile(g, &dispatches);
     }
     let mut encoder = g
         .device
         .create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("wgrad realize"),
         });
-    if debug_level() < 2 {
+    if policy.debug < DebugOutput::Profile {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("wgrad"),
             timestamp_writes: None,
         });
-        for (pipe, bind, groups, _) in &dispatches {
-            pass.set_pipeline(&pipe.pipeline);
-            pass.set_bind_group(0, bind, &[]);
-            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        for d in &dispatches {
+            pass.set_pipeline(&d.pipe.pipeline);
+            pass.set_bind_group(0, &d.bind, &[]);
+            pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
         }
     }
-    COUNTERS.kernels.fetch_add(dispatches.len() as u64, Relaxed);
-    if debug_level() >= 1 {
-        let labels: Vec<&str> = dispatches.iter().map(|d| d.3).collect();
+    if policy.debug >= DebugOutput::Kernels {
+        let labels: Vec<&str> = dispatches.iter().map(|d| d.label).collect();
         eprintln!(
             "wgrad: realize of {} nodes -> {} kernels {labels:?}",
             order.len(),
             dispatches.len()
         );
     }
-    for v in &keep {
-        if let Some(s) = live.remove(v) {
-            finished.insert(*v, s);
-        }
-    }
-    drop(live);
-    if let Some((staging, bytes)) = read {
-        let t = &targets[0];
-        let src = match computed.get(&t.id()) {
-            Some(BufRef::Virtual(v)) => finished.get(v).cloned(),
+    let value_of = |t: &Tensor| -> Option<Storage> {
+        match lowering.computed.get(&t.id()) {
+            Some(BufRef::Virtual(v)) => assignment.slot_of.get(v).map(|&s| slots[s].clone()),
             Some(BufRef::Real(s)) => Some(s.clone()),
             None => t.storage(),
         }
-        .expect("read-back target realized");
+    };
+    if let Some((staging, bytes)) = read {
+        let src = value_of(&targets[0])
+            .ok_or_else(|| internal("the read-back target has no buffer".into()))?;
         if bytes > 0 {
             encoder.copy_buffer_to_buffer(src.raw(), 0, staging, 0, bytes);
         }
     }
+    // Submit.
     g.queue.submit([encoder.finish()]);
-    drop(local_free);
+    COUNTERS.kernels.fetch_add(dispatches.len() as u64, Relaxed);
+    COUNTERS.fused_nodes.fetch_add(lowering.fused, Relaxed);
     COUNTERS.submits.fetch_add(1, Relaxed);
-    if !kernels.is_empty() {
+    if !lowering.kernels.is_empty() {
         COUNTERS.realizes.fetch_add(1, Relaxed);
     }
+    // Commit.
     let cut = !crate::transforms::trace::active();
     for t in targets {
-        let storage = match computed.get(&t.id()) {
-            Some(BufRef::Virtual(v)) => finished.get(v).cloned(),
-            Some(BufRef::Real(s)) => Some(s.clone()),
-            None => None,
-        };
-        if let Some(s) = storage {
-            *t.0.storage.lock().unwrap() = Some(s);
+        if let Some(s) = value_of(t) {
+            t.set_storage(s);
         }
         if cut && t.is_realized() {
             // Outside every transform nothing can differentiate through a realized tensor
             // later, so its history is released (keeps training loops from growing).
-            let old = std::mem::take(&mut *t.0.inputs.write().unwrap());
-            drop(old);
+            t.forget_inputs();
         }
     }
+    // Buffers of this submit that no result holds go back to the pool only now, after the
+    // submit: another thread must not write them (by an upload or an earlier submit) before
+    // this encoder's commands have run.
+    drop(slots);
     Ok(())
 }
 
@@ -443,4 +586,98 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
 pub fn synchronize() {
     let g = crate::runtime::device::gpu_or_panic();
     let _ = g.device.poll(wgpu::PollType::wait_indefinitely());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(reads: &[usize], writes: usize, bytes: u64) -> KernelIo {
+        KernelIo {
+            reads: reads.to_vec(),
+            writes,
+            bytes,
+        }
+    }
+
+    #[test]
+    fn a_chain_reuses_buffers_once_they_are_read() {
+        // 0 -> 1 -> 2 -> 3: each buffer is free after its reader, so two slots serve all.
+        let ks = [
+            io(&[], 0, 1024),
+            io(&[0], 1, 1024),
+            io(&[1], 2, 1024),
+            io(&[2], 3, 1024),
+        ];
+        let a = assign_buffers(&ks, &HashSet::from([3]));
+        assert_eq!(a.slot_bytes.len(), 2);
+        assert_ne!(
+            a.slot_of[&0], a.slot_of[&1],
+            "a kernel never writes what it reads"
+        );
+        assert_eq!(a.slot_of[&0], a.slot_of[&2]);
+        assert_eq!(a.slot_of[&1], a.slot_of[&3]);
+    }
+
+    #[test]
+    fn kept_results_are_never_reused() {
+        let ks = [io(&[], 0, 1024), io(&[0], 1, 1024), io(&[1], 2, 1024)];
+        let a = assign_buffers(&ks, &HashSet::from([0, 2]));
+        let slots: HashSet<usize> = [0, 1, 2].iter().map(|v| a.slot_of[v]).collect();
+        assert_eq!(slots.len(), 3, "{a:?}");
+    }
+
+    #[test]
+    fn buffers_are_shared_only_within_a_size_class() {
+        let ks = [io(&[], 0, 1024), io(&[0], 1, 4096), io(&[1], 2, 1024)];
+        let a = assign_buffers(&ks, &HashSet::from([2]));
+        assert_eq!(a.slot_of[&0], a.slot_of[&2]);
+        assert_eq!(a.slot_bytes[a.slot_of[&1]], size_class(4096));
+        assert_eq!(a.slot_bytes.len(), 2);
+    }
+
+    #[test]
+    fn a_buffer_read_twice_lives_until_its_last_reader() {
+        // 0 is read by kernels 1 and 3; 1 and 2 die early, so 2 may take 1's slot, never 0's.
+        let ks = [
+            io(&[], 0, 512),
+            io(&[0], 1, 512),
+            io(&[1], 2, 512),
+            io(&[0, 2], 3, 512),
+        ];
+        let a = assign_buffers(&ks, &HashSet::from([3]));
+        assert_ne!(a.slot_of[&2], a.slot_of[&0]);
+        assert_ne!(a.slot_of[&3], a.slot_of[&0]);
+        assert_ne!(a.slot_of[&3], a.slot_of[&2]);
+        assert_eq!(a.slot_bytes.len(), 3);
+    }
+
+    #[test]
+    fn a_buffer_bound_twice_by_one_kernel_is_freed_once() {
+        // Kernel 2 reads 1 twice (as scalars and as vec4s); its slot must not be handed to
+        // two later buffers that are alive at once.
+        let ks = [
+            io(&[], 0, 256),
+            io(&[], 1, 256),
+            io(&[0, 1, 0, 1], 2, 256),
+            io(&[], 3, 256),
+            io(&[], 4, 256),
+            io(&[3, 4], 5, 256),
+        ];
+        let a = assign_buffers(&ks, &HashSet::from([2, 5]));
+        let live_at_5 = [3, 4, 5].map(|v| a.slot_of[&v]);
+        assert!(
+            live_at_5[0] != live_at_5[1]
+                && live_at_5[0] != live_at_5[2]
+                && live_at_5[1] != live_at_5[2],
+            "{a:?}"
+        );
+    }
+
+    #[test]
+    fn an_unread_unkept_output_frees_its_slot_at_once() {
+        let ks = [io(&[], 0, 256), io(&[], 1, 256), io(&[1], 2, 256)];
+        let a = assign_buffers(&ks, &HashSet::from([2]));
+        assert_eq!(a.slot_of[&0], a.slot_of[&1]);
+    }
 }

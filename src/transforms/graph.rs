@@ -56,7 +56,7 @@ pub fn graph_string(outs: &[Tensor]) -> String {
             continue;
         }
         stack.push((t.clone(), true));
-        if !t.is_realized() {
+        if !t.has_value() {
             for x in t.inputs().into_iter().rev() {
                 stack.push((x, false));
             }
@@ -72,7 +72,7 @@ pub fn graph_string(outs: &[Tensor]) -> String {
     let mut lines = vec![];
     for t in &order {
         let n = &names[&t.id()];
-        if t.is_realized() {
+        if t.has_value() {
             inputs.push(format!("{n}:{}", ty(t)));
             continue;
         }

@@ -21,31 +21,14 @@ fn basis(shape: &[usize], start: usize, len: usize) -> Tensor {
     eye.reshape(s)
 }
 
-static CHUNK_LIMIT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Caps the bytes of one chunk of Jacobian rows (0: half the device's largest binding, the
-/// default). Tests use a small cap to exercise the chunking on any adapter.
-///
-/// ```
-/// use wgrad::prelude::*;
-/// wgrad::set_jacobian_chunk_bytes(64);
-/// let j = jacrev(|x: &Tensor| x.square())(&Tensor::ones([40]));
-/// wgrad::set_jacobian_chunk_bytes(0);
-/// assert_eq!(j.sum(None, false).item(), 80.0);
-/// ```
-pub fn set_jacobian_chunk_bytes(bytes: usize) {
-    CHUNK_LIMIT.store(bytes, std::sync::atomic::Ordering::Relaxed);
-}
-
 /// Splits `n` basis rows into chunks whose results (`row_bytes` each) fit the device.
 fn chunks(n: usize, row_bytes: usize) -> Vec<(usize, usize)> {
-    let info = crate::device_info();
-    let limit = match CHUNK_LIMIT.load(std::sync::atomic::Ordering::Relaxed) {
+    let limit = match crate::runtime::policy::policy().jacobian_chunk_bytes {
         0 => {
-            (info
-                .max_storage_buffer_binding_size
-                .min(info.max_buffer_size)
-                / 2) as usize
+            let limits = crate::runtime::device::opened()
+                .map(|g| g.limits.clone())
+                .unwrap_or_else(crate::runtime::device::Limits::webgpu_default);
+            (limits.max_tensor_bytes() / 2) as usize
         }
         cap => cap,
     };

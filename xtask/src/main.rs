@@ -1,6 +1,7 @@
 //! Project tasks:
 //! - `cargo xtask bench [--json] [--filter NAME] [--secs S]`: the benchmark program;
-//! - `cargo xtask shaders`: naga validation of every kernel template;
+//! - `cargo xtask shaders`: naga validation of every kernel variant, rendered by the real
+//!   generator (the `validation` unit tests; no device needed);
 //! - `cargo xtask web [--port P] [--no-serve]`: builds the browser demo (wasm + bindings,
 //!   `--target web`) into `web/pkg` and serves `web/` on 127.0.0.1.
 
@@ -133,8 +134,8 @@ fn main() {
             run(Command::new(&cargo).current_dir(root()).args([
                 "test",
                 "--release",
-                "--test",
-                "shaders",
+                "--lib",
+                "validation",
                 "--",
                 "--nocapture",
             ]));

@@ -1,15 +1,8 @@
-// wgrad batched matmul: C[b] = A[b] · B[b], A: M×K, B: K×N, accumulated in f32.
-// A 16×16 workgroup computes a 64×64 tile of C, each invocation a 4×4 block held in four
-// vec4 registers (register blocking); A and B pass through workgroup memory 16 columns of K at a time. `load_a` and
-// `load_b` read through whatever the scheduler fused in front (transposes, broadcasts, scales).
-{{ENABLE}}
-{{BINDINGS}}
-{{HELPERS}}
-{{FUNCTIONS}}
-
-const M: u32 = {{M}}u;
-const N: u32 = {{N}}u;
-const K: u32 = {{K}}u;
+// wgrad batched matmul for GPUs: C[b] = A[b] · B[b], A: M×K, B: K×N, accumulated in f32.
+// A 16×16 workgroup computes a 64×64 tile of C, each invocation a 4×4 block held in four vec4
+// registers; A and B pass through workgroup memory 16 columns of K at a time. The generated
+// prelude declares `M`, `N`, `K`, `load_a(b, m, k)` and `load_b(b, k, n)` (reading through
+// whatever the scheduler fused in front: transposes, broadcasts, scales) and `store_value(v)`.
 
 var<workgroup> tile_a: array<array<f32, 64>, 16>;
 var<workgroup> tile_b: array<array<f32, 64>, 16>;
@@ -69,60 +62,7 @@ fn store_row(batch: u32, row: u32, col: u32, v: vec4<f32>) {
     for (var c = 0u; c < 4u; c = c + 1u) {
         let n = col + c * 16u;
         if (n < N) {
-            out[base + n] = {{STORE}};
-        }
-    }
-}
-//--- direct ---
-// Variant for CPU adapters (lavapipe, llvmpipe): no workgroup memory and no barriers (there
-// workgroup memory is ordinary memory and every barrier splits the shader). Each invocation
-// computes a block of {{ROWS}} rows × 4 columns of C from vec4 reads: `load_a4` reads
-// A[m, k..k+4] and `load_b4` B[k, n..n+4]. Neighbouring invocations read neighbouring vec4s of B;
-// the 4 rows of B read per step serve all {{ROWS}} rows, which is what pays on a CPU, where the
-// per-lane reads are the cost. The per-row lines are generated (`src/prim/matmul.rs`).
-{{ENABLE}}
-{{BINDINGS}}
-{{HELPERS}}
-{{FUNCTIONS}}
-
-const M: u32 = {{M}}u;
-const N: u32 = {{N}}u;
-const K: u32 = {{K}}u;
-
-@compute @workgroup_size({{WG}})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let batch = gid.z;
-    let row0 = gid.y * {{ROWS}}u;
-    let col0 = gid.x * 4u;
-    if (row0 >= M || col0 >= N) {
-        return;
-    }
-    // Rows past the edge repeat the last row; their results are not stored.
-{{ROW_DECLS}}
-    let k4 = K - K % 4u;
-    for (var k = 0u; k < k4; k = k + 4u) {
-        let b0 = load_b4(batch, k, col0);
-        let b1 = load_b4(batch, k + 1u, col0);
-        let b2 = load_b4(batch, k + 2u, col0);
-        let b3 = load_b4(batch, k + 3u, col0);
-{{STEP4}}
-    }
-    for (var k = k4; k < K; k = k + 1u) {
-        let b = load_b4(batch, k, col0);
-{{STEP1}}
-    }
-{{STORES}}
-}
-
-// Row `row` of the output block: columns col .. col + 3.
-fn store_row(batch: u32, row: u32, col: u32, v: vec4<f32>) {
-    if (row >= M) {
-        return;
-    }
-    let base = batch * M * N + row * N;
-    for (var c = 0u; c < 4u; c = c + 1u) {
-        if (col + c < N) {
-            out[base + col + c] = {{STORE}};
+            out[base + n] = store_value(v[c]);
         }
     }
 }

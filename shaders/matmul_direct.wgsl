@@ -1,0 +1,31 @@
+// wgrad batched matmul for CPU adapters (lavapipe, llvmpipe): no workgroup memory and no
+// barriers (there workgroup memory is ordinary memory and every barrier splits the shader).
+// Each invocation computes a block of `ROWS` rows × 4 columns of C from vec4 reads: the
+// generated `mm_block(batch, row0, col0)` holds one accumulator per row (unrolled), reads
+// B[k, n..n+4] once per step for all rows through `load_b4`, and A[m, k..k+4] through
+// `load_a4`. The prelude also declares `M`, `N`, `K`, `ROWS` and `store_value(v)`. The
+// workgroup shape (8, 8) is mirrored by `DIRECT_WG_X`/`DIRECT_WG_Y` in `src/prim/matmul.rs`.
+
+@compute @workgroup_size(8, 8)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let batch = gid.z;
+    let row0 = gid.y * ROWS;
+    let col0 = gid.x * 4u;
+    if (row0 >= M || col0 >= N) {
+        return;
+    }
+    mm_block(batch, row0, col0);
+}
+
+// Row `row` of the output block: columns col .. col + 3.
+fn store_row(batch: u32, row: u32, col: u32, v: vec4<f32>) {
+    if (row >= M) {
+        return;
+    }
+    let base = batch * M * N + row * N;
+    for (var c = 0u; c < 4u; c = c + 1u) {
+        if (col + c < N) {
+            out[base + col + c] = store_value(v[c]);
+        }
+    }
+}

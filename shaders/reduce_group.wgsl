@@ -1,0 +1,31 @@
+// wgrad reduction, one workgroup per (output, chunk) with a tree in workgroup memory (long
+// reductions; the chunks of an output are combined by a second, short reduction). The
+// generated prelude declares `OUTPUTS`, `R`, `CHUNKS`, `CHUNK` (terms per chunk), `Acc`, and
+// `identity()`, `combine(a, b)`, `src(o, r)` and `finish(acc)`.
+
+var<workgroup> partial: array<Acc, 256>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let g = wid.x + wid.y * nwg.x;
+    let o = g / CHUNKS;
+    let c = g % CHUNKS;
+    var acc = identity();
+    if (o < OUTPUTS) {
+        let end = min((c + 1u) * CHUNK, R);
+        for (var r = c * CHUNK + lid; r < end; r = r + 256u) {
+            acc = combine(acc, src(o, r));
+        }
+    }
+    partial[lid] = acc;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s = s >> 1u) {
+        if (lid < s) {
+            partial[lid] = combine(partial[lid], partial[lid + s]);
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u && o < OUTPUTS) {
+        out[g] = finish(partial[0]);
+    }
+}

@@ -1,0 +1,153 @@
+//! The process-wide knobs in one place: which matmul kernel to generate, how large a chunk of
+//! Jacobian rows may be, how long a fused chain may grow, and what to print while realizing.
+//! The environment (`WGRAD_MATMUL`, `WGRAD_DEBUG`) is read once, when the policy is first
+//! used; [`set_policy`] replaces it; the scheduler and the transforms take one snapshot per call.
+
+use std::sync::{LazyLock, RwLock};
+
+/// The matmul kernel to generate (see [`Policy::matmul`]).
+///
+/// ```
+/// assert_eq!(wgrad::MatmulKernel::Auto, wgrad::MatmulKernel::default());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MatmulKernel {
+    /// Tiled with workgroup memory on GPUs, barrier-free vec4 on CPU adapters (the default;
+    /// `WGRAD_MATMUL=tiled|direct` in the environment overrides it).
+    #[default]
+    Auto,
+    /// 64×64 tiles through workgroup memory, 4×4 register blocks.
+    Tiled,
+    /// No workgroup memory: blocks of rows × 4 columns from vec4 reads (fast on CPU adapters).
+    Direct,
+}
+
+/// What `realize` prints (`WGRAD_DEBUG=kernels|profile`).
+///
+/// ```
+/// assert_eq!(wgrad::DebugOutput::default(), wgrad::DebugOutput::Off);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord)]
+pub enum DebugOutput {
+    /// Nothing.
+    #[default]
+    Off,
+    /// Each realize's kernels, with how many graph nodes each one fused.
+    Kernels,
+    /// Also runs and times every kernel on its own (slow; for finding where time goes).
+    Profile,
+}
+
+/// wgrad's tunable behaviour, read by every realize and transform.
+///
+/// ```
+/// let mut p = wgrad::policy();
+/// p.jacobian_chunk_bytes = 1 << 20;
+/// wgrad::set_policy(p.clone());
+/// assert_eq!(wgrad::policy().jacobian_chunk_bytes, 1 << 20);
+/// p.jacobian_chunk_bytes = 0;
+/// wgrad::set_policy(p);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// The matmul kernel generated from now on.
+    pub matmul: MatmulKernel,
+    /// Largest chunk of Jacobian rows computed at once, in bytes (0: half the device's
+    /// largest binding).
+    pub jacobian_chunk_bytes: usize,
+    /// Longest chain of graph nodes fused into one kernel (long unrealized loops are cut into
+    /// kernels of at most this depth, so code generation stays small).
+    pub max_fused_depth: usize,
+    /// What realize prints.
+    pub debug: DebugOutput,
+}
+
+impl Policy {
+    /// The defaults, with the environment's overrides (`WGRAD_MATMUL`, `WGRAD_DEBUG`).
+    ///
+    /// ```
+    /// assert_eq!(wgrad::Policy::from_env().max_fused_depth, 48);
+    /// ```
+    pub fn from_env() -> Policy {
+        let matmul = match std::env::var("WGRAD_MATMUL").as_deref() {
+            Ok("direct") => MatmulKernel::Direct,
+            Ok("tiled") => MatmulKernel::Tiled,
+            _ => MatmulKernel::Auto,
+        };
+        let debug = match std::env::var("WGRAD_DEBUG").as_deref() {
+            Ok("kernels") => DebugOutput::Kernels,
+            Ok("profile") => DebugOutput::Profile,
+            _ => DebugOutput::Off,
+        };
+        Policy {
+            matmul,
+            jacobian_chunk_bytes: 0,
+            max_fused_depth: 48,
+            debug,
+        }
+    }
+
+    /// Whether matmuls use the barrier-free direct kernel on an adapter (`cpu`: a software
+    /// adapter such as lavapipe).
+    pub(crate) fn direct_matmul(&self, cpu: bool) -> bool {
+        match self.matmul {
+            MatmulKernel::Auto => cpu,
+            MatmulKernel::Tiled => false,
+            MatmulKernel::Direct => true,
+        }
+    }
+}
+
+static POLICY: LazyLock<RwLock<Policy>> = LazyLock::new(|| RwLock::new(Policy::from_env()));
+
+/// The policy in force (a snapshot).
+///
+/// ```
+/// assert!(wgrad::policy().max_fused_depth > 0);
+/// ```
+pub fn policy() -> Policy {
+    POLICY.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Replaces the policy for every later realize and transform (kernels already compiled stay
+/// cached).
+///
+/// ```
+/// let p = wgrad::policy();
+/// wgrad::set_policy(wgrad::Policy { matmul: wgrad::MatmulKernel::Tiled, ..p.clone() });
+/// let c = wgrad::Tensor::eye(3).matmul(&wgrad::Tensor::ones([3, 2]));
+/// assert_eq!(c.to_vec::<f32>(), vec![1.0; 6]);
+/// wgrad::set_policy(p);
+/// ```
+pub fn set_policy(p: Policy) {
+    *POLICY.write().unwrap_or_else(|e| e.into_inner()) = p;
+}
+
+/// Chooses the matmul kernel for the kernels generated from now on (a shortcut for
+/// [`set_policy`]; tests use it to cover both variants on one adapter).
+///
+/// ```
+/// wgrad::set_matmul_kernel(wgrad::MatmulKernel::Tiled);
+/// let c = wgrad::Tensor::eye(3).matmul(&wgrad::Tensor::ones([3, 2]));
+/// assert_eq!(c.to_vec::<f32>(), vec![1.0; 6]);
+/// wgrad::set_matmul_kernel(wgrad::MatmulKernel::Auto);
+/// ```
+pub fn set_matmul_kernel(k: MatmulKernel) {
+    let mut p = POLICY.write().unwrap_or_else(|e| e.into_inner());
+    p.matmul = k;
+}
+
+/// Caps the bytes of one chunk of Jacobian rows (0: half the device's largest binding, the
+/// default; a shortcut for [`set_policy`]). Tests use a small cap to exercise the chunking.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// wgrad::set_jacobian_chunk_bytes(64);
+/// let j = jacrev(|x: &Tensor| x.square())(&Tensor::ones([40]));
+/// wgrad::set_jacobian_chunk_bytes(0);
+/// assert_eq!(j.sum(None, false).item(), 80.0);
+/// ```
+pub fn set_jacobian_chunk_bytes(bytes: usize) {
+    let mut p = POLICY.write().unwrap_or_else(|e| e.into_inner());
+    p.jacobian_chunk_bytes = bytes;
+}

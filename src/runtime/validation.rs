@@ -1,0 +1,141 @@
+//! The validation fixture: every kernel variant, rendered by the real generator from real
+//! graphs (no device needed), is checked by naga as the device would check it.
+
+use super::codegen::Kernel;
+use super::device::Limits;
+use super::pipelines::validate_wgsl;
+use super::policy::{MatmulKernel, Policy};
+use super::scheduler::lower_offline;
+use crate::prelude::*;
+use std::collections::BTreeSet;
+
+fn validate_all(targets: &[Tensor], limits: &Limits, policy: &Policy) -> Vec<Kernel> {
+    let kernels = lower_offline(targets, limits, policy).unwrap_or_else(|e| panic!("{e}"));
+    for k in &kernels {
+        validate_wgsl(&k.source, &k.label).unwrap_or_else(|e| panic!("{e}"));
+    }
+    kernels
+}
+
+fn graphs() -> Vec<Tensor> {
+    let x = Tensor::from_vec(vec![0.5f32, -1.0, 2.0, 0.25, 1.5, -0.5], [2, 3]);
+    let i = Tensor::from_slice(&[1i32, -2, 3], [3]);
+    let u = Tensor::from_slice(&[1u32, 2, 3], [3]);
+    vec![
+        // unary, binary, logic, source and movement families, fused
+        x.exp()
+            .sin()
+            .tanh()
+            .sigmoid()
+            .abs()
+            .sqrt()
+            .log()
+            .neg()
+            .sign(),
+        x.pow(&Tensor::scalar(2.0)).maximum(&x).minimum(&x.cos()) / &x - &x,
+        where_(&x.greater(&x.cos()), &x, &x.less(&x).cast(DType::F32)),
+        x.transpose([1, 0])
+            .slice([1, 0], [3, 2])
+            .pad([1, 0], [0, 1])
+            .broadcast_to([2, 3, 3]),
+        concat(&[x.clone(), x.clone()], 1).reshape([3, 4]),
+        x.greater(&Tensor::scalar(0.0)), // a bool output
+        (&i * &i - &i).abs().cast(DType::F32) + u.cast(DType::F32),
+        Tensor::rand([2, 3], 1)
+            + Tensor::eye(3).slice([0, 0], [2, 3])
+            + Tensor::full([2, 3], f32::INFINITY),
+        // reductions: one invocation per output, workgroup trees, chunks and their second pass
+        x.sum(0, false).expand_dims(0) + x.max(1, true),
+        Tensor::ones([3, 100_000]).sum(1, false),
+        Tensor::ones([1_000_000]).exp().max(None, false),
+        i.max(None, false),
+        // matmul (the variant follows the policy)
+        x.matmul(&x.mt()),
+        x.exp().matmul(&Tensor::ones([3, 8]).sin()),
+        Tensor::ones([2, 4, 5]).matmul(&Tensor::ones([2, 5, 4])),
+    ]
+}
+
+#[test]
+fn every_kernel_variant_validates() {
+    let mut labels = BTreeSet::new();
+    for (matmul, cpu) in [(MatmulKernel::Tiled, false), (MatmulKernel::Direct, true)] {
+        let policy = Policy {
+            matmul,
+            ..Policy::from_env()
+        };
+        let limits = Limits {
+            cpu,
+            ..Limits::webgpu_default()
+        };
+        for k in validate_all(&graphs(), &limits, &policy) {
+            let variant = [
+                "MATMUL_DIRECT",
+                "mm_block",
+                "partial[",
+                "acc = combine",
+                "out[i] = result",
+            ]
+            .iter()
+            .find(|m| k.source.contains(*m))
+            .copied()
+            .unwrap_or("other");
+            labels.insert(format!(
+                "{}:{variant}",
+                k.label.split('+').next().unwrap_or("")
+            ));
+        }
+    }
+    // Every template was rendered at least once.
+    let all: String = labels.iter().cloned().collect::<Vec<_>>().join(" ");
+    for needed in ["mm_block", "partial[", "acc = combine", "out[i] = result"] {
+        assert!(
+            all.contains(needed),
+            "no kernel rendered with {needed}: {all}"
+        );
+    }
+    println!("validated kernel variants: {all}");
+}
+
+#[test]
+fn f16_kernels_validate() {
+    let limits = Limits {
+        shader_f16: true,
+        ..Limits::webgpu_default()
+    };
+    let x = Tensor::from_vec(vec![half::f16::from_f32(1.5); 6], [2, 3]);
+    let outs = vec![
+        (x.exp() * &x).pow(&x.abs()),
+        x.sum(1, false),
+        x.matmul(&x.mt()),
+        x.cast(DType::F32),
+    ];
+    for k in validate_all(&outs, &limits, &Policy::from_env()) {
+        assert!(k.source.starts_with("enable f16;"), "{}", k.source);
+    }
+}
+
+#[test]
+fn invalid_wgsl_is_reported_with_the_kernel_name() {
+    let e = validate_wgsl("fn main( {", "broken")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("kernel broken") && e.contains("parse error"),
+        "{e}"
+    );
+}
+
+#[test]
+fn graphs_build_and_print_without_a_device() {
+    let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], [3]);
+    let g = grad(|x: &Tensor| (x.sin() * x).sum(None, false))(&x);
+    let text = crate::graph_string(std::slice::from_ref(&g));
+    assert!(text.contains("cos") && text.contains("f32[3]"), "{text}");
+    let e = x.try_add(&Tensor::zeros([4])).unwrap_err().to_string();
+    assert!(e.contains("[3]") && e.contains("[4]"), "{e}");
+    assert!(
+        super::device::opened().is_none(),
+        "building graphs, transforms and errors opened the device"
+    );
+}
