@@ -37,10 +37,12 @@ mod runtime;
 mod tensor;
 pub mod transforms;
 
+pub use compose::conv::{Conv2d, Pair};
+pub use compose::indexing::{Indices, one_hot, try_one_hot};
 pub use compose::{try_where, where_};
 pub use dtype::DType;
 pub use error::{Error, Result};
-pub use prim::movement::{concat, try_concat};
+pub use prim::movement::{concat, stack, try_concat, try_stack};
 pub use prim::reduce::Axes;
 pub use runtime::counters::{Counters, counters, reset_counters};
 pub use runtime::device::{DeviceInfo, device_info, init, init_async};
@@ -68,11 +70,12 @@ pub use transforms::tree::Tree;
 /// Everything a user needs: `use wgrad::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AdOptions, Argnums, Axes, DType, GradOptions, InAxes, Mode, Tensor, Tree, VmapOptions,
-        check_grads, concat, grad, grad_argnums, grad_aux, grad_with, hessian, jacfwd,
-        jacfwd_argnums, jacfwd_aux, jacrev, jacrev_argnums, jacrev_aux, jvp, jvp_aux, try_concat,
-        try_jvp, try_jvp_aux, try_value_and_grad_argnums, try_value_and_grad_aux, try_vmap,
-        try_where, value_and_grad, value_and_grad_argnums, value_and_grad_aux, value_and_grad_with,
-        vjp, vjp_aux, vjp_with, vmap, vmap_with, where_,
+        AdOptions, Argnums, Axes, Conv2d, DType, GradOptions, InAxes, Indices, Mode, Tensor, Tree,
+        VmapOptions, check_grads, concat, grad, grad_argnums, grad_aux, grad_with, hessian, jacfwd,
+        jacfwd_argnums, jacfwd_aux, jacrev, jacrev_argnums, jacrev_aux, jvp, jvp_aux, one_hot,
+        stack, try_concat, try_jvp, try_jvp_aux, try_one_hot, try_stack,
+        try_value_and_grad_argnums, try_value_and_grad_aux, try_vmap, try_where, value_and_grad,
+        value_and_grad_argnums, value_and_grad_aux, value_and_grad_with, vjp, vjp_aux, vjp_with,
+        vmap, vmap_with, where_,
     };
 }

@@ -1,7 +1,11 @@
 //! Composite operations, written on the public tensor API: their derivatives, batching rules
 //! and kernels come from the primitives they are made of (and fusion makes them one kernel).
 
-use crate::error::{Result, or_panic};
+pub(crate) mod conv;
+pub(crate) mod indexing;
+
+use crate::dtype::DType;
+use crate::error::{Result, or_panic, shape_err};
 use crate::prim::reduce::Axes;
 use crate::tensor::Tensor;
 
@@ -55,13 +59,175 @@ impl Tensor {
         let zero = Tensor::scalar(0.0);
         where_(&self.greater(&zero), self, &zero)
     }
-    /// Elementwise `log(1 + e^x)`, stable for large |x|.
+    /// Elementwise `log(1 + e^x)` (`jax.nn.softplus`), stable for large |x|; its derivative
+    /// is `sigmoid(x)` everywhere (0.5 at 0).
     ///
     /// ```
-    /// assert!((wgrad::Tensor::scalar(0.0).softplus().item() - 2f32.ln()).abs() < 1e-6);
+    /// use wgrad::prelude::*;
+    /// assert!((Tensor::scalar(0.0).softplus().item() - 2f32.ln()).abs() < 1e-6);
+    /// assert_eq!(Tensor::scalar(100.0).softplus().item(), 100.0);
+    /// assert_eq!(grad(|x: &Tensor| x.softplus())(&Tensor::scalar(0.0)).item(), 0.5);
     /// ```
     pub fn softplus(&self) -> Tensor {
-        self.relu() + (-self.abs()).exp().add(&Tensor::scalar(1.0)).log()
+        // log1p(e^x) below 20, x above (where they agree to f32); the second `where` keeps
+        // e^x finite in the branch not taken, so its derivative stays finite too.
+        let big = self.greater(&Tensor::scalar(20.0));
+        let safe = where_(&big, &self.zeros_like(), self);
+        where_(&big, self, &safe.exp().log1p())
+    }
+    /// Elementwise `1 / sqrt(x)`.
+    ///
+    /// ```
+    /// assert_eq!(wgrad::Tensor::scalar(4.0).rsqrt().item(), 0.5);
+    /// ```
+    pub fn rsqrt(&self) -> Tensor {
+        self.sqrt().reciprocal()
+    }
+    /// Elementwise `x · sigmoid(x)` (`jax.nn.silu`, also called swish).
+    ///
+    /// ```
+    /// assert_eq!(wgrad::Tensor::scalar(0.0).silu().item(), 0.0);
+    /// ```
+    pub fn silu(&self) -> Tensor {
+        self * self.sigmoid()
+    }
+    /// The exact GELU, `x/2 · (1 + erf(x/√2))` (`jax.nn.gelu(x, approximate=False)`, PyTorch's
+    /// default). JAX's default is the tanh form, [`Tensor::gelu_tanh`].
+    ///
+    /// ```
+    /// assert!((wgrad::Tensor::scalar(1.0).gelu().item() - 0.841_344_7).abs() < 1e-6);
+    /// ```
+    pub fn gelu(&self) -> Tensor {
+        self * 0.5 * ((self * std::f32::consts::FRAC_1_SQRT_2).erf() + 1.0)
+    }
+    /// GELU in its tanh form, `x/2 · (1 + tanh(√(2/π) (x + 0.044715 x³)))`
+    /// (`jax.nn.gelu(x, approximate=True)`).
+    ///
+    /// ```
+    /// assert!((wgrad::Tensor::scalar(1.0).gelu_tanh().item() - 0.841_192).abs() < 1e-5);
+    /// ```
+    pub fn gelu_tanh(&self) -> Tensor {
+        let c = (2.0 / std::f64::consts::PI).sqrt() as f32;
+        let inner = (self + self * self.square() * 0.044715) * c;
+        self * 0.5 * (inner.tanh() + 1.0)
+    }
+    /// `jnp.clip(x, min, max)`: `min(max(x, min), max)`; the derivative is 1 strictly inside
+    /// and 0 outside.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let x = Tensor::from_vec(vec![-2.0f32, 0.5, 3.0], [3]);
+    /// assert_eq!(x.clip(-1.0, 1.0).to_vec::<f32>(), vec![-1.0, 0.5, 1.0]);
+    /// ```
+    #[track_caller]
+    pub fn clip(&self, min: f32, max: f32) -> Tensor {
+        or_panic(self.try_clip(min, max))
+    }
+    /// Fallible [`Tensor::clip`]: `min` must not exceed `max`.
+    ///
+    /// ```
+    /// assert!(wgrad::Tensor::zeros([2]).try_clip(1.0, -1.0).is_err());
+    /// ```
+    pub fn try_clip(&self, min: f32, max: f32) -> Result<Tensor> {
+        if min > max {
+            return shape_err(
+                "clip",
+                format!("min {min} exceeds max {max} (shape {:?})", self.shape()),
+            );
+        }
+        self.try_maximum(&Tensor::scalar(min))?
+            .try_minimum(&Tensor::scalar(max))
+    }
+    /// Variance over `axes` (`None`: all), the population version (`ddof = 0`, as
+    /// `jnp.var`).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// assert_eq!(Tensor::from_vec(vec![1.0f32, 3.0], [2]).var(None, false).item(), 1.0);
+    /// ```
+    #[track_caller]
+    pub fn var(&self, axes: impl Into<Axes>, keepdims: bool) -> Tensor {
+        or_panic(self.try_var(axes, keepdims))
+    }
+    /// Fallible [`Tensor::var`].
+    ///
+    /// ```
+    /// assert!(wgrad::Tensor::zeros([2]).try_var(1, false).is_err());
+    /// ```
+    pub fn try_var(&self, axes: impl Into<Axes>, keepdims: bool) -> Result<Tensor> {
+        let axes = axes.into();
+        let centered = self - self.try_mean(axes.clone(), true)?;
+        centered.square().try_mean(axes, keepdims)
+    }
+    /// Standard deviation over `axes` (`None`: all), population version (`ddof = 0`).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// assert_eq!(Tensor::from_vec(vec![1.0f32, 3.0], [2]).std(None, false).item(), 1.0);
+    /// ```
+    #[track_caller]
+    pub fn std(&self, axes: impl Into<Axes>, keepdims: bool) -> Tensor {
+        or_panic(self.try_std(axes, keepdims))
+    }
+    /// Fallible [`Tensor::std`].
+    ///
+    /// ```
+    /// assert!(wgrad::Tensor::zeros([2]).try_std(-2, false).is_err());
+    /// ```
+    pub fn try_std(&self, axes: impl Into<Axes>, keepdims: bool) -> Result<Tensor> {
+        Ok(self.try_var(axes, keepdims)?.sqrt())
+    }
+    /// The lower triangle of the last two axes: entries `(i, j)` with `j <= i + k` are kept,
+    /// the rest zeroed (`jnp.tril`).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let m = Tensor::ones([2, 2]).tril(0);
+    /// assert_eq!(m.to_vec::<f32>(), vec![1.0, 0.0, 1.0, 1.0]);
+    /// ```
+    #[track_caller]
+    pub fn tril(&self, k: isize) -> Tensor {
+        or_panic(self.try_tril(k))
+    }
+    /// Fallible [`Tensor::tril`]: needs rank >= 2.
+    ///
+    /// ```
+    /// assert!(wgrad::Tensor::zeros([2]).try_tril(0).is_err());
+    /// ```
+    pub fn try_tril(&self, k: isize) -> Result<Tensor> {
+        self.triangle("tril", k, true)
+    }
+    /// The upper triangle of the last two axes: entries `(i, j)` with `j >= i + k` are kept,
+    /// the rest zeroed (`jnp.triu`).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let m = Tensor::ones([2, 3]).triu(1);
+    /// assert_eq!(m.to_vec::<f32>(), vec![0.0, 1.0, 1.0, 0.0, 0.0, 1.0]);
+    /// ```
+    #[track_caller]
+    pub fn triu(&self, k: isize) -> Tensor {
+        or_panic(self.try_triu(k))
+    }
+    /// Fallible [`Tensor::triu`]: needs rank >= 2.
+    ///
+    /// ```
+    /// assert!(wgrad::Tensor::zeros([3]).try_triu(0).is_err());
+    /// ```
+    pub fn try_triu(&self, k: isize) -> Result<Tensor> {
+        self.triangle("triu", k, false)
+    }
+    fn triangle(&self, op: &'static str, k: isize, lower: bool) -> Result<Tensor> {
+        let r = self.rank();
+        if r < 2 {
+            return shape_err(op, format!("needs rank >= 2, got shape {:?}", self.shape()));
+        }
+        let rc = [self.shape()[r - 2], self.shape()[r - 1]];
+        let i = Tensor::iota(rc, 0, DType::I32)? + Tensor::try_full([], k as f64, DType::I32)?;
+        let j = Tensor::iota(rc, 1, DType::I32)?;
+        // Keep j <= i + k (lower) or j >= i + k (upper).
+        let drop = if lower { j.greater(&i) } else { j.less(&i) };
+        try_where(&drop, &self.zeros_like(), self)
     }
     /// Mean over `axes` (`None`: all).
     ///

@@ -4,12 +4,15 @@
 
 pub(crate) mod binary;
 pub(crate) mod identity;
+pub(crate) mod index;
 pub(crate) mod logic;
 pub(crate) mod matmul;
 pub(crate) mod movement;
 pub(crate) mod reduce;
+pub(crate) mod scan;
 pub(crate) mod source;
 pub(crate) mod unary;
+pub(crate) mod window;
 
 use crate::error::Result;
 use crate::runtime::codegen::{LowerCx, Lowered};
@@ -70,6 +73,9 @@ pub(crate) enum Op {
     Movement(movement::Movement),
     Matmul(matmul::Matmul),
     Identity(identity::Identity),
+    Index(index::Index),
+    Cumsum(scan::Cumsum),
+    Patches(window::Patches),
 }
 
 impl Op {
@@ -83,6 +89,9 @@ impl Op {
             Op::Movement(p) => p,
             Op::Matmul(p) => p,
             Op::Identity(p) => p,
+            Op::Index(p) => p,
+            Op::Cumsum(p) => p,
+            Op::Patches(p) => p,
         }
     }
     pub(crate) fn name(&self) -> &'static str {
@@ -98,6 +107,8 @@ impl Op {
             Op::Reduce(r) => format!("{}[axes={:?}]", r.name(), r.axes),
             Op::Movement(m) => m.describe(),
             Op::Logic(l) => l.describe(),
+            Op::Index(i) => i.describe(),
+            Op::Patches(p) => p.describe(),
             other => other.name().to_string(),
         }
     }

@@ -1,5 +1,5 @@
-//! Movement primitives: reshape, expand (broadcast of size-1 axes), transpose, slice, pad and
-//! concat. None has an arithmetic kernel of its own: each is an index map that the code
+//! Movement primitives: reshape, expand (broadcast of size-1 axes), transpose, slice, pad,
+//! concat and flip. None has an arithmetic kernel of its own: each is an index map that the code
 //! generator fuses into whichever kernel reads it (see `shaders/elementwise.wgsl`); a target
 //! that is only a movement of a buffer is computed by that same gather kernel. All are linear,
 //! so each JVP is the op itself applied to the tangent and each VJP its transpose.
@@ -22,6 +22,8 @@ pub(crate) enum Movement {
     /// Zeros before each axis; the node's shape says how many after.
     Pad(Vec<usize>),
     Concat(usize),
+    /// Reverses these axes.
+    Flip(Vec<usize>),
 }
 
 impl Movement {
@@ -31,6 +33,7 @@ impl Movement {
             Movement::Slice(s) => format!("slice[start={s:?}]"),
             Movement::Pad(l) => format!("pad[lo={l:?}]"),
             Movement::Concat(a) => format!("concat[axis={a}]"),
+            Movement::Flip(a) => format!("flip[axes={a:?}]"),
             other => other.name().into(),
         }
     }
@@ -42,6 +45,7 @@ impl Movement {
             Movement::Slice(s) => slice_p(&x[0], s, shape),
             Movement::Pad(lo) => pad_p(&x[0], lo, shape),
             Movement::Concat(a) => concat_p(x, *a),
+            Movement::Flip(axes) => flip_p(&x[0], axes),
         })
     }
 }
@@ -59,6 +63,7 @@ impl Primitive for Movement {
             Movement::Slice(_) => "slice",
             Movement::Pad(_) => "pad",
             Movement::Concat(_) => "concat",
+            Movement::Flip(_) => "flip",
         }
     }
     fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
@@ -97,6 +102,7 @@ impl Primitive for Movement {
                 vec![Some(or_panic(pad_lo_hi(ct, start, &hi)))]
             }
             Movement::Pad(lo) => vec![Some(or_panic(slice_p(ct, lo, in_shape)))],
+            Movement::Flip(axes) => vec![Some(or_panic(flip_p(ct, axes)))],
             Movement::Concat(axis) => {
                 let mut off = 0;
                 x.iter()
@@ -122,6 +128,7 @@ impl Primitive for Movement {
             }
             Movement::Slice(s) => slice_p(&x[0], &shifted(s, 0), &shape),
             Movement::Pad(lo) => pad_p(&x[0], &shifted(lo, 0), &shape),
+            Movement::Flip(axes) => flip_p(&x[0], &axes.iter().map(|a| a + 1).collect::<Vec<_>>()),
             Movement::Concat(a) => {
                 let xs: Vec<Tensor> = x
                     .iter()
@@ -189,6 +196,18 @@ impl Movement {
                     .map(|k| format!("d{k} - {}u", lo[k]))
                     .collect();
                 s + &format!("    return {}({});", a[0], compose(&src, in_shape))
+            }
+            Movement::Flip(axes) => {
+                let src: Vec<String> = (0..out.len())
+                    .map(|k| {
+                        if axes.contains(&k) {
+                            format!("{}u - d{k}", out[k].saturating_sub(1))
+                        } else {
+                            d(k)
+                        }
+                    })
+                    .collect();
+                format!("{split}    return {}({});", a[0], compose(&src, in_shape))
             }
             Movement::Concat(axis) => {
                 let mut s = split;
@@ -319,6 +338,19 @@ fn pad_lo_hi(x: &Tensor, lo: &[usize], hi: &[usize]) -> Result<Tensor> {
     pad_p(x, lo, &shape)
 }
 
+pub(crate) fn flip_p(x: &Tensor, axes: &[usize]) -> Result<Tensor> {
+    let axes: Vec<usize> = axes.iter().copied().filter(|&a| x.shape()[a] > 1).collect();
+    if axes.is_empty() {
+        return Ok(x.clone());
+    }
+    node(
+        Movement::Flip(axes),
+        vec![x.clone()],
+        x.shape().to_vec(),
+        x.dtype(),
+    )
+}
+
 pub(crate) fn concat_p(xs: &[Tensor], axis: usize) -> Result<Tensor> {
     if xs.len() == 1 {
         return Ok(xs[0].clone());
@@ -436,37 +468,151 @@ impl Tensor {
         perm.insert(t, f);
         transpose_p(self, &perm)
     }
-    /// Inserts an axis of size 1 at `axis` (which may be `rank`, or negative).
+    /// Inserts an axis of size 1 at position `axis` of the result (`-1`: a new last axis).
     ///
     /// ```
     /// use wgrad::prelude::*;
     /// assert_eq!(Tensor::zeros([3]).expand_dims(0).shape(), &[1, 3]);
+    /// assert_eq!(Tensor::zeros([3]).expand_dims(-1).shape(), &[3, 1]);
     /// ```
     #[track_caller]
     pub fn expand_dims(&self, axis: isize) -> Tensor {
-        let a = or_panic(norm_axis("expand_dims", axis, self.rank() + 1));
+        or_panic(self.try_expand_dims(axis))
+    }
+    /// Fallible [`Tensor::expand_dims`].
+    ///
+    /// ```
+    /// assert!(wgrad::Tensor::zeros([3]).try_expand_dims(3).is_err());
+    /// ```
+    pub fn try_expand_dims(&self, axis: isize) -> Result<Tensor> {
+        let a = norm_axis("expand_dims", axis, self.rank() + 1)?;
         let mut shape = self.shape().to_vec();
         shape.insert(a, 1);
-        self.reshape(shape)
+        reshape_p(self, &shape)
     }
-    /// Removes an axis of size 1.
+    /// Removes axes of size 1: one axis, a list (`[0, -1]`), or all of them (`None`).
     ///
     /// ```
     /// use wgrad::prelude::*;
     /// assert_eq!(Tensor::zeros([3, 1]).squeeze(-1).shape(), &[3]);
+    /// assert_eq!(Tensor::zeros([1, 3, 1]).squeeze([0, -1]).shape(), &[3]);
+    /// assert_eq!(Tensor::zeros([1, 3, 1]).squeeze(None).shape(), &[3]);
     /// ```
     #[track_caller]
-    pub fn squeeze(&self, axis: isize) -> Tensor {
-        let a = or_panic(norm_axis("squeeze", axis, self.rank()));
-        assert!(
-            self.shape()[a] == 1,
-            "squeeze: axis {axis} of shape {:?} has size {}, not 1",
-            self.shape(),
-            self.shape()[a]
-        );
-        let mut shape = self.shape().to_vec();
-        shape.remove(a);
-        self.reshape(shape)
+    pub fn squeeze(&self, axes: impl Into<crate::Axes>) -> Tensor {
+        or_panic(self.try_squeeze(axes))
+    }
+    /// Fallible [`Tensor::squeeze`]: each listed axis must have size 1.
+    ///
+    /// ```
+    /// let e = wgrad::Tensor::zeros([3, 2]).try_squeeze(1).unwrap_err();
+    /// assert!(e.to_string().contains("squeeze") && e.to_string().contains("[3, 2]"));
+    /// ```
+    pub fn try_squeeze(&self, axes: impl Into<crate::Axes>) -> Result<Tensor> {
+        let axes = match axes.into() {
+            crate::Axes::All => (0..self.rank()).filter(|&a| self.shape()[a] == 1).collect(),
+            list => list.resolve("squeeze", self.shape())?,
+        };
+        if let Some(&a) = axes.iter().find(|&&a| self.shape()[a] != 1) {
+            return shape_err(
+                "squeeze",
+                format!(
+                    "axis {a} of shape {:?} has size {}, not 1",
+                    self.shape(),
+                    self.shape()[a]
+                ),
+            );
+        }
+        let shape: Vec<usize> = (0..self.rank())
+            .filter(|a| !axes.contains(a))
+            .map(|a| self.shape()[a])
+            .collect();
+        reshape_p(self, &shape)
+    }
+    /// Reverses the order of elements along `axes` (as `jnp.flip`; `None`: every axis).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let x = Tensor::arange(6).reshape([2, 3]);
+    /// assert_eq!(x.flip(-1).to_vec::<f32>(), vec![2.0, 1.0, 0.0, 5.0, 4.0, 3.0]);
+    /// assert_eq!(x.flip(None).to_vec::<f32>(), vec![5.0, 4.0, 3.0, 2.0, 1.0, 0.0]);
+    /// ```
+    #[track_caller]
+    pub fn flip(&self, axes: impl Into<crate::Axes>) -> Tensor {
+        or_panic(self.try_flip(axes))
+    }
+    /// Fallible [`Tensor::flip`].
+    ///
+    /// ```
+    /// assert!(wgrad::Tensor::zeros([2]).try_flip(1).is_err());
+    /// ```
+    pub fn try_flip(&self, axes: impl Into<crate::Axes>) -> Result<Tensor> {
+        let axes = axes.into().resolve("flip", self.shape())?;
+        flip_p(self, &axes)
+    }
+    /// The elements `start..stop` along one axis (negative axes count from the end); the
+    /// other axes are kept whole.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let x = Tensor::arange(6).reshape([2, 3]);
+    /// assert_eq!(x.slice_axis(-1, 1..3).to_vec::<f32>(), vec![1.0, 2.0, 4.0, 5.0]);
+    /// ```
+    #[track_caller]
+    pub fn slice_axis(&self, axis: isize, range: std::ops::Range<usize>) -> Tensor {
+        or_panic(self.try_slice_axis(axis, range))
+    }
+    /// Fallible [`Tensor::slice_axis`]: the range must lie within the axis.
+    ///
+    /// ```
+    /// assert!(wgrad::Tensor::zeros([2, 3]).try_slice_axis(1, 2..4).is_err());
+    /// ```
+    pub fn try_slice_axis(&self, axis: isize, range: std::ops::Range<usize>) -> Result<Tensor> {
+        let a = norm_axis("slice_axis", axis, self.rank())?;
+        if range.start > range.end || range.end > self.shape()[a] {
+            return shape_err(
+                "slice_axis",
+                format!(
+                    "range {range:?} does not fit axis {axis} of shape {:?}",
+                    self.shape()
+                ),
+            );
+        }
+        let mut start = vec![0; self.rank()];
+        let mut stop = self.shape().to_vec();
+        start[a] = range.start;
+        stop[a] = range.end;
+        self.try_slice(start, stop)
+    }
+    /// `x[i]`: element `i` along the first axis, which is removed (negative `i` counts from
+    /// the end, as in Python).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let x = Tensor::arange(6).reshape([3, 2]);
+    /// assert_eq!(x.index(1).to_vec::<f32>(), vec![2.0, 3.0]);
+    /// assert_eq!(x.index(-1).to_vec::<f32>(), vec![4.0, 5.0]);
+    /// ```
+    #[track_caller]
+    pub fn index(&self, i: isize) -> Tensor {
+        or_panic(self.try_index(i))
+    }
+    /// Fallible [`Tensor::index`]: an error names the index and the shape.
+    ///
+    /// ```
+    /// let e = wgrad::Tensor::zeros([3, 2]).try_index(3).unwrap_err();
+    /// assert!(e.to_string().contains("index 3") && e.to_string().contains("[3, 2]"));
+    /// ```
+    pub fn try_index(&self, i: isize) -> Result<Tensor> {
+        let n = self.shape().first().copied().unwrap_or(0) as isize;
+        if self.rank() == 0 || i < -n || i >= n {
+            return shape_err(
+                "index",
+                format!("index {i} is out of range for shape {:?}", self.shape()),
+            );
+        }
+        let i = if i < 0 { i + n } else { i } as usize;
+        self.try_slice_axis(0, i..i + 1)?.try_squeeze(0)
     }
     /// The block `start[k]..stop[k]` on every axis (step 1).
     ///
@@ -514,7 +660,15 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn pad(&self, lo: impl AsRef<[usize]>, hi: impl AsRef<[usize]>) -> Tensor {
-        or_panic(pad_lo_hi(self, lo.as_ref(), hi.as_ref()))
+        or_panic(self.try_pad(lo, hi))
+    }
+    /// Fallible [`Tensor::pad`]: one width per axis on each side.
+    ///
+    /// ```
+    /// assert!(wgrad::Tensor::ones([2, 2]).try_pad([1], [1]).is_err());
+    /// ```
+    pub fn try_pad(&self, lo: impl AsRef<[usize]>, hi: impl AsRef<[usize]>) -> Result<Tensor> {
+        pad_lo_hi(self, lo.as_ref(), hi.as_ref())
     }
 }
 
@@ -528,6 +682,49 @@ impl Tensor {
 #[track_caller]
 pub fn concat(xs: &[Tensor], axis: isize) -> Tensor {
     or_panic(try_concat(xs, axis))
+}
+
+/// Joins tensors of one shape along a new axis at position `axis` of the result (as
+/// `jnp.stack`; `-1`: a new last axis).
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let s = stack(&[Tensor::zeros([2]), Tensor::ones([2])], -1);
+/// assert_eq!(s.shape(), &[2, 2]);
+/// assert_eq!(s.to_vec::<f32>(), vec![0.0, 1.0, 0.0, 1.0]);
+/// ```
+#[track_caller]
+pub fn stack(xs: &[Tensor], axis: isize) -> Tensor {
+    or_panic(try_stack(xs, axis))
+}
+
+/// Fallible [`stack`]: every tensor must have the same shape.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let e = try_stack(&[Tensor::zeros([2]), Tensor::zeros([3])], 0).unwrap_err();
+/// assert!(e.to_string().contains("stack") && e.to_string().contains("[3]"));
+/// ```
+pub fn try_stack(xs: &[Tensor], axis: isize) -> Result<Tensor> {
+    let Some(first) = xs.first() else {
+        return shape_err("stack", "needs at least one tensor");
+    };
+    if let Some(x) = xs.iter().find(|x| x.shape() != first.shape()) {
+        return shape_err(
+            "stack",
+            format!(
+                "tensors must have one shape, got {:?} and {:?}",
+                first.shape(),
+                x.shape()
+            ),
+        );
+    }
+    let a = norm_axis("stack", axis, first.rank() + 1)?;
+    let parts = xs
+        .iter()
+        .map(|x| x.try_expand_dims(a as isize))
+        .collect::<Result<Vec<_>>>()?;
+    try_concat(&parts, a as isize)
 }
 
 /// Fallible [`concat`]: shapes must agree on every axis but `axis`.

@@ -1,4 +1,4 @@
-//! Reductions: `sum` and `max` over any set of axes (the primitive drops them; `keepdims` is a
+//! Reductions: `sum`, `max`, `min` and `prod` over any set of axes (the primitive drops them; `keepdims` is a
 //! reshape). Kernel: `shaders/reduce.wgsl`, with the elementwise producer of the input fused
 //! into the read, and long reductions split into chunks plus a second pass.
 
@@ -14,6 +14,8 @@ use crate::tensor::Tensor;
 pub(crate) enum ReduceOp {
     Sum,
     Max,
+    Min,
+    Prod,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -79,26 +81,34 @@ impl Primitive for Reduce {
         match self.op {
             ReduceOp::Sum => "sum",
             ReduceOp::Max => "max",
+            ReduceOp::Min => "min",
+            ReduceOp::Prod => "prod",
         }
     }
     fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
         let t = t[0].as_ref()?;
         Some(match self.op {
             ReduceOp::Sum => or_panic(reduce_p(ReduceOp::Sum, t, &self.axes)),
-            ReduceOp::Max => {
+            ReduceOp::Max | ReduceOp::Min => {
                 let (mask, count) = self.argmax_mask(&x[0], y);
                 or_panic(reduce_p(ReduceOp::Sum, &(t * mask), &self.axes)) / count
             }
+            ReduceOp::Prod => or_panic(reduce_p(
+                ReduceOp::Sum,
+                &(t * self.prod_partials(&x[0])),
+                &self.axes,
+            )),
         })
     }
     fn vjp(&self, x: &[Tensor], y: &Tensor, ct: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
         let spread = |v: &Tensor| self.unreduce(v, x[0].shape());
         vec![Some(match self.op {
             ReduceOp::Sum => spread(ct),
-            ReduceOp::Max => {
+            ReduceOp::Max | ReduceOp::Min => {
                 let (mask, count) = self.argmax_mask(&x[0], y);
                 spread(&(ct / count)) * mask
             }
+            ReduceOp::Prod => spread(ct) * self.prod_partials(&x[0]),
         })]
     }
     fn batch(&self, x: &[Tensor], _: &Tensor, _: &[bool], _: usize) -> Tensor {
@@ -122,7 +132,28 @@ impl Reduce {
         }
         v.reshape(keep).broadcast_to(shape)
     }
-    /// Where `x` attains the max (as floats), and how many times per output (ties share).
+    /// ∂prod/∂x: the product of the other elements of each group, exact when some are zero
+    /// (one zero: the product of the rest at that zero, 0 elsewhere; two or more: 0), and
+    /// written with tensor ops, so it differentiates again.
+    fn prod_partials(&self, x: &Tensor) -> Tensor {
+        let zero = x.equal(&x.zeros_like());
+        let nonzero = crate::compose::where_(&zero, &x.ones_like(), x);
+        let p = self.unreduce(
+            &or_panic(reduce_p(ReduceOp::Prod, &nonzero, &self.axes)),
+            x.shape(),
+        );
+        let zeros = self.unreduce(
+            &or_panic(reduce_p(ReduceOp::Sum, &zero.cast(x.dtype()), &self.axes)),
+            x.shape(),
+        );
+        let none = zeros.equal(&zeros.zeros_like());
+        let lone = zeros.equal(&zeros.ones_like()).cast(x.dtype()) * zero.cast(x.dtype());
+        let at_lone_zero =
+            crate::compose::where_(&lone.greater(&Tensor::scalar(0.5)), &p, &p.zeros_like());
+        crate::compose::where_(&none, &(&p / &nonzero), &at_lone_zero)
+    }
+    /// Where `x` attains the max (or min, as floats), and how many times per output (ties
+    /// share).
     fn argmax_mask(&self, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
         let mask = x.equal(&self.unreduce(y, x.shape())).cast(x.dtype());
         let count = or_panic(reduce_p(ReduceOp::Sum, &mask, &self.axes));
@@ -239,6 +270,10 @@ impl Reduce {
             (ReduceOp::Max, DType::F32) => "bitcast<f32>(0xff7fffffu)".to_string(), // -FLT_MAX
             (ReduceOp::Max, DType::I32) => "-2147483647i".to_string(),
             (ReduceOp::Max, _) => "0u".to_string(),
+            (ReduceOp::Min, DType::F32) => "bitcast<f32>(0x7f7fffffu)".to_string(), // FLT_MAX
+            (ReduceOp::Min, DType::I32) => "2147483647i".to_string(),
+            (ReduceOp::Min, _) => "4294967295u".to_string(),
+            (ReduceOp::Prod, a) => literal(1.0, a),
         };
         e.push_fn(format!(
             "fn identity() -> Acc {{\n    return {identity};\n}}"
@@ -246,6 +281,8 @@ impl Reduce {
         let combine = match self.op {
             ReduceOp::Sum => "a + b",
             ReduceOp::Max => "max(a, b)",
+            ReduceOp::Min => "min(a, b)",
+            ReduceOp::Prod => "a * b",
         };
         e.push_fn(format!(
             "fn combine(a: Acc, b: Acc) -> Acc {{\n    return {combine};\n}}"
@@ -283,10 +320,14 @@ pub(crate) fn reduce_p(op: ReduceOp, x: &Tensor, axes: &[usize]) -> Result<Tenso
     if axes.is_empty() {
         return Ok(x.clone());
     }
-    if op == ReduceOp::Max && axes.iter().any(|&a| x.shape()[a] == 0) {
+    if matches!(op, ReduceOp::Max | ReduceOp::Min) && axes.iter().any(|&a| x.shape()[a] == 0) {
         return crate::error::shape_err(
-            "max",
-            format!("zero-size axis in shape {:?} has no maximum", x.shape()),
+            r.name(),
+            format!(
+                "zero-size axis in shape {:?} has no {}imum",
+                x.shape(),
+                r.name()
+            ),
         );
     }
     let mut sorted = axes.to_vec();
@@ -356,6 +397,47 @@ impl Tensor {
     /// ```
     pub fn try_max(&self, axes: impl Into<Axes>, keepdims: bool) -> Result<Tensor> {
         reduce(ReduceOp::Max, self, axes.into(), keepdims)
+    }
+    /// Minimum over `axes` (`None`: all); the derivative is shared among ties.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let x = Tensor::from_vec(vec![1.0f32, 5.0, 3.0, 4.0], [2, 2]);
+    /// assert_eq!(x.min(-1, false).to_vec::<f32>(), vec![1.0, 3.0]);
+    /// ```
+    #[track_caller]
+    pub fn min(&self, axes: impl Into<Axes>, keepdims: bool) -> Tensor {
+        or_panic(self.try_min(axes, keepdims))
+    }
+    /// Fallible [`Tensor::min`].
+    ///
+    /// ```
+    /// let e = wgrad::Tensor::zeros([2, 0]).try_min(1, false).unwrap_err();
+    /// assert!(e.to_string().contains("min"));
+    /// ```
+    pub fn try_min(&self, axes: impl Into<Axes>, keepdims: bool) -> Result<Tensor> {
+        reduce(ReduceOp::Min, self, axes.into(), keepdims)
+    }
+    /// Product over `axes` (`None`: all); the derivative is exact where elements are zero.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]);
+    /// assert_eq!(x.prod(-1, false).to_vec::<f32>(), vec![2.0, 12.0]);
+    /// let g = grad(|x: &Tensor| x.prod(None, false))(&Tensor::from_vec(vec![0.0f32, 2.0, 3.0], [3]));
+    /// assert_eq!(g.to_vec::<f32>(), vec![6.0, 0.0, 0.0]);
+    /// ```
+    #[track_caller]
+    pub fn prod(&self, axes: impl Into<Axes>, keepdims: bool) -> Tensor {
+        or_panic(self.try_prod(axes, keepdims))
+    }
+    /// Fallible [`Tensor::prod`].
+    ///
+    /// ```
+    /// assert!(wgrad::Tensor::zeros([2]).try_prod(1, false).is_err());
+    /// ```
+    pub fn try_prod(&self, axes: impl Into<Axes>, keepdims: bool) -> Result<Tensor> {
+        reduce(ReduceOp::Prod, self, axes.into(), keepdims)
     }
 }
 

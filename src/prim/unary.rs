@@ -1,4 +1,5 @@
-//! Unary elementwise primitives: neg exp log sin cos tanh sqrt abs sigmoid sign.
+//! Unary elementwise primitives: neg exp log sin cos tanh sqrt abs sigmoid sign log1p expm1
+//! erf floor round.
 //! Kernel: one WGSL expression each (transcendentals computed in f32); rules: one derivative
 //! each, `d(out)/d(x)`, used by both JVP (`t · d`) and VJP (`ct · d`).
 
@@ -20,6 +21,11 @@ pub(crate) enum UnaryOp {
     Abs,
     Sigmoid,
     Sign,
+    Log1p,
+    Expm1,
+    Erf,
+    Floor,
+    Round,
 }
 
 impl UnaryOp {
@@ -36,15 +42,29 @@ impl UnaryOp {
             UnaryOp::Abs => format!("abs({x})"),
             UnaryOp::Sigmoid => format!("wg_sigmoid({x})"),
             UnaryOp::Sign => format!("sign({x})"),
+            UnaryOp::Log1p => format!("wg_log1p({x})"),
+            UnaryOp::Expm1 => format!("wg_expm1({x})"),
+            UnaryOp::Erf => format!("wg_erf({x})"),
+            UnaryOp::Floor => format!("floor({x})"),
+            // WGSL's round rounds half to even, as jnp.round.
+            UnaryOp::Round => format!("round({x})"),
         }
     }
     fn allows_int(self) -> bool {
         matches!(self, UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign)
     }
+    /// Piecewise constant: the derivative is zero wherever it exists (as JAX).
+    fn is_step(self) -> bool {
+        matches!(self, UnaryOp::Sign | UnaryOp::Floor | UnaryOp::Round)
+    }
     /// d(out)/d(x), built from tensor ops (so it can be differentiated again).
     fn derivative(self, x: &Tensor, y: &Tensor) -> Option<Tensor> {
         Some(match self {
             UnaryOp::Neg => return None,
+            UnaryOp::Log1p => (x + 1.0).reciprocal(),
+            UnaryOp::Expm1 => y + 1.0,
+            UnaryOp::Erf => (-x.square()).exp() * std::f32::consts::FRAC_2_SQRT_PI,
+            UnaryOp::Floor | UnaryOp::Round => x.zeros_like(),
             UnaryOp::Exp => y.clone(),
             UnaryOp::Log => x.reciprocal(),
             UnaryOp::Sin => x.cos(),
@@ -71,20 +91,25 @@ impl Primitive for UnaryOp {
             UnaryOp::Abs => "abs",
             UnaryOp::Sigmoid => "sigmoid",
             UnaryOp::Sign => "sign",
+            UnaryOp::Log1p => "log1p",
+            UnaryOp::Expm1 => "expm1",
+            UnaryOp::Erf => "erf",
+            UnaryOp::Floor => "floor",
+            UnaryOp::Round => "round",
         }
     }
     fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
         let t = t[0].as_ref()?;
         match self {
             UnaryOp::Neg => Some(-t),
-            UnaryOp::Sign => None,
+            op if op.is_step() => None,
             op => Some(t * op.derivative(&x[0], y)?),
         }
     }
     fn vjp(&self, x: &[Tensor], y: &Tensor, ct: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
         vec![match self {
             UnaryOp::Neg => Some(-ct),
-            UnaryOp::Sign => None,
+            op if op.is_step() => None,
             op => op.derivative(&x[0], y).map(|d| ct * d),
         }]
     }
@@ -162,4 +187,9 @@ unary_methods! {
     abs try_abs Abs "Elementwise absolute value." "assert_eq!(Tensor::scalar(-2.0).abs().item(), 2.0);";
     sigmoid try_sigmoid Sigmoid "Elementwise logistic sigmoid `1 / (1 + e^-x)`, stable for large |x|." "assert_eq!(Tensor::scalar(0.0).sigmoid().item(), 0.5);";
     sign try_sign Sign "Elementwise sign: -1, 0 or 1 (its derivative is zero)." "assert_eq!(Tensor::scalar(-3.0).sign().item(), -1.0);";
+    log1p try_log1p Log1p "Elementwise `log(1 + x)`, accurate for small `x`." "assert_eq!(Tensor::scalar(1e-10).log1p().item(), 1e-10);";
+    expm1 try_expm1 Expm1 "Elementwise `e^x - 1`, accurate for small `x`." "assert_eq!(Tensor::scalar(1e-10).expm1().item(), 1e-10);";
+    erf try_erf Erf "Elementwise error function (within a few ulp of the true value)." "assert!((Tensor::scalar(0.5).erf().item() - 0.520_499_9).abs() < 1e-6);";
+    floor try_floor Floor "Elementwise floor (its derivative is zero)." "assert_eq!(Tensor::scalar(-1.5).floor().item(), -2.0);";
+    round try_round Round "Elementwise rounding to the nearest integer, halves to even (as `jnp.round`); its derivative is zero." "assert_eq!(Tensor::from_vec(vec![0.5f32, 1.5, -2.5], [3]).round().to_vec::<f32>(), vec![0.0, 2.0, -2.0]);";
 }

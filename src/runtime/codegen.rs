@@ -32,6 +32,8 @@ pub(crate) mod templates {
     pub const MATMUL_TILED: &str = include_str!("../../shaders/matmul_tiled.wgsl");
     /// Barrier-free matmul from vec4 reads (CPU adapters).
     pub const MATMUL_DIRECT: &str = include_str!("../../shaders/matmul_direct.wgsl");
+    /// Inclusive scan along the last axis, one invocation per row.
+    pub const SCAN: &str = include_str!("../../shaders/scan.wgsl");
 }
 
 /// A buffer of the schedule: one that exists, or one to be allocated when the kernels run.

@@ -271,6 +271,20 @@ fn uints(e: &Sexp) -> Vec<usize> {
     ints(e).into_iter().map(|v| v as usize).collect()
 }
 
+fn pair(e: &Sexp) -> [usize; 2] {
+    let v = uints(e);
+    [v[0], v[1]]
+}
+
+fn float(e: &Sexp) -> f32 {
+    match e {
+        Sexp::Atom(s) => s
+            .parse()
+            .unwrap_or_else(|_| panic!("expected a number, got {s}")),
+        _ => panic!("expected a number"),
+    }
+}
+
 /// Evaluates an expression with tensor ops; `args` binds names to tensors.
 pub fn eval(e: &Sexp, args: &HashMap<String, Tensor>) -> Tensor {
     match e {
@@ -285,6 +299,21 @@ pub fn eval(e: &Sexp, args: &HashMap<String, Tensor>) -> Tensor {
             let Sexp::Atom(op) = &items[0] else {
                 panic!("operator must be an atom")
             };
+            if op == "fori" {
+                // (fori N INIT BODY): `carry` in BODY is the current value; unrolled, which is
+                // what the reference (jax.lax.fori_loop with static bounds) differentiates.
+                let Sexp::Atom(n) = &items[1] else {
+                    panic!("fori count must be a literal")
+                };
+                let n: usize = n.parse().expect("fori count");
+                let mut c = eval(&items[2], args);
+                let mut env = args.clone();
+                for _ in 0..n {
+                    env.insert("carry".into(), c);
+                    c = eval(&items[3], &env);
+                }
+                return c;
+            }
             let mut operands = vec![];
             let mut kw: HashMap<String, Sexp> = HashMap::new();
             let mut k = 1;
@@ -311,6 +340,28 @@ pub fn eval(e: &Sexp, args: &HashMap<String, Tensor>) -> Tensor {
             };
             let keepdims = || matches!(kw.get("keepdims"), Some(Sexp::Atom(b)) if b == "true");
             let axis = || ints(&kw["axis"])[0];
+            let indices = || {
+                ints(&kw["indices"])
+                    .into_iter()
+                    .map(|v| v as i32)
+                    .collect::<Vec<_>>()
+            };
+            let conv = || {
+                let mut o = Conv2d::default();
+                if let Some(v) = kw.get("stride") {
+                    o = o.stride(pair(v));
+                }
+                if let Some(v) = kw.get("padding") {
+                    o = o.padding(pair(v));
+                }
+                if let Some(v) = kw.get("dilation") {
+                    o = o.dilation(pair(v));
+                }
+                if let Some(v) = kw.get("groups") {
+                    o = o.groups(uints(v)[0]);
+                }
+                o
+            };
             match op.as_str() {
                 "neg" => x.neg(),
                 "exp" => x.exp(),
@@ -345,6 +396,56 @@ pub fn eval(e: &Sexp, args: &HashMap<String, Tensor>) -> Tensor {
                 "matmul" => x.matmul(&operands[1]),
                 "softmax" => x.softmax(axis()),
                 "logsumexp" => x.logsumexp(axis()),
+                // Set 2
+                "log1p" => x.log1p(),
+                "expm1" => x.expm1(),
+                "erf" => x.erf(),
+                "softplus" => x.softplus(),
+                "silu" => x.silu(),
+                "rsqrt" => x.rsqrt(),
+                "reciprocal" => x.reciprocal(),
+                "gelu" => x.gelu(),
+                "gelu_tanh" => x.gelu_tanh(),
+                "floor" => x.floor(),
+                "round" => x.round(),
+                "sign" => x.sign(),
+                "clip" => x.clip(float(&kw["min"]), float(&kw["max"])),
+                "min" => x.min(axes(), keepdims()),
+                "prod" => x.prod(axes(), keepdims()),
+                "var" => x.var(axes(), keepdims()),
+                "std" => x.std(axes(), keepdims()),
+                "argmax" => x.argmax(axis()),
+                "argmin" => x.argmin(axis()),
+                "cumsum" => x.cumsum(axis()),
+                "log_softmax" => x.log_softmax(axis()),
+                "take" => x.take(indices(), axis()),
+                "take_along_axis" => {
+                    // The index list reshaped row-major to x's shape, with `axis` resized.
+                    let idx = indices();
+                    let a = if axis() < 0 {
+                        axis() + x.rank() as isize
+                    } else {
+                        axis()
+                    } as usize;
+                    let others: usize = (0..x.rank())
+                        .filter(|&k| k != a)
+                        .map(|k| x.shape()[k])
+                        .product();
+                    let mut shape = x.shape().to_vec();
+                    shape[a] = idx.len() / others;
+                    x.take_along_axis(Tensor::from_vec(idx, shape), axis())
+                }
+                "one_hot" => one_hot(indices(), uints(&kw["num"])[0]),
+                "pad" => x.pad(uints(&kw["lo"]), uints(&kw["hi"])),
+                "flip" => x.flip(Axes::List(ints(&kw["axes"]))),
+                "stack" => stack(&operands, axis()),
+                "expand_dims" => x.expand_dims(axis()),
+                "squeeze" => x.squeeze(Axes::List(ints(&kw["axes"]))),
+                "tril" => x.tril(kw.get("k").map(|k| ints(k)[0]).unwrap_or(0)),
+                "triu" => x.triu(kw.get("k").map(|k| ints(k)[0]).unwrap_or(0)),
+                "conv2d" => x.conv2d(&operands[1], conv()),
+                "max_pool2d" => x.max_pool2d(pair(&kw["window"]), kw.get("stride").map(pair)),
+                "avg_pool2d" => x.avg_pool2d(pair(&kw["window"]), kw.get("stride").map(pair)),
                 other => panic!("unknown op {other}"),
             }
         }
@@ -404,6 +505,20 @@ impl Case {
         let (shape, data) = json_tensor(want);
         if got.shape() != shape.as_slice() {
             return Err(format!("shape {:?} != expected {:?}", got.shape(), shape));
+        }
+        if let Some(d) = want.get("dtype") {
+            // Integer results are compared exactly, dtype included.
+            assert_eq!(d.str(), "int32", "unknown dtype in the oracle");
+            if got.dtype() != DType::I32 {
+                return Err(format!("dtype {} != expected int32", got.dtype()));
+            }
+            let got = got.to_vec::<i32>();
+            let want: Vec<i32> = data.iter().map(|&v| v as i32).collect();
+            return if got == want {
+                Ok(())
+            } else {
+                Err(format!("got {got:?} want {want:?}"))
+            };
         }
         close(&got.to_f32_vec(), &data, self.rtol, self.atol)
     }

@@ -1,0 +1,188 @@
+//! Indexing with integer tensors: `gather` along one axis and its transpose `scatter_add`.
+//! `take`, `take_along_axis`, `one_hot`, `argmax` and `argmin` are built on them (and on
+//! comparisons and reductions) in `compose/indexing.rs`.
+//!
+//! `gather(x, idx, axis)`: `out[p] = x[p with p[axis] := idx[p]]`, where `idx` has the output's
+//! shape and `x` differs from it only along `axis` (take's broadcasting is done by the caller
+//! with broadcasts, which fuse). `scatter_add(ct, idx, axis, n)` adds each `ct[p]` into
+//! position `idx[p]` along `axis` of a zero tensor with `n` there: repeated indices add up.
+//! Both are computed per output element inside whichever kernel reads them (a gather reads
+//! its index, then the element; a scatter-add loops over the gathered axis, deterministic,
+//! no atomics). Indices on the device are wrapped once if negative (as NumPy) and then
+//! clamped into range (as JAX's gather); indices known on the host are checked instead.
+
+use super::{Fusion, Op, Primitive};
+use crate::dtype::DType;
+use crate::error::{Result, dtype_err, or_panic, shape_err};
+use crate::runtime::codegen::{LowerCx, Lowered, compose, decompose, literal};
+use crate::tensor::Tensor;
+use crate::transforms::vmap::with_batch;
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Index {
+    /// Reads `x` at the positions `idx` gives along `axis`.
+    Gather { axis: usize },
+    /// The transpose of a gather: sums into `n` positions along `axis`.
+    ScatterAdd { axis: usize, n: usize },
+}
+
+impl Index {
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Index::Gather { axis } => format!("gather[axis={axis}]"),
+            Index::ScatterAdd { axis, n } => format!("scatter_add[axis={axis}, n={n}]"),
+        }
+    }
+}
+
+/// WGSL for the index `idx` (an i32 or u32 expression) wrapped once and clamped into `0..n`.
+fn clamped(idx: &str, dtype: DType, n: usize) -> String {
+    let last = n.saturating_sub(1);
+    match dtype {
+        DType::I32 => format!("u32(clamp(select({idx}, {idx} + {n}i, {idx} < 0i), 0i, {last}i))"),
+        _ => format!("min({idx}, {last}u)"),
+    }
+}
+
+impl Primitive for Index {
+    fn name(&self) -> &'static str {
+        match self {
+            Index::Gather { .. } => "gather",
+            Index::ScatterAdd { .. } => "scatter_add",
+        }
+    }
+    fn fusion(&self) -> Fusion {
+        Fusion::Inline
+    }
+    fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
+        let ins = node.inputs();
+        let (src, idx) = (&ins[0], &ins[1]);
+        let out = node.shape();
+        let mut body = decompose(out, "i", "d");
+        match self {
+            Index::Gather { axis } => {
+                let n = src.shape()[*axis];
+                body += &format!("    let j0 = {}(i);\n", cx.arg(1));
+                body += &format!("    let j = {};\n", clamped("j0", idx.dtype(), n));
+                let pos: Vec<String> = (0..out.len())
+                    .map(|k| {
+                        if k == *axis {
+                            "j".into()
+                        } else {
+                            format!("d{k}")
+                        }
+                    })
+                    .collect();
+                body += &format!("    return {}({});", cx.arg(0), compose(&pos, src.shape()));
+            }
+            Index::ScatterAdd { axis, n } => {
+                let m = src.shape()[*axis];
+                let pos: Vec<String> = (0..out.len())
+                    .map(|k| {
+                        if k == *axis {
+                            "k".into()
+                        } else {
+                            format!("d{k}")
+                        }
+                    })
+                    .collect();
+                let q = compose(&pos, src.shape());
+                body += &format!(
+                    "    var acc = {};\n",
+                    literal(0.0, node.dtype()).replace("bitcast<f32>(0u)", "0.0")
+                );
+                // Loops of at most 4096 trips (software drivers stop a loop after 65,535).
+                body += &format!(
+                    "    for (var k0 = 0u; k0 < {m}u; k0 = k0 + 4096u) {{\n        \
+                     for (var k = k0; k < min(k0 + 4096u, {m}u); k = k + 1u) {{\n            \
+                     let q = {q};\n            let j0 = {}(q);\n            \
+                     if ({} == d{axis}) {{\n                acc = acc + {}(q);\n            }}\n        \
+                     }}\n    }}\n    return acc;",
+                    cx.arg(1),
+                    clamped("j0", idx.dtype(), *n),
+                    cx.arg(0),
+                );
+            }
+        }
+        Ok(Lowered::Body(body))
+    }
+    fn jvp(&self, x: &[Tensor], _: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
+        let t = t[0].as_ref()?;
+        Some(or_panic(index_p(self.clone(), t, &x[1])))
+    }
+    fn vjp(&self, x: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+        let back = match self {
+            Index::Gather { axis } => Index::ScatterAdd {
+                axis: *axis,
+                n: x[0].shape()[*axis],
+            },
+            Index::ScatterAdd { axis, .. } => Index::Gather { axis: *axis },
+        };
+        vec![Some(or_panic(index_p(back, ct, &x[1]))), None]
+    }
+    fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Tensor {
+        let src = with_batch(&x[0], batched[0], size);
+        let idx = with_batch(&x[1], batched[1], size);
+        let op = match self {
+            Index::Gather { axis } => Index::Gather { axis: axis + 1 },
+            Index::ScatterAdd { axis, n } => Index::ScatterAdd {
+                axis: axis + 1,
+                n: *n,
+            },
+        };
+        or_panic(index_p(op, &src, &idx))
+    }
+}
+
+/// The primitive: `src` is the gathered tensor (gather) or the cotangent-shaped values
+/// (scatter-add); `idx` is integer, shaped as `src` for scatter-add and as the output for
+/// gather.
+pub(crate) fn index_p(op: Index, src: &Tensor, idx: &Tensor) -> Result<Tensor> {
+    let name = op.name();
+    if !matches!(idx.dtype(), DType::I32 | DType::U32) {
+        return dtype_err(
+            name,
+            format!(
+                "indices must be i32 or u32, got {} of shape {:?}",
+                idx.dtype(),
+                idx.shape()
+            ),
+        );
+    }
+    let (axis, shape) = match &op {
+        Index::Gather { axis } => (*axis, idx.shape().to_vec()),
+        Index::ScatterAdd { axis, n } => {
+            let mut s = src.shape().to_vec();
+            if *axis < s.len() {
+                s[*axis] = *n;
+            }
+            (*axis, s)
+        }
+    };
+    let (a, b) = (src.shape(), idx.shape());
+    let fits = a.len() == b.len()
+        && axis < a.len()
+        && match op {
+            // Gather: equal off the axis; something to gather from unless nothing is gathered.
+            Index::Gather { .. } => {
+                (0..a.len()).all(|k| k == axis || a[k] == b[k]) && (a[axis] > 0 || idx.numel() == 0)
+            }
+            Index::ScatterAdd { .. } => a == b,
+        };
+    if !fits {
+        return shape_err(
+            name,
+            format!(
+                "operand {:?} and indices {:?} must agree off axis {axis}",
+                src.shape(),
+                idx.shape()
+            ),
+        );
+    }
+    Tensor::from_op(
+        Op::Index(op),
+        vec![src.clone(), idx.clone()],
+        shape,
+        src.dtype(),
+    )
+}
