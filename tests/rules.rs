@@ -52,6 +52,14 @@ fn offsets() -> Tensor {
     )
 }
 
+/// Distinct values `step` apart in a scrambled order (no ties, so max/min/argmax have one
+/// winner with a margin).
+fn distinct(shape: &[usize], step: f32) -> Tensor {
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|k| ((k * 7919) % n) as f32 * step).collect();
+    Tensor::from_vec(v, shape)
+}
+
 fn table() -> Vec<Spec> {
     let m = &[3usize, 4][..];
     vec![
@@ -157,6 +165,127 @@ fn table() -> Vec<Spec> {
             "cast",
             |a| a[0].cast(DType::F32) * a[0].greater(&Tensor::scalar(0.0)).cast(DType::F32),
             &[(m, 0.1, 1.0)],
+        ),
+        // Set 2: elementwise
+        spec("log1p", |a| a[0].log1p(), &[(m, -0.5, 2.0)]),
+        spec("expm1", |a| a[0].expm1(), &[(m, -2.0, 2.0)]),
+        spec("erf", |a| a[0].erf(), &[(m, -2.0, 2.0)]),
+        spec("erfc", |a| a[0].erfc(), &[(m, -2.0, 3.0)]),
+        spec("gelu", |a| a[0].gelu(), &[(m, -3.0, 3.0)]),
+        spec("gelu_tanh", |a| a[0].gelu_tanh(), &[(m, -3.0, 3.0)]),
+        spec("silu", |a| a[0].silu(), &[(m, -3.0, 3.0)]),
+        spec("softplus", |a| a[0].softplus(), &[(m, -3.0, 3.0)]),
+        spec("rsqrt", |a| a[0].rsqrt(), &[(m, 0.5, 2.0)]),
+        spec(
+            "floor_round",
+            |a| (&a[0] + distinct(&[3, 4], 1.0)).floor() * &a[0] + (&a[0] * 2.0).round().exp(),
+            &[(m, 0.1, 0.2)],
+        ),
+        spec(
+            "clip",
+            |a| (&a[0] + (signs() * 1.5)).clip(-1.0, 1.0) * (&a[0] * 3.0).clip(-1.0, 1.0),
+            &[(m, 0.05, 0.3)],
+        ),
+        // reductions and scans
+        spec(
+            "min",
+            |a| (&a[0] + distinct(&[3, 4], 0.3)).min(1, false) * a[0].sum(1, false),
+            &[(m, 0.0, 0.2)],
+        ),
+        spec("prod", |a| a[0].prod(0, false), &[(m, 0.5, 1.5)]),
+        spec("prod_all", |a| a[0].prod(None, true), &[(m, 0.5, 1.5)]),
+        spec(
+            "var_std",
+            |a| a[0].var(1, true) + a[0].std(0, true),
+            &[(m, -1.0, 1.0)],
+        ),
+        spec("cumsum", |a| a[0].cumsum(-1).sin(), &[(m, -1.0, 1.0)]),
+        spec(
+            "cumsum_blocked",
+            |a| a[0].cumsum(1).sin(),
+            &[(&[2, 150], -0.2, 0.2)],
+        ),
+        spec("log_softmax", |a| a[0].log_softmax(0), &[(m, -2.0, 2.0)]),
+        // indexing
+        spec(
+            "take",
+            |a| a[0].take([2, 0, 2, -1], 0).square(),
+            &[(m, -1.0, 1.0)],
+        ),
+        spec(
+            "take_tensor_2d",
+            |a| a[0].take(Tensor::from_slice(&[3i32, 1, 1, 0, 2, 3], [2, 3]), 1),
+            &[(m, -1.0, 1.0)],
+        ),
+        spec(
+            "take_along_axis",
+            |a| {
+                a[0].take_along_axis(Tensor::from_slice(&[1i32, 1, 0, 3, 2, 2], [3, 2]), 1)
+                    .exp()
+            },
+            &[(m, -1.0, 1.0)],
+        ),
+        spec(
+            "one_hot_mix",
+            |a| one_hot([3, 0, 3], 4) * &a[0],
+            &[(m, -1.0, 1.0)],
+        ),
+        // movement
+        spec("flip", |a| a[0].flip([0, 1]) * &a[0], &[(m, -1.0, 1.0)]),
+        spec(
+            "stack",
+            |a| stack(&[a[0].clone(), a[0].sin(), a[1].clone()], -1),
+            &[(m, -1.0, 1.0), (m, -1.0, 1.0)],
+        ),
+        spec(
+            "tril_triu",
+            |a| a[0].tril(0) * 2.0 + a[0].triu(1).exp(),
+            &[(m, -1.0, 1.0)],
+        ),
+        spec(
+            "squeeze_expand",
+            |a| {
+                a[0].expand_dims(1)
+                    .expand_dims(-1)
+                    .squeeze([1, -1])
+                    .square()
+            },
+            &[(m, -1.0, 1.0)],
+        ),
+        // convolution and pooling
+        spec(
+            "conv2d",
+            |a| a[0].conv2d(&a[1], Conv2d::default().padding(1)).tanh(),
+            &[(&[2, 3, 5, 5], -1.0, 1.0), (&[4, 3, 3, 3], -0.5, 0.5)],
+        ),
+        spec(
+            "conv2d_stride_dilation",
+            |a| {
+                a[0].conv2d(
+                    &a[1],
+                    Conv2d::default().stride([2, 1]).dilation(2).padding([1, 0]),
+                )
+            },
+            &[(&[1, 2, 7, 6], -1.0, 1.0), (&[3, 2, 2, 2], -0.5, 0.5)],
+        ),
+        spec(
+            "conv2d_groups",
+            |a| a[0].conv2d(&a[1], Conv2d::default().groups(2)).square(),
+            &[(&[1, 4, 4, 4], -1.0, 1.0), (&[6, 2, 2, 2], -0.5, 0.5)],
+        ),
+        spec(
+            "max_pool2d",
+            |a| {
+                (&a[0] + distinct(&[1, 2, 5, 5], 0.1))
+                    .max_pool2d(2, Some([1, 2]))
+                    .square()
+            },
+            &[(&[1, 2, 5, 5], 0.0, 0.04)],
+        ),
+        spec(
+            "avg_pool2d",
+            |a| a[0].avg_pool2d([3, 2], Some([2, 1])).sin(),
+            &[(&[2, 1, 5, 4], -1.0, 1.0)],
         ),
     ]
 }

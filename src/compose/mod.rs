@@ -91,14 +91,17 @@ impl Tensor {
     pub fn silu(&self) -> Tensor {
         self * self.sigmoid()
     }
-    /// The exact GELU, `x/2 · (1 + erf(x/√2))` (`jax.nn.gelu(x, approximate=False)`, PyTorch's
-    /// default). JAX's default is the tanh form, [`Tensor::gelu_tanh`].
+    /// The exact GELU, `x/2 · erfc(-x/√2)` = `x/2 · (1 + erf(x/√2))`
+    /// (`jax.nn.gelu(x, approximate=False)`, PyTorch's default), accurate in the negative
+    /// tail. JAX's default is the tanh form, [`Tensor::gelu_tanh`].
     ///
     /// ```
-    /// assert!((wgrad::Tensor::scalar(1.0).gelu().item() - 0.841_344_7).abs() < 1e-6);
+    /// use wgrad::prelude::*;
+    /// assert!((Tensor::scalar(1.0).gelu().item() - 0.841_344_7).abs() < 1e-6);
+    /// assert!((Tensor::scalar(-6.0).gelu().item() / -5.919_526e-9 - 1.0).abs() < 1e-5);
     /// ```
     pub fn gelu(&self) -> Tensor {
-        self * 0.5 * ((self * std::f32::consts::FRAC_1_SQRT_2).erf() + 1.0)
+        self * 0.5 * (self * -std::f32::consts::FRAC_1_SQRT_2).erfc()
     }
     /// GELU in its tanh form, `x/2 · (1 + tanh(√(2/π) (x + 0.044715 x³)))`
     /// (`jax.nn.gelu(x, approximate=True)`).
