@@ -1,16 +1,73 @@
 // wgrad helper functions, included in every generated kernel that calls them.
 
 // Numerically safe helpers of the unary and binary families (computed in f32).
+
+// +inf, computed from x so that no constant expression is non-finite (WGSL lets a compiler
+// assume that none is).
+fn wg_inf(x: f32) -> f32 {
+    return bitcast<f32>(0x7f800000u | (bitcast<u32>(x) & 0u));
+}
+
+// e^x to within 1 ulp (the built-in's error grows with |x|: 15 ulp at 30 on lavapipe).
+// Cody–Waite reduction by ln 2 (the high part has 9 bits, so k·C1 is exact), Cephes' expf
+// polynomial on [-ln2/2, ln2/2], and a scale by 2^k in two steps (no overflow inside ldexp).
+fn wg_exp(x: f32) -> f32 {
+    if (x > 88.72283) {
+        return wg_inf(x);
+    }
+    if (x < -103.97208) {
+        return 0.0;
+    }
+    if (!(x == x)) {
+        return x;
+    }
+    let k = round(x * 1.442695041);
+    let r = (x - k * 0.693359375) - k * -2.12194440e-4;
+    let z = r * r;
+    let p = ((((1.9875691500e-4 * r + 1.3981999507e-3) * r + 8.3334519073e-3) * r + 4.1665795894e-2) * r + 1.6666665459e-1) * r + 5.0000001201e-1;
+    let y = p * z + r + 1.0;
+    let ki = i32(k);
+    let half = ki / 2;
+    return ldexp(ldexp(y, half), ki - half);
+}
+
+// log(x) to within 1 ulp (the built-in loses digits near 1 on lavapipe: log(x)/(x-1) at
+// 0.99999 came out 1.0033). frexp, then Cephes' logf polynomial on [sqrt(1/2) - 1, sqrt(2) - 1]
+// with log 2 split in two.
+fn wg_log(x: f32) -> f32 {
+    if (!(x > 0.0) || x == wg_inf(x)) {
+        // NaN below 0, -inf at 0, inf at inf and NaN through, as IEEE.
+        return log(x);
+    }
+    let fe = frexp(x);
+    var m = fe.fract;
+    var e = f32(fe.exp);
+    if (m < 0.70710678) {
+        e = e - 1.0;
+        m = m + m - 1.0;
+    } else {
+        m = m - 1.0;
+    }
+    let z = m * m;
+    let p = ((((((((7.0376836292e-2 * m - 1.1514610310e-1) * m + 1.1676998740e-1) * m - 1.2420140846e-1) * m + 1.4249322787e-1) * m - 1.6668057665e-1) * m + 2.0000714765e-1) * m - 2.4999993993e-1) * m + 3.3333331174e-1);
+    var y = m * z * p;
+    y = y + e * -2.12194440e-4;
+    y = y - 0.5 * z;
+    return (m + y) + e * 0.693359375;
+}
+
+// tanh through expm1: no cancellation near 0 (the old (1 - e) / (1 + e) form gave
+// tanh(x)/x = 1.0133 at 1e-6), no overflow for large |x|.
 fn wg_tanh(x: f32) -> f32 {
-    let e = exp(-2.0 * abs(x));
-    return sign(x) * (1.0 - e) / (1.0 + e);
+    let e = wg_expm1(-2.0 * abs(x));
+    return sign(x) * (-e / (2.0 + e));
 }
 
 fn wg_sigmoid(x: f32) -> f32 {
     if (x >= 0.0) {
-        return 1.0 / (1.0 + exp(-x));
+        return 1.0 / (1.0 + wg_exp(-x));
     }
-    let e = exp(x);
+    let e = wg_exp(x);
     return e / (1.0 + e);
 }
 
@@ -103,9 +160,9 @@ fn wg_log1p(x: f32) -> f32 {
     }
     let u = 1.0 + x;
     if (u <= 0.0 || x > 1e30) {
-        return log(u);
+        return wg_log(u);
     }
-    return log(u) - ((u - 1.0) - x) / u;
+    return wg_log(u) - ((u - 1.0) - x) / u;
 }
 
 // exp(x) - 1 without cancellation: Taylor series (Horner, to x^9/9!) for |x| < 0.5.
@@ -113,7 +170,7 @@ fn wg_expm1(x: f32) -> f32 {
     if (abs(x) < 0.5) {
         return x * (1.0 + x / 2.0 * (1.0 + x / 3.0 * (1.0 + x / 4.0 * (1.0 + x / 5.0 * (1.0 + x / 6.0 * (1.0 + x / 7.0 * (1.0 + x / 8.0 * (1.0 + x / 9.0))))))));
     }
-    return exp(x) - 1.0;
+    return wg_exp(x) - 1.0;
 }
 
 // erf(x) for |x| < 1: x P(x^2), P fitted to float64 erf (weighted least squares, near-minimax).
@@ -132,7 +189,7 @@ fn wg_erfc_tail(a: f32) -> f32 {
     let t = 1.0 / (1.0 + 0.5 * a);
     let p = 3.838992598e-06 + t * (0.2819769979 + t * (0.2836749256 + t * (0.2346452326 + t * (0.2360265404 + t * (-0.1094565317 + t * (0.4083232284 + t * (-0.6127693057 + t * (0.3522035778 + t * -0.07463666797))))))));
     let ah = bitcast<f32>(bitcast<u32>(a) & 0xfffff000u);
-    return exp(-ah * ah) * exp((ah - a) * (ah + a)) * p;
+    return wg_exp(-ah * ah) * wg_exp((ah - a) * (ah + a)) * p;
 }
 
 // The error function, to a few ulp.

@@ -34,8 +34,8 @@ impl UnaryOp {
     fn wgsl(self, x: &str) -> String {
         match self {
             UnaryOp::Neg => format!("-({x})"),
-            UnaryOp::Exp => format!("exp({x})"),
-            UnaryOp::Log => format!("log({x})"),
+            UnaryOp::Exp => format!("wg_exp({x})"),
+            UnaryOp::Log => format!("wg_log({x})"),
             UnaryOp::Sin => format!("wg_sin({x})"),
             UnaryOp::Cos => format!("wg_cos({x})"),
             UnaryOp::Tanh => format!("wg_tanh({x})"),

@@ -291,13 +291,58 @@ impl<'a> Emitter<'a> {
             s.push('\n');
         }
         s.push('\n');
-        s += templates::COMMON;
-        s.push('\n');
-        s += &self.funcs.join("\n\n");
+        let funcs = self.funcs.join("\n\n");
+        s += &helpers_called(&format!("{funcs}\n{template}"));
+        s += &funcs;
         s += "\n\n";
         s += template;
         s
     }
+}
+
+/// The helpers of `common.wgsl` that `code` calls, directly or through each other (every
+/// helper in every kernel would only lengthen shader compilation).
+fn helpers_called(code: &str) -> String {
+    static HELPERS: std::sync::LazyLock<Vec<(String, String)>> = std::sync::LazyLock::new(|| {
+        // Top-level blocks: comment lines, then `fn name(...) { ... }` closed by `}` in column 0.
+        let mut blocks = vec![];
+        let mut text = String::new();
+        for line in templates::COMMON.lines() {
+            text.push_str(line);
+            text.push('\n');
+            if line == "}" {
+                let name = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("fn "))
+                    .and_then(|l| l.split('(').next())
+                    .unwrap_or_default()
+                    .to_string();
+                blocks.push((format!("{name}("), std::mem::take(&mut text)));
+            }
+        }
+        blocks
+    });
+    let mut used = vec![false; HELPERS.len()];
+    let mut search = code.to_string();
+    loop {
+        let mut grew = false;
+        for (k, (call, text)) in HELPERS.iter().enumerate() {
+            if !used[k] && search.contains(call.as_str()) {
+                used[k] = true;
+                search.push_str(text);
+                grew = true;
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    HELPERS
+        .iter()
+        .zip(used)
+        .filter(|(_, u)| *u)
+        .map(|((_, text), _)| format!("{text}\n"))
+        .collect()
 }
 
 /// What a primitive's lowering gives back.

@@ -139,3 +139,17 @@ fn graphs_build_and_print_without_a_device() {
         "building graphs, transforms and errors opened the device"
     );
 }
+
+#[test]
+fn kernels_carry_only_the_helpers_they_call() {
+    let limits = Limits::webgpu_default();
+    let policy = Policy::from_env();
+    let x = Tensor::from_vec(vec![1.0f32, 2.0], [2]);
+    let plain = validate_all(&[&x + 1.0], &limits, &policy);
+    assert!(!plain[0].source.contains("fn wg_"), "{}", plain[0].source);
+    let erf = validate_all(&[x.erf()], &limits, &policy);
+    for f in ["fn wg_erf(", "fn wg_erfc_tail(", "fn wg_exp(", "fn wg_inf("] {
+        assert!(erf[0].source.contains(f), "missing {f}");
+    }
+    assert!(!erf[0].source.contains("fn wg_log("));
+}
