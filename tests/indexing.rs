@@ -88,12 +88,12 @@ fn device_indices_wrap_once_then_clamp_host_indices_are_checked() {
     assert!(x.try_take([-4], 0).is_err());
     assert_close(&x.take([-1], 0), &[1], &[30.0], 0.0);
     let e = x
-        .try_take(&Tensor::from_vec(vec![1.0f32], [1]), 0)
+        .try_take(Tensor::from_vec(vec![1.0f32], [1]), 0)
         .unwrap_err()
         .to_string();
     assert!(e.contains("i32 or u32") && e.contains("f32"), "{e}");
     // one_hot: out-of-range device indices give zero rows (as jax.nn.one_hot).
-    let oh = one_hot(&Tensor::from_slice(&[1i32, 5, -1], [3]), 3);
+    let oh = one_hot(Tensor::from_slice(&[1i32, 5, -1], [3]), 3);
     assert_close(
         &oh,
         &[3, 3],
