@@ -252,6 +252,107 @@ fn workloads(real_gpu: bool) -> Vec<Workload> {
         }),
     ));
     w.push((
+        "conv2d_f32".into(),
+        Box::new(|secs| {
+            // N=64, C=16 -> 32, 28×28, 3×3, padding 1 (the conv row).
+            let (n, c, o, hw) = (64usize, 16usize, 32usize, 28usize);
+            let x = normal(&[n, c, hw, hw], 1.0, 40);
+            let wt = normal(&[o, c, 3, 3], (2.0 / (c * 9) as f32).sqrt(), 41);
+            let opts = Conv2d::default().padding(1);
+            let mut step = || {
+                let y = x.conv2d(&wt, opts);
+                y.realize();
+                wgrad::synchronize();
+                0.0
+            };
+            let mut r = time("conv2d_f32", secs, &mut step);
+            wgrad::trim_pool();
+            let y = x.conv2d(&wt, opts).to_vec::<f32>();
+            r.check = y.iter().map(|v| v.abs() as f64).sum();
+            // 16 outputs against a float64 host convolution.
+            let (xv, wv) = (x.to_vec::<f32>(), wt.to_vec::<f32>());
+            let mut worst = 0.0f64;
+            for s in 0..16usize {
+                let (b, q, i, j) = ((s * 37) % n, (s * 11) % o, (s * 5) % hw, (s * 13 + 3) % hw);
+                let mut want = 0.0f64;
+                for ch in 0..c {
+                    for a in 0..3 {
+                        for e in 0..3 {
+                            let (r0, c0) =
+                                (i as isize + a as isize - 1, j as isize + e as isize - 1);
+                            if r0 < 0 || c0 < 0 || r0 >= hw as isize || c0 >= hw as isize {
+                                continue;
+                            }
+                            want += xv[((b * c + ch) * hw + r0 as usize) * hw + c0 as usize] as f64
+                                * wv[((q * c + ch) * 3 + a) * 3 + e] as f64;
+                        }
+                    }
+                }
+                let got = y[((b * o + q) * hw + i) * hw + j] as f64;
+                worst = worst.max((got - want).abs() / want.abs().max(1.0));
+            }
+            if worst > 1e-4 {
+                eprintln!("bench: conv2d_f32: WRONG RESULT (max rel err {worst:.2e})");
+            }
+            let flops = 2.0 * (n * o * hw * hw * c * 9) as f64;
+            r.extra.push(("gflops", flops / (r.median_ms * 1e6)));
+            r.extra.push(("check_max_rel_err", worst));
+            r
+        }),
+    ));
+    w.push((
+        "cnn_train_step".into(),
+        Box::new(|secs| {
+            // Workload 9 of ../shared/peers/python/README.md.
+            let x = normal(&[64, 1, 28, 28], 1.0, 50);
+            let labels: Vec<i32> = (0..64).map(|i| (i * 7 + 3) % 10).collect();
+            let labels = Tensor::from_vec(labels, [64, 1]);
+            let he = |shape: &[usize], fan_in: usize, seed| {
+                normal(shape, (2.0 / fan_in as f32).sqrt(), seed)
+            };
+            let init = vec![
+                he(&[16, 1, 3, 3], 9, 51),
+                Tensor::zeros([16]).realize().clone(),
+                he(&[32, 16, 3, 3], 144, 52),
+                Tensor::zeros([32]).realize().clone(),
+                he(&[1568, 10], 1568, 53),
+                Tensor::zeros([10]).realize().clone(),
+            ];
+            let loss = move |p: &Vec<Tensor>| {
+                let conv = |h: &Tensor, w: &Tensor, b: &Tensor| {
+                    h.conv2d(w, Conv2d::default().padding(1)) + b.reshape([1, b.numel(), 1, 1])
+                };
+                let h = conv(&x, &p[0], &p[1]).relu().max_pool2d(2, None);
+                let h = conv(&h, &p[2], &p[3]).relu().max_pool2d(2, None);
+                let logits = h.reshape([64, 1568]).matmul(&p[4]) + &p[5];
+                -logits
+                    .log_softmax(-1)
+                    .take_along_axis(&labels, 1)
+                    .mean(None, false)
+            };
+            let params = std::cell::RefCell::new(init);
+            let opts = GradOptions {
+                create_graph: false,
+                realize: false,
+            };
+            let first = loss(&params.borrow()).item() as f64;
+            let mut step = || {
+                let p = params.borrow().clone();
+                let (l, g) = value_and_grad_with(&loss, opts)(&p);
+                let next: Vec<Tensor> = p.iter().zip(&g).map(|(w, g)| w - g * 0.01).collect();
+                let mut all = next.clone();
+                all.push(l);
+                wgrad::realize(&all);
+                wgrad::synchronize();
+                *params.borrow_mut() = next;
+                0.0
+            };
+            let mut r = time("cnn_train_step", secs, &mut step);
+            r.check = first;
+            r
+        }),
+    ));
+    w.push((
         "grad_small_latency".into(),
         Box::new(|secs| {
             let x = normal(&[16], 1.0, 5);

@@ -3,10 +3,10 @@
 // Each invocation computes a block of `ROWS` rows × 4 columns of C from vec4 reads: the
 // generated `mm_block(batch, row0, col0)` holds one accumulator per row (unrolled), reads
 // B[k, n..n+4] once per step for all rows through `load_b4`, and A[m, k..k+4] through
-// `load_a4`. The prelude also declares `M`, `N`, `K`, `ROWS` and `store_value(v)`. The
-// workgroup shape (8, 8) is mirrored by `DIRECT_WG_X`/`DIRECT_WG_Y` in `src/prim/matmul.rs`.
+// `load_a4`. The prelude also declares `M`, `N`, `K`, `ROWS`, the workgroup shape `WG_X` ×
+// `WG_Y` (64 invocations, fewer along rows for short matrices) and `store_value(v)`.
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(WG_X, WG_Y)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let batch = gid.z;
     let row0 = gid.y * ROWS;

@@ -53,6 +53,21 @@ fn graphs() -> Vec<Tensor> {
         x.matmul(&x.mt()),
         x.exp().matmul(&Tensor::ones([3, 8]).sin()),
         Tensor::ones([2, 4, 5]).matmul(&Tensor::ones([2, 5, 4])),
+        // a large product with few rows: the direct kernel's short, wide workgroups, and a
+        // large operand read once (kept fused)
+        Tensor::ones([32, 2048]).matmul(&Tensor::ones([2048, 128]).exp()),
+        // set-2 families: gather, scatter-add (through take's VJP), scans, windows
+        x.take(Tensor::from_slice(&[1i32, 0, 1], [3]), 1),
+        grad(|t: &Tensor| t.take([2, 2, 0], 1).sin().sum(None, false))(&x),
+        Tensor::ones([3, 200]).cumsum(1),
+        Tensor::ones([1, 2, 6, 6]).conv2d(
+            &Tensor::ones([4, 1, 3, 3]),
+            Conv2d::default().groups(2).stride(2),
+        ),
+        grad(|t: &Tensor| t.max_pool2d(2, Some([1, 1])).sum(None, false))(&Tensor::ones([
+            1, 1, 4, 4,
+        ])),
+        x.erfc().log1p().expm1().floor() + x.round() + x.erf(),
     ]
 }
 
