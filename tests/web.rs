@@ -183,39 +183,37 @@ const PICK: [&str; 8] = [
     "three_scalar_args",
 ];
 
-#[wasm_bindgen_test]
-async fn transforms_on_public_conformance_cases() {
-    setup().await;
-    let data = parse_json(include_str!("data/conformance/public.json"));
+/// Runs every check a conformance case has (value, grad, jvp, vjp, jacfwd, jacrev, vmap);
+/// returns how many ran.
+async fn run_case(c: &common::Json) -> usize {
+    let case = Case::from_json(c);
+    let checks = c.get("checks").unwrap();
+    let xs = case.inputs();
+    let f = |a: &[Tensor]| case.call(a);
     let mut ran = 0;
-    for c in data.get("cases").unwrap().arr() {
-        let case = Case::from_json(c);
-        if !PICK.contains(&case.name.as_str()) {
-            continue;
+    let mut check = async |what: &str, got: &Tensor, want: &common::Json| {
+        let (shape, data) = json_tensor(want);
+        assert_eq!(got.shape(), shape.as_slice(), "{} {what}: shape", case.name);
+        if want.get("dtype").is_some() {
+            assert_eq!(got.dtype(), DType::I32, "{} {what}: dtype", case.name);
         }
-        let checks = c.get("checks").unwrap();
-        let xs = case.inputs();
-        let f = |a: &[Tensor]| case.call(a);
-        let mut check = async |what: &str, got: &Tensor, want: &common::Json| {
-            let (shape, data) = json_tensor(want);
-            assert_eq!(got.shape(), shape.as_slice(), "{} {what}: shape", case.name);
-            let g = values(got).await;
-            if let Err(e) = close(&g, &data, case.rtol, case.atol) {
-                panic!("{} {what}: {e}", case.name);
-            }
-            ran += 1;
-        };
-        check("value", &f(&xs), checks.get("value").unwrap()).await;
-        if let Some(g) = checks.get("grad") {
-            for (k, (got, want)) in grad_argnums(f, Argnums::All)(&xs)
-                .iter()
-                .zip(g.arr())
-                .enumerate()
-            {
-                check(&format!("grad {k}"), got, want).await;
-            }
+        let g = values(got).await;
+        if let Err(e) = close(&g, &data, case.rtol, case.atol) {
+            panic!("{} {what}: {e}", case.name);
         }
-        let j = checks.get("jvp").unwrap();
+        ran += 1;
+    };
+    check("value", &f(&xs), checks.get("value").unwrap()).await;
+    if let Some(g) = checks.get("grad") {
+        for (k, (got, want)) in grad_argnums(f, Argnums::All)(&xs)
+            .iter()
+            .zip(g.arr())
+            .enumerate()
+        {
+            check(&format!("grad {k}"), got, want).await;
+        }
+    }
+    if let Some(j) = checks.get("jvp") {
         let ts: Vec<Tensor> = j
             .get("tangents")
             .unwrap()
@@ -225,25 +223,84 @@ async fn transforms_on_public_conformance_cases() {
             .collect();
         let (_, t) = jvp(|a: &Vec<Tensor>| f(a), &xs, &ts);
         check("jvp", &t, j.get("out").unwrap()).await;
-        let v = checks.get("vjp").unwrap();
+    }
+    if let Some(v) = checks.get("vjp") {
         let (_, pb) = vjp(|a: &Vec<Tensor>| f(a), &xs);
         let gs = pb.call(&to_tensor(v.get("cotangent").unwrap()));
         for (k, (got, want)) in gs.iter().zip(v.get("grads").unwrap().arr()).enumerate() {
             check(&format!("vjp {k}"), got, want).await;
         }
+    }
+    if let Some(jw) = checks.get("jacfwd") {
         let jf = jacfwd_argnums(|a: &[Tensor]| vec![f(a)], Argnums::All)(&xs);
         let jr = jacrev_argnums(|a: &[Tensor]| vec![f(a)], Argnums::All)(&xs);
-        for (k, want) in checks.get("jacfwd").unwrap().arr().iter().enumerate() {
+        for (k, want) in jw.arr().iter().enumerate() {
             check(&format!("jacfwd {k}"), &jf[0][k], want).await;
             check(&format!("jacrev {k}"), &jr[0][k], want).await;
         }
-        if let Some(vm) = checks.get("vmap") {
-            let (axes, bx) = case.vmap_args(vm);
-            let y = vmap(|a: &Vec<Tensor>| f(a), axes)(&bx);
-            check("vmap", &y, vm.get("out").unwrap()).await;
+    }
+    if let Some(vm) = checks.get("vmap") {
+        let (axes, bx) = case.vmap_args(vm);
+        let y = vmap(|a: &Vec<Tensor>| f(a), axes)(&bx);
+        check("vmap", &y, vm.get("out").unwrap()).await;
+    }
+    ran
+}
+
+#[wasm_bindgen_test]
+async fn transforms_on_public_conformance_cases() {
+    setup().await;
+    let data = parse_json(include_str!("data/conformance/public.json"));
+    let mut ran = 0;
+    for c in data.get("cases").unwrap().arr() {
+        if PICK.contains(&c.get("name").unwrap().str()) {
+            ran += run_case(c).await;
         }
     }
     assert!(ran >= 40, "only {ran} checks ran");
+}
+
+/// One or more cases of every family of the version-2 ops.
+const PICK2: [&str; 22] = [
+    "p2_log1p",
+    "p2_erf",
+    "p2_gelu",
+    "p2_round",
+    "p2_clip",
+    "p2_min_axis",
+    "p2_prod_all",
+    "p2_std_keepdims",
+    "p2_cumsum_neg_axis_3d",
+    "p2_argmax_last_axis",
+    "p2_take_rows_repeated",
+    "p2_take_along_axis_last",
+    "p2_one_hot_mask",
+    "p2_flip_two_axes_3d",
+    "p2_stack_axis0",
+    "p2_tril",
+    "p2_squeeze",
+    "p2_pad",
+    "p2_conv2d_groups",
+    "p2_conv2d_vmap_weights_only",
+    "p2_max_pool2d",
+    "p2_avg_pool2d",
+];
+
+#[wasm_bindgen_test]
+async fn version_2_ops_on_public_conformance_cases() {
+    setup().await;
+    let data = parse_json(include_str!("data/conformance/public2.json"));
+    let mut seen = vec![];
+    let mut ran = 0;
+    for c in data.get("cases").unwrap().arr() {
+        let name = c.get("name").unwrap().str();
+        if PICK2.contains(&name) {
+            ran += run_case(c).await;
+            seen.push(name.to_string());
+        }
+    }
+    assert_eq!(seen.len(), PICK2.len(), "cases missing: ran {seen:?}");
+    assert!(ran >= 100, "only {ran} checks ran");
 }
 
 #[wasm_bindgen_test]
