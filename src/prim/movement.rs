@@ -727,7 +727,7 @@ pub fn try_stack(xs: &[Tensor], axis: isize) -> Result<Tensor> {
     try_concat(&parts, a as isize)
 }
 
-/// Fallible [`concat`]: shapes must agree on every axis but `axis`.
+/// Fallible [`concat()`]: shapes must agree on every axis but `axis`.
 ///
 /// ```
 /// use wgrad::prelude::*;

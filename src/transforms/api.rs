@@ -240,7 +240,7 @@ impl<A: Tree, O: Tree> Pullback<A, O> {
     }
 }
 
-/// Options of [`vjp_with`] and [`jvp_with`]; the default keeps results differentiable.
+/// Options of [`vjp_with`]; the default keeps results differentiable.
 ///
 /// ```
 /// let o = wgrad::AdOptions::default();
