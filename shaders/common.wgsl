@@ -2,6 +2,21 @@
 
 // Numerically safe helpers of the unary and binary families (computed in f32).
 
+// Whether x is NaN, from its bits (a float comparison may be folded by a compiler that assumes
+// no NaN).
+fn wg_isnan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// max and min that propagate NaN (as JAX; the built-ins may return the other operand).
+fn wg_max(a: f32, b: f32) -> f32 {
+    return select(select(max(a, b), b, wg_isnan(b)), a, wg_isnan(a));
+}
+
+fn wg_min(a: f32, b: f32) -> f32 {
+    return select(select(min(a, b), b, wg_isnan(b)), a, wg_isnan(a));
+}
+
 // +inf, computed from x so that no constant expression is non-finite (WGSL lets a compiler
 // assume that none is).
 fn wg_inf(x: f32) -> f32 {

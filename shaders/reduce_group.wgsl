@@ -1,7 +1,7 @@
 // wgrad reduction, one workgroup per (output, chunk) with a tree in workgroup memory (long
 // reductions; the chunks of an output are combined by a second, short reduction). The
 // generated prelude declares `OUTPUTS`, `R`, `CHUNKS`, `CHUNK` (terms per chunk), `Acc`, and
-// `identity()`, `combine(a, b)`, `src(o, r)` and `finish(acc)`.
+// `identity(z)`, `combine(a, b)`, `src(o, r)` and `finish(acc)`.
 
 var<workgroup> partial: array<Acc, 256>;
 
@@ -10,11 +10,19 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let g = wid.x + wid.y * nwg.x;
     let o = g / CHUNKS;
     let c = g % CHUNKS;
-    var acc = identity();
+    // Each invocation takes every 256th term of its chunk, in blocks of 16 terms combined into
+    // its total (less drift); at most CHUNK / 256 iterations (the op keeps that far below the
+    // 65,535 software drivers allow).
+    var acc = identity(lid);
     if (o < OUTPUTS) {
         let end = min((c + 1u) * CHUNK, R);
-        for (var r = c * CHUNK + lid; r < end; r = r + 256u) {
-            acc = combine(acc, src(o, r));
+        for (var b0 = c * CHUNK + lid; b0 < end; b0 = b0 + 4096u) {
+            var part = identity(lid);
+            let stop = min(b0 + 4096u, end);
+            for (var r = b0; r < stop; r = r + 256u) {
+                part = combine(part, src(o, r));
+            }
+            acc = combine(acc, part);
         }
     }
     partial[lid] = acc;

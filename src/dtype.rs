@@ -71,6 +71,9 @@ pub(crate) fn numel(shape: &[usize]) -> usize {
 
 /// Number of elements of a new shape; an error names the op when the product overflows.
 pub(crate) fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
+    if shape.contains(&0) {
+        return Ok(0);
+    }
     shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))

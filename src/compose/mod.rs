@@ -49,15 +49,18 @@ impl Tensor {
     pub fn reciprocal(&self) -> Tensor {
         1.0 / self
     }
-    /// Elementwise `max(x, 0)`, with derivative 0 at 0 (as JAX).
+    /// Elementwise `max(x, 0)`, with derivative 0 at 0 and NaN kept NaN (as JAX).
     ///
     /// ```
     /// use wgrad::prelude::*;
     /// assert_eq!(Tensor::from_vec(vec![-1.0f32, 2.0], [2]).relu().to_vec::<f32>(), vec![0.0, 2.0]);
+    /// assert!(Tensor::scalar(f32::NAN).relu().item().is_nan());
     /// ```
     pub fn relu(&self) -> Tensor {
+        // Zero where x < 0 or x == 0 (neither holds for NaN, which then passes through).
         let zero = Tensor::scalar(0.0);
-        where_(&self.greater(&zero), self, &zero)
+        let at_zero = where_(&self.equal(&zero), &zero, self);
+        where_(&self.less(&zero), &zero, &at_zero)
     }
     /// Elementwise `log(1 + e^x)` (`jax.nn.softplus`), stable for large |x|; its derivative
     /// is `sigmoid(x)` everywhere (0.5 at 0).

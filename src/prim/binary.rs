@@ -120,8 +120,19 @@ impl Primitive for BinaryOp {
             BinaryOp::Sub => format!("{x} - {y}"),
             BinaryOp::Mul => format!("{x} * {y}"),
             BinaryOp::Div => format!("{x} / {y}"),
-            BinaryOp::Maximum => format!("max({x}, {y})"),
-            BinaryOp::Minimum => format!("min({x}, {y})"),
+            BinaryOp::Maximum | BinaryOp::Minimum => {
+                let f = if *self == BinaryOp::Maximum {
+                    "max"
+                } else {
+                    "min"
+                };
+                match node.dtype() {
+                    // NaN propagates (as JAX); the built-ins may return the other operand.
+                    DType::F32 => format!("wg_{f}({x}, {y})"),
+                    DType::F16 => format!("f16(wg_{f}(f32({x}), f32({y})))"),
+                    _ => format!("{f}({x}, {y})"),
+                }
+            }
             BinaryOp::Pow => match node.dtype() {
                 DType::F16 => format!("f16(wg_pow(f32({x}), f32({y})))"),
                 _ => format!("wg_pow({x}, {y})"),
@@ -173,10 +184,20 @@ pub(crate) fn unify_dtypes(op: &'static str, a: &Tensor, b: &Tensor) -> Result<(
     if a.dtype() == b.dtype() {
         return Ok((a.clone(), b.clone()));
     }
+    // A weak (0-d constant, like a Python literal) operand adopts the other's dtype, except
+    // that a float constant with an integer tensor makes the result float (as JAX: `i32 + 2.5`
+    // is `f32`, never a silent truncation to 2).
+    let float_with_int = |w: &Tensor, t: &Tensor| w.dtype().is_float() && !t.dtype().is_float();
     if is_weak(b) {
+        if float_with_int(b, a) {
+            return Ok((a.try_cast(b.dtype())?, b.clone()));
+        }
         return Ok((a.clone(), b.try_cast(a.dtype())?));
     }
     if is_weak(a) {
+        if float_with_int(a, b) {
+            return Ok((a.clone(), b.try_cast(a.dtype())?));
+        }
         return Ok((a.try_cast(b.dtype())?, b.clone()));
     }
     dtype_err(

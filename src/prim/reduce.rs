@@ -188,7 +188,7 @@ impl Reduce {
         ));
         // One invocation per output when the loops are short or there are outputs enough to
         // fill the device; else a workgroup tree per output, in chunks when outputs are few.
-        let per_thread = r <= 256 || outputs * r <= 1 << 16 || (outputs >= 2048 && r <= 4096);
+        let per_thread = r <= 256 || (r <= 4096 && (outputs * r <= 1 << 16 || outputs >= 2048));
         if per_thread {
             e.note_inlined(node);
             return Ok(vec![self.thread_kernel(
@@ -200,7 +200,12 @@ impl Reduce {
                 cx,
             )?]);
         }
-        let chunks = r.div_ceil(4096).clamp(1, 128usize.div_ceil(outputs).max(1));
+        // Enough chunks to fill the device when outputs are few, and always enough that no
+        // invocation loops more than 16,384 times.
+        let chunks = r
+            .div_ceil(4096)
+            .clamp(1, 128usize.div_ceil(outputs).max(1))
+            .max(r.div_ceil(256 * 16_384));
         let (dest, dest_dtype) = if chunks == 1 {
             (cx.out(), node.dtype())
         } else {
@@ -265,22 +270,26 @@ impl Reduce {
         e.const_u32("OUTPUTS", outputs)?;
         e.const_u32("R", r)?;
         e.alias("Acc", acc.wgsl());
+        // ±inf through the bits of a runtime value: no constant expression is non-finite.
         let identity = match (self.op, acc) {
             (ReduceOp::Sum, a) => literal(0.0, a).replace("bitcast<f32>(0u)", "0.0"),
-            (ReduceOp::Max, DType::F32) => "bitcast<f32>(0xff7fffffu)".to_string(), // -FLT_MAX
-            (ReduceOp::Max, DType::I32) => "-2147483647i".to_string(),
+            (ReduceOp::Max, DType::F32) => "bitcast<f32>(0xff800000u | (z & 0u))".to_string(),
+            (ReduceOp::Max, DType::I32) => "bitcast<i32>(0x80000000u | (z & 0u))".to_string(),
             (ReduceOp::Max, _) => "0u".to_string(),
-            (ReduceOp::Min, DType::F32) => "bitcast<f32>(0x7f7fffffu)".to_string(), // FLT_MAX
+            (ReduceOp::Min, DType::F32) => "bitcast<f32>(0x7f800000u | (z & 0u))".to_string(),
             (ReduceOp::Min, DType::I32) => "2147483647i".to_string(),
             (ReduceOp::Min, _) => "4294967295u".to_string(),
             (ReduceOp::Prod, a) => literal(1.0, a),
         };
         e.push_fn(format!(
-            "fn identity() -> Acc {{\n    return {identity};\n}}"
+            "fn identity(z: u32) -> Acc {{\n    return {identity};\n}}"
         ));
+        let float = acc == DType::F32;
         let combine = match self.op {
             ReduceOp::Sum => "a + b",
+            ReduceOp::Max if float => "wg_max(a, b)",
             ReduceOp::Max => "max(a, b)",
+            ReduceOp::Min if float => "wg_min(a, b)",
             ReduceOp::Min => "min(a, b)",
             ReduceOp::Prod => "a * b",
         };

@@ -42,7 +42,8 @@ impl UnaryOp {
             UnaryOp::Sqrt => format!("sqrt({x})"),
             UnaryOp::Abs => format!("abs({x})"),
             UnaryOp::Sigmoid => format!("wg_sigmoid({x})"),
-            UnaryOp::Sign => format!("sign({x})"),
+            // sign(NaN) is NaN (the built-in may say 0).
+            UnaryOp::Sign => format!("select(sign({x}), {x}, wg_isnan(f32({x})))"),
             UnaryOp::Log1p => format!("wg_log1p({x})"),
             UnaryOp::Expm1 => format!("wg_expm1({x})"),
             UnaryOp::Erf => format!("wg_erf({x})"),
