@@ -4,13 +4,18 @@
 // generated `mm_block(batch, row0, col0)` holds one accumulator per row (unrolled), reads
 // B[k, n..n+4] once per step for all rows through `load_b4`, and A[m, k..k+4] through
 // `load_a4`. The prelude also declares `M`, `N`, `K`, `ROWS`, the workgroup shape `WG_X` ×
-// `WG_Y` (64 invocations, fewer along rows for short matrices) and `store_value(v)`.
+// `WG_Y` (64 invocations, fewer along rows for short matrices), `store_value(v)`, and the
+// grid: `CB` column blocks × `RB` row blocks × products, `GROUPS` in all, numbered flat.
 
 @compute @workgroup_size(WG_X, WG_Y)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let batch = gid.z;
-    let row0 = gid.y * ROWS;
-    let col0 = gid.x * 4u;
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let g = wid.x + wid.y * nwg.x;
+    if (g >= GROUPS) {
+        return;
+    }
+    let batch = g / (CB * RB);
+    let row0 = (((g / CB) % RB) * WG_Y + lid.y) * ROWS;
+    let col0 = ((g % CB) * WG_X + lid.x) * 4u;
     if (row0 >= M || col0 >= N) {
         return;
     }

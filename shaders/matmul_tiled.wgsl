@@ -2,16 +2,21 @@
 // A 16×16 workgroup computes a 64×64 tile of C, each invocation a 4×4 block held in four vec4
 // registers; A and B pass through workgroup memory 16 columns of K at a time. The generated
 // prelude declares `M`, `N`, `K`, `load_a(b, m, k)` and `load_b(b, k, n)` (reading through
-// whatever the scheduler fused in front: transposes, broadcasts, scales) and `store_value(v)`.
+// whatever the scheduler fused in front: transposes, broadcasts, scales), `store_value(v)`, and
+// the grid: `CB` column blocks × `RB` row blocks × products, `GROUPS` in all, numbered flat.
 
 var<workgroup> tile_a: array<array<f32, 64>, 16>;
 var<workgroup> tile_b: array<array<f32, 64>, 16>;
 
 @compute @workgroup_size(16, 16)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let batch = wid.z;
-    let row0 = wid.y * 64u;
-    let col0 = wid.x * 64u;
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let g = wid.x + wid.y * nwg.x;
+    if (g >= GROUPS) {
+        return;
+    }
+    let batch = g / (CB * RB);
+    let row0 = ((g / CB) % RB) * 64u;
+    let col0 = (g % CB) * 64u;
     let t = lid.y * 16u + lid.x;
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);

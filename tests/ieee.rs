@@ -5,6 +5,7 @@
 
 mod common;
 
+use wgrad::MatmulKernel;
 use wgrad::prelude::*;
 
 /// `n - 1` zeros, then a one.
@@ -98,4 +99,79 @@ fn shape_arithmetic_overflow_is_an_error() {
     let empty = Tensor::zeros([0]);
     assert!(empty.try_reshape([1 << 32, 1 << 32]).is_err());
     assert!(Tensor::try_from_slice::<f32>(&[], [1 << 40, 1 << 40, 0]).is_ok());
+}
+
+#[test]
+fn matmul_sums_every_term_of_a_long_inner_axis() {
+    common::setup();
+    // K = 300,000: the CPU kernel lost terms from K = 262,144, the tiled one from ~58,000.
+    let k = 300_000;
+    let a = Tensor::arange(k).reshape([1, k]) * 1e-3;
+    let b = Tensor::ones([k, 2]);
+    let want = (0..k).map(|i| i as f64 * 1e-3).sum::<f64>();
+    for kernel in [MatmulKernel::Direct, MatmulKernel::Tiled] {
+        wgrad::set_matmul_kernel(kernel);
+        let c = a.matmul(&b).to_vec::<f32>();
+        for v in c {
+            assert!(
+                (v as f64 - want).abs() / want < 1e-4,
+                "{kernel:?}: {v} vs {want}"
+            );
+        }
+    }
+    wgrad::set_matmul_kernel(MatmulKernel::Auto);
+}
+
+#[test]
+fn large_grids_fold_instead_of_failing() {
+    common::setup();
+    // 3,000,000 columns: more than 65,535 workgroups along one dimension.
+    let n = 3_000_000;
+    let b = Tensor::arange(n).reshape([1, n]);
+    for kernel in [MatmulKernel::Direct, MatmulKernel::Tiled] {
+        wgrad::set_matmul_kernel(kernel);
+        let c = Tensor::full([1, 1], 2.0).try_matmul(&b).unwrap();
+        let v = c.try_to_vec::<f32>().unwrap();
+        assert_eq!((v[0], v[n - 1]), (0.0, 2.0 * (n - 1) as f32), "{kernel:?}");
+    }
+    wgrad::set_matmul_kernel(MatmulKernel::Auto);
+    // 70,000 products in one batch (vmap of a matmul over 70,000 examples).
+    let x = Tensor::ones([70_000, 2, 3]);
+    let w = Tensor::ones([70_000, 3, 2]);
+    let y = x.matmul(&w).sum(None, false).item();
+    assert_eq!(y, 70_000.0 * 4.0 * 3.0);
+}
+
+#[test]
+fn scatter_add_over_a_long_index_list() {
+    common::setup();
+    // 100,000 lookups of 3 rows: the gradient adds up across every one.
+    let n = 100_000;
+    let idx: Vec<i32> = (0..n).map(|k| (k % 3) as i32).collect();
+    let it = Tensor::from_vec(idx, [n]);
+    let g = grad(|t: &Tensor| t.take(&it, 0).sum(None, false))(&Tensor::zeros([3, 2]));
+    let c = [33_334.0f32, 33_333.0, 33_333.0];
+    assert_eq!(
+        g.to_vec::<f32>(),
+        c.iter().flat_map(|&v| [v, v]).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn empty_tensors_work_in_reductions() {
+    common::setup();
+    assert_eq!(Tensor::zeros([3, 0]).sum(None, false).item(), 0.0);
+    assert_eq!(
+        Tensor::zeros([3, 0]).sum(1, false).to_vec::<f32>(),
+        vec![0.0; 3]
+    );
+    assert_eq!(
+        Tensor::zeros([0, 3]).sum(0, false).to_vec::<f32>(),
+        vec![0.0; 3]
+    );
+    assert_eq!(
+        Tensor::zeros([2, 0]).prod(1, false).to_vec::<f32>(),
+        vec![1.0; 2]
+    );
+    assert!(Tensor::zeros([0, 4]).exp().to_vec::<f32>().is_empty());
 }

@@ -44,17 +44,9 @@ fn clamped(idx: &str, dtype: DType, n: usize) -> String {
     }
 }
 
-impl Primitive for Index {
-    fn name(&self) -> &'static str {
-        match self {
-            Index::Gather { .. } => "gather",
-            Index::ScatterAdd { .. } => "scatter_add",
-        }
-    }
-    fn fusion(&self) -> Fusion {
-        Fusion::Inline
-    }
-    fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
+impl Index {
+    /// The node function's body, given the names of its inputs' functions.
+    fn body(&self, node: &Tensor, args: &[String]) -> String {
         let ins = node.inputs();
         let (src, idx) = (&ins[0], &ins[1]);
         let out = node.shape();
@@ -62,7 +54,7 @@ impl Primitive for Index {
         match self {
             Index::Gather { axis } => {
                 let n = src.shape()[*axis];
-                body += &format!("    let j0 = {}(i);\n", cx.arg(1));
+                body += &format!("    let j0 = {}(i);\n", args[1]);
                 body += &format!("    let j = {};\n", clamped("j0", idx.dtype(), n));
                 let pos: Vec<String> = (0..out.len())
                     .map(|k| {
@@ -73,7 +65,7 @@ impl Primitive for Index {
                         }
                     })
                     .collect();
-                body += &format!("    return {}({});", cx.arg(0), compose(&pos, src.shape()));
+                body += &format!("    return {}({});", args[0], compose(&pos, src.shape()));
             }
             Index::ScatterAdd { axis, n } => {
                 let m = src.shape()[*axis];
@@ -98,13 +90,41 @@ impl Primitive for Index {
                      let q = {q};\n            let j0 = {}(q);\n            \
                      if ({} == d{axis}) {{\n                acc = acc + {}(q);\n            }}\n        \
                      }}\n    }}\n    return acc;",
-                    cx.arg(1),
+                    args[1],
                     clamped("j0", idx.dtype(), *n),
-                    cx.arg(0),
+                    args[0],
                 );
             }
         }
-        Ok(Lowered::Body(body))
+        body
+    }
+}
+
+impl Primitive for Index {
+    fn name(&self) -> &'static str {
+        match self {
+            Index::Gather { .. } => "gather",
+            Index::ScatterAdd { .. } => "scatter_add",
+        }
+    }
+    fn fusion(&self) -> Fusion {
+        match self {
+            Index::Gather { .. } => Fusion::Inline,
+            // Its body loops over the gathered axis: inside a consumer's loop (a reduction's,
+            // a matmul's) the iterations would multiply past what drivers allow.
+            Index::ScatterAdd { .. } => Fusion::KernelRoot,
+        }
+    }
+    fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
+        Ok(match self {
+            Index::Gather { .. } => {
+                let args = [cx.arg(0).to_string(), cx.arg(1).to_string()];
+                Lowered::Body(self.body(node, &args))
+            }
+            Index::ScatterAdd { .. } => {
+                Lowered::Kernels(vec![cx.pointwise_kernel(node, |a| self.body(node, a))?])
+            }
+        })
     }
     fn jvp(&self, x: &[Tensor], _: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
         let t = t[0].as_ref()?;
@@ -134,6 +154,32 @@ impl Primitive for Index {
     }
 }
 
+/// The longest gathered axis one scatter-add loops over: software drivers stop an invocation's
+/// loops after 65,535 iterations in all (100,000 lookups of 3 rows lost two thirds of the
+/// gradient), so a longer one is split into chunks whose scatter-adds are summed.
+pub(crate) const MAX_SCATTER: usize = 16_384;
+
+/// A scatter-add along a long `axis`: `c` chunks (zero-padded; a padded index 0 adds 0) as a new
+/// axis, scattered each, summed.
+fn split_scatter(src: &Tensor, idx: &Tensor, axis: usize, n: usize) -> Result<Tensor> {
+    let m = src.shape()[axis];
+    let c = m.div_ceil(MAX_SCATTER);
+    let mc = m.div_ceil(c);
+    let mut hi = vec![0; src.rank()];
+    hi[axis] = c * mc - m;
+    let mut shape = src.shape()[..axis].to_vec();
+    shape.extend([c, mc]);
+    shape.extend_from_slice(&src.shape()[axis + 1..]);
+    let chunked =
+        |t: &Tensor| -> Result<Tensor> { t.try_pad(vec![0; t.rank()], &hi)?.try_reshape(&shape) };
+    let parts = index_p(
+        Index::ScatterAdd { axis: axis + 1, n },
+        &chunked(src)?,
+        &chunked(idx)?,
+    )?;
+    parts.try_sum(axis as isize, false)
+}
+
 /// The primitive: `src` is the gathered tensor (gather) or the cotangent-shaped values
 /// (scatter-add); `idx` is integer, shaped as `src` for scatter-add and as the output for
 /// gather.
@@ -148,6 +194,11 @@ pub(crate) fn index_p(op: Index, src: &Tensor, idx: &Tensor) -> Result<Tensor> {
                 idx.shape()
             ),
         );
+    }
+    if let Index::ScatterAdd { axis, n } = op {
+        if axis < src.rank() && src.shape() == idx.shape() && src.shape()[axis] > MAX_SCATTER {
+            return split_scatter(src, idx, axis, n);
+        }
     }
     let (axis, shape) = match &op {
         Index::Gather { axis } => (*axis, idx.shape().to_vec()),

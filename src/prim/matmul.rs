@@ -5,7 +5,7 @@
 
 use super::{Fusion, Op, Primitive};
 use crate::dtype::{DType, broadcast_shapes, numel};
-use crate::error::{Error, Result, dtype_err, or_panic, shape_err};
+use crate::error::{Result, dtype_err, or_panic, shape_err};
 use crate::runtime::codegen::{Kernel, LowerCx, Lowered, templates};
 use crate::tensor::Tensor;
 use crate::transforms::vmap::with_batch;
@@ -91,15 +91,6 @@ impl Matmul {
         let r = a.rank();
         let (m, k, n) = (a.shape()[r - 2], a.shape()[r - 1], b.shape()[r - 1]);
         let batch = numel(&a.shape()[..r - 2]);
-        if batch > cx.limits.max_workgroups as usize {
-            return Err(Error::TooLarge {
-                op: "matmul",
-                msg: format!(
-                    "{batch} batched products exceed {} per dispatch",
-                    cx.limits.max_workgroups
-                ),
-            });
-        }
         let direct = cx.policy.direct_matmul(cx.limits.cpu);
         let (rows, wg_x, wg_y) = direct_blocking(m, batch * m * n * k);
         let mut e = cx.kernel();
@@ -197,17 +188,21 @@ impl Matmul {
         } else {
             templates::MATMUL_TILED
         };
+        // One workgroup per (column block, row block, product), numbered flat and folded into
+        // a 2-D grid: no dimension exceeds the device's limit, however wide or batched.
+        let (cb, rb) = (n.div_ceil(tile_n), m.div_ceil(tile_m));
+        let groups = cb * rb * batch;
+        e.const_u32("CB", cb)?;
+        e.const_u32("RB", rb)?;
+        e.const_u32("GROUPS", groups)?;
+        let grid = cx.grid(groups, 1)?;
         kernels.push(e.finish(
             template,
             "matmul",
             cx.out(),
             node.dtype(),
             batch * m * n,
-            [
-                n.div_ceil(tile_n) as u32,
-                m.div_ceil(tile_m) as u32,
-                batch as u32,
-            ],
+            grid,
         ));
         Ok(kernels)
     }
@@ -268,6 +263,10 @@ pub(crate) fn matmul_p(a: &Tensor, b: &Tensor) -> Result<Tensor> {
             format!("shapes {:?} and {:?} do not multiply", a.shape(), b.shape()),
         );
     }
+    let k = a.shape()[r - 1];
+    if k > MAX_K {
+        return split_k(a, b);
+    }
     let mut shape = a.shape().to_vec();
     shape[r - 1] = b.shape()[r - 1];
     Tensor::from_op(
@@ -276,6 +275,35 @@ pub(crate) fn matmul_p(a: &Tensor, b: &Tensor) -> Result<Tensor> {
         shape,
         a.dtype(),
     )
+}
+
+/// The longest inner axis one matmul kernel sums. Software drivers stop an invocation's loops
+/// after 65,535 iterations in all (a K of 300,000 lost a fifth of its terms); a longer K is
+/// split into chunks, multiplied as one batched product, and the chunks' products summed.
+pub(crate) const MAX_K: usize = 16_384;
+
+/// `a · b` with a long inner axis: `[.., M, K]` and `[.., K, N]` as `c` chunks of `kc`
+/// (zero-padded), `[.., c, M, kc] · [.., c, kc, N]` summed over the chunks.
+fn split_k(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let r = a.rank();
+    let (m, k, n) = (a.shape()[r - 2], a.shape()[r - 1], b.shape()[r - 1]);
+    let c = k.div_ceil(MAX_K);
+    let kc = k.div_ceil(c);
+    let mut hi = vec![0; r];
+    hi[r - 1] = c * kc - k;
+    let mut sa = a.shape()[..r - 2].to_vec();
+    sa.extend([m, c, kc]);
+    let mut perm: Vec<usize> = (0..r - 2).collect();
+    perm.extend([r - 1, r - 2, r]);
+    let a3 = a
+        .try_pad(vec![0; r], &hi)?
+        .try_reshape(sa)?
+        .try_transpose(perm)?;
+    hi.swap(r - 2, r - 1);
+    let mut sb = b.shape()[..r - 2].to_vec();
+    sb.extend([c, kc, n]);
+    let b3 = b.try_pad(vec![0; r], &hi)?.try_reshape(sb)?;
+    matmul_p(&a3, &b3)?.try_sum((r - 2) as isize, false)
 }
 
 impl Tensor {

@@ -56,21 +56,9 @@ impl Patches {
     }
 }
 
-impl Primitive for Patches {
-    fn name(&self) -> &'static str {
-        match self {
-            Patches::Unfold(_) => "unfold",
-            Patches::Fold(_) => "fold",
-        }
-    }
-    fn fusion(&self) -> Fusion {
-        match self {
-            Patches::Unfold(_) => Fusion::IndexMap,
-            // A sum over the window elements that cover each position.
-            Patches::Fold(_) => Fusion::Inline,
-        }
-    }
-    fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
+impl Patches {
+    /// The node function's body, given the name of its input's function.
+    fn body(&self, node: &Tensor, arg: &str) -> String {
         let out = node.shape();
         let x = &node.inputs()[0];
         let r = out.len();
@@ -95,7 +83,7 @@ impl Primitive for Patches {
                 }
                 let mut pos: Vec<String> = (0..r - 4).map(|k| format!("d{k}")).collect();
                 pos.extend(["u32(p0)".to_string(), "u32(p1)".to_string()]);
-                body += &format!("    return {}({});", cx.arg(0), compose(&pos, x.shape()));
+                body += &format!("    return {}({});", arg, compose(&pos, x.shape()));
             }
             Patches::Fold(w) => {
                 // d[r-2], d[r-1]: the position (h, w); sum over the window elements covering it.
@@ -123,12 +111,37 @@ impl Primitive for Patches {
                     dw = w.dilation[1],
                     sh = w.stride[0],
                     sw = w.stride[1],
-                    f = cx.arg(0),
+                    f = arg,
                     idx = compose(&pos, x.shape()),
                 );
             }
         }
-        Ok(Lowered::Body(body))
+        body
+    }
+}
+
+impl Primitive for Patches {
+    fn name(&self) -> &'static str {
+        match self {
+            Patches::Unfold(_) => "unfold",
+            Patches::Fold(_) => "fold",
+        }
+    }
+    fn fusion(&self) -> Fusion {
+        match self {
+            Patches::Unfold(_) => Fusion::IndexMap,
+            // A sum over the window elements covering each position: it loops, so it gets a
+            // kernel of its own (inside a consumer's loop the iterations would multiply).
+            Patches::Fold(_) => Fusion::KernelRoot,
+        }
+    }
+    fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
+        Ok(match self {
+            Patches::Unfold(_) => Lowered::Body(self.body(node, cx.arg(0))),
+            Patches::Fold(_) => {
+                Lowered::Kernels(vec![cx.pointwise_kernel(node, |a| self.body(node, &a[0]))?])
+            }
+        })
     }
     fn jvp(&self, _: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
         let t = t[0].as_ref()?;

@@ -410,6 +410,23 @@ impl<'a> LowerCx<'a> {
         let k = elementwise_kernel(t, self.computed, self.limits, self.policy, buf.clone())?;
         Ok((buf, k))
     }
+    /// Kernel roots computed per element (their body loops, so they must not be fused into a
+    /// consumer's loop): the node's own elementwise kernel, with `body` (the node function's
+    /// body, given its inputs' function names) and the node's producers fused in.
+    pub fn pointwise_kernel(
+        &self,
+        node: &Tensor,
+        body: impl FnOnce(&[String]) -> String,
+    ) -> Result<Kernel> {
+        let mut e = self.kernel();
+        let args = node
+            .inputs()
+            .iter()
+            .map(|x| e.value_fn(x))
+            .collect::<Result<Vec<_>>>()?;
+        let body = body(&args);
+        finish_pointwise(e, node, self.out(), body)
+    }
     /// The next unused scratch number (the scheduler continues from it).
     pub fn next_virtual(&self) -> usize {
         self.next_virtual
@@ -463,16 +480,17 @@ pub(crate) fn literal(v: f64, dtype: DType) -> String {
     }
 }
 
-/// Code that splits flat index `var` of `shape` into per-axis indices `{prefix}0..`.
+/// Code that splits flat index `var` of `shape` into per-axis indices `{prefix}0..`. (An axis
+/// of size 0 divides by 1: such code never runs, but must still be valid WGSL.)
 pub(crate) fn decompose(shape: &[usize], var: &str, prefix: &str) -> String {
     let mut s = format!("    var {prefix}r = {var};\n");
     for k in (0..shape.len()).rev() {
         if k == 0 {
             s += &format!("    let {prefix}{k} = {prefix}r;\n");
         } else {
+            let d = shape[k].max(1);
             s += &format!(
-                "    let {prefix}{k} = {prefix}r % {}u;\n    {prefix}r = {prefix}r / {}u;\n",
-                shape[k], shape[k]
+                "    let {prefix}{k} = {prefix}r % {d}u;\n    {prefix}r = {prefix}r / {d}u;\n"
             );
         }
     }
@@ -533,6 +551,12 @@ pub(crate) fn elementwise_kernel(
         .map(|x| e.value_fn(x))
         .collect::<Result<Vec<_>>>()?;
     let body = e.lower_inline(node, args)?;
+    finish_pointwise(e, node, out, body)
+}
+
+/// The elementwise kernel whose root computes `node` by `body`.
+fn finish_pointwise(mut e: Emitter, node: &Tensor, out: BufRef, body: String) -> Result<Kernel> {
+    let limits = e.limits;
     let ty = node.dtype().wgsl();
     e.push_fn(format!("fn root(i: u32) -> {ty} {{\n{body}\n}}"));
     e.push_fn(format!(
