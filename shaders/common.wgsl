@@ -25,25 +25,23 @@ fn wg_inf(x: f32) -> f32 {
 
 // e^x to within 1 ulp (the built-in's error grows with |x|: 15 ulp at 30 on lavapipe).
 // Cody–Waite reduction by ln 2 (the high part has 9 bits, so k·C1 is exact), Cephes' expf
-// polynomial on [-ln2/2, ln2/2], and a scale by 2^k in two steps (no overflow inside ldexp).
+// polynomial on [-ln2/2, ln2/2], and the scale 2^k from exponent bits in two factors (k reaches
+// 150 at the denormal end). No branches: the edges are selected at the end.
 fn wg_exp(x: f32) -> f32 {
-    if (x > 88.72283) {
-        return wg_inf(x);
-    }
-    if (x < -103.97208) {
-        return 0.0;
-    }
-    if (!(x == x)) {
-        return x;
-    }
-    let k = round(x * 1.442695041);
-    let r = (x - k * 0.693359375) - k * -2.12194440e-4;
+    let xc = clamp(x, -104.0, 89.0);
+    let k = floor(xc * 1.442695041 + 0.5);
+    let r = (xc - k * 0.693359375) - k * -2.12194440e-4;
     let z = r * r;
     let p = ((((1.9875691500e-4 * r + 1.3981999507e-3) * r + 8.3334519073e-3) * r + 4.1665795894e-2) * r + 1.6666665459e-1) * r + 5.0000001201e-1;
     let y = p * z + r + 1.0;
     let ki = i32(k);
     let half = ki / 2;
-    return ldexp(ldexp(y, half), ki - half);
+    let s1 = bitcast<f32>(u32(half + 127) << 23u);
+    let s2 = bitcast<f32>(u32(ki - half + 127) << 23u);
+    var e = y * s1 * s2;
+    e = select(e, wg_inf(x), x > 88.72283);
+    e = select(e, 0.0, x < -103.97208);
+    return select(e, x, wg_isnan(x));
 }
 
 // log(x) to within 1 ulp (the built-in loses digits near 1 on lavapipe: log(x)/(x-1) at
@@ -71,19 +69,22 @@ fn wg_log(x: f32) -> f32 {
     return (m + y) + e * 0.693359375;
 }
 
-// tanh through expm1: no cancellation near 0 (the old (1 - e) / (1 + e) form gave
-// tanh(x)/x = 1.0133 at 1e-6), no overflow for large |x|.
+// tanh within about 1 ulp: Cephes' odd polynomial below 0.625 (the old (1 - e) / (1 + e) form
+// cancelled near 0: tanh(x)/x came out 1.0133 at 1e-6), 1 - 2/(e^{2|x|} + 1) above (no
+// overflow: e^{2|x|} = inf gives 1).
 fn wg_tanh(x: f32) -> f32 {
-    let e = wg_expm1(-2.0 * abs(x));
-    return sign(x) * (-e / (2.0 + e));
+    let a = abs(x);
+    let z = x * x;
+    let small = ((((-5.70498872745e-3 * z + 2.06390887954e-2) * z - 5.37397155531e-2) * z + 1.33314422036e-1) * z - 3.33332819422e-1) * z * x + x;
+    let big = sign(x) * (1.0 - 2.0 / (wg_exp(2.0 * a) + 1.0));
+    return select(big, small, a < 0.625);
 }
 
+// 1 / (1 + e^-x), stable for large |x|, without branches.
 fn wg_sigmoid(x: f32) -> f32 {
-    if (x >= 0.0) {
-        return 1.0 / (1.0 + wg_exp(-x));
-    }
-    let e = wg_exp(x);
-    return e / (1.0 + e);
+    let e = wg_exp(-abs(x));
+    let s = 1.0 / (1.0 + e);
+    return select(e * s, s, x >= 0.0);
 }
 
 fn wg_pow(x: f32, y: f32) -> f32 {
@@ -182,10 +183,8 @@ fn wg_log1p(x: f32) -> f32 {
 
 // exp(x) - 1 without cancellation: Taylor series (Horner, to x^9/9!) for |x| < 0.5.
 fn wg_expm1(x: f32) -> f32 {
-    if (abs(x) < 0.5) {
-        return x * (1.0 + x / 2.0 * (1.0 + x / 3.0 * (1.0 + x / 4.0 * (1.0 + x / 5.0 * (1.0 + x / 6.0 * (1.0 + x / 7.0 * (1.0 + x / 8.0 * (1.0 + x / 9.0))))))));
-    }
-    return wg_exp(x) - 1.0;
+    let t = x * (1.0 + x * (0.5 + x * (1.6666666667e-1 + x * (4.1666666667e-2 + x * (8.3333333333e-3 + x * (1.3888888889e-3 + x * (1.9841269841e-4 + x * (2.4801587302e-5 + x * 2.7557319224e-6))))))));
+    return select(wg_exp(x) - 1.0, t, abs(x) < 0.5);
 }
 
 // erf(x) for |x| < 1: x P(x^2), P fitted to float64 erf (weighted least squares, near-minimax).

@@ -175,3 +175,39 @@ fn empty_tensors_work_in_reductions() {
     );
     assert!(Tensor::zeros([0, 4]).exp().to_vec::<f32>().is_empty());
 }
+
+#[test]
+fn division_by_a_constant_zero_is_ieee_and_never_reads_stale_memory() {
+    common::setup();
+    let x = Tensor::from_vec(vec![0.0f32, 1.0, -2.0, 0.0], [4]);
+    let check = |v: Vec<f32>, what: &str| {
+        assert!(v[0].is_nan() && v[3].is_nan(), "{what}: {v:?}");
+        assert_eq!(
+            (v[1], v[2]),
+            (f32::INFINITY, f32::NEG_INFINITY),
+            "{what}: {v:?}"
+        );
+    };
+    for _ in 0..3 {
+        // Leave recognisable values in a pooled buffer of the same size first.
+        {
+            let s = &Tensor::from_vec(vec![12345.0f32, 777.0, 31337.0, 42.0], [4]) + 0.0;
+            s.realize();
+        }
+        check((&x / 0.0).to_vec::<f32>(), "x / 0.0");
+        check((&x / Tensor::scalar(0.0)).to_vec::<f32>(), "x / scalar(0)");
+        // x * 0 keeps the sign: -2 / -0 is +inf.
+        let v = (&x / (&x * 0.0)).to_vec::<f32>();
+        assert!(v[0].is_nan() && v[3].is_nan(), "x / (x * 0): {v:?}");
+        assert_eq!(
+            (v[1], v[2]),
+            (f32::INFINITY, f32::INFINITY),
+            "x / (x * 0): {v:?}"
+        );
+    }
+    let m = Tensor::zeros([2, 0]).mean(1, false).to_vec::<f32>();
+    assert!(
+        m.iter().all(|v| v.is_nan()),
+        "mean over an empty axis: {m:?}"
+    );
+}

@@ -4,7 +4,7 @@
 use super::{Fusion, Op, Primitive};
 use crate::dtype::DType;
 use crate::error::{Result, or_panic};
-use crate::runtime::codegen::{LowerCx, Lowered, decompose, internal, literal};
+use crate::runtime::codegen::{LowerCx, Lowered, decompose, internal, scalar_bits, scalar_read};
 use crate::tensor::Tensor;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -51,7 +51,7 @@ impl Primitive for Source {
     fn fusion(&self) -> Fusion {
         Fusion::Inline
     }
-    fn lower(&self, node: &Tensor, _: &mut LowerCx) -> Result<Lowered> {
+    fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         Ok(Lowered::Body(match self {
             Source::Data => {
                 return Err(internal(format!(
@@ -59,7 +59,11 @@ impl Primitive for Source {
                     node.shape()
                 )));
             }
-            Source::Full(v) => format!("    return {};", literal(*v, node.dtype())),
+            Source::Full(v) => {
+                // The value is data (the kernel's uniform block), not a literal.
+                let slot = cx.param(scalar_bits(*v, node.dtype()));
+                format!("    return {};", scalar_read(&slot, node.dtype()))
+            }
             Source::Iota(axis) => {
                 let d = node.dtype();
                 let idx = format!("d{axis}");
@@ -70,7 +74,7 @@ impl Primitive for Source {
                 };
                 format!("{}    return {v};", decompose(node.shape(), "i", "d"))
             }
-            Source::Uniform(seed) => format!("    return wg_uniform({seed}u, i);"),
+            Source::Uniform(seed) => format!("    return wg_uniform({}, i);", cx.param(*seed)),
         }))
     }
 }

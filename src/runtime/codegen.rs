@@ -64,6 +64,9 @@ pub(crate) struct Kernel {
     pub label: String,
     /// Graph nodes computed inside this kernel (inputs first).
     pub inlined: Vec<Tensor>,
+    /// The kernel's scalars (bit patterns), bound as a uniform block after the output: values
+    /// are data, so a changed scalar reuses the pipeline, and the compiler cannot fold them.
+    pub params: Vec<u32>,
 }
 
 /// Builds one kernel: its bindings, prelude declarations and node functions.
@@ -82,6 +85,8 @@ pub(crate) struct Emitter<'a> {
     f16: bool,
     /// Nodes computed inline, in post-order (inputs first).
     inlined: Vec<Tensor>,
+    /// Scalars read from the kernel's uniform block, by bit pattern.
+    params: Vec<u32>,
 }
 
 impl<'a> Emitter<'a> {
@@ -98,6 +103,7 @@ impl<'a> Emitter<'a> {
             names: HashMap::new(),
             f16: false,
             inlined: vec![],
+            params: vec![],
         }
     }
 
@@ -200,10 +206,13 @@ impl<'a> Emitter<'a> {
             computed: self.computed,
             args,
             helpers: vec![],
+            params: std::mem::take(&mut self.params),
             out: None,
             next_virtual: 0,
         };
-        let lowered = t.op().prim().lower(t, &mut cx)?;
+        let lowered = t.op().prim().lower(t, &mut cx);
+        self.params = std::mem::take(&mut cx.params);
+        let lowered = lowered?;
         for h in cx.helpers {
             if !self.funcs.contains(&h) {
                 self.funcs.push(h);
@@ -259,6 +268,7 @@ impl<'a> Emitter<'a> {
             groups,
             label: label.into(),
             inlined: self.inlined,
+            params: self.params,
         }
     }
 
@@ -282,10 +292,18 @@ impl<'a> Emitter<'a> {
             s += &format!("@group(0) @binding({k}) var<storage, read> b{k}: array<{ty}>;\n");
         }
         s += &format!(
-            "@group(0) @binding({}) var<storage, read_write> out: array<{}>;\n\n",
+            "@group(0) @binding({}) var<storage, read_write> out: array<{}>;\n",
             self.bindings.len(),
             out_dtype.wgsl_storage()
         );
+        if !self.params.is_empty() {
+            s += &format!(
+                "@group(0) @binding({}) var<uniform> params: array<vec4<u32>, {}>;\n",
+                self.bindings.len() + 1,
+                self.params.len().div_ceil(4)
+            );
+        }
+        s.push('\n');
         for c in self.consts.iter().chain(&self.aliases) {
             s += c;
             s.push('\n');
@@ -363,6 +381,8 @@ pub(crate) struct LowerCx<'a> {
     computed: &'a HashMap<u64, BufRef>,
     args: Vec<String>,
     helpers: Vec<String>,
+    /// Inline nodes: the scalars of the kernel the node is computed in.
+    params: Vec<u32>,
     out: Option<BufRef>,
     next_virtual: usize,
 }
@@ -382,9 +402,15 @@ impl<'a> LowerCx<'a> {
             computed,
             args: vec![],
             helpers: vec![],
+            params: vec![],
             out: Some(out),
             next_virtual,
         }
+    }
+    /// Inline nodes: a scalar of the kernel the node is computed in (as data, not a literal:
+    /// changing it compiles nothing, and no compiler can fold it), as a `u32` expression.
+    pub fn param(&mut self, bits: u32) -> String {
+        param_expr(&mut self.params, bits)
     }
     /// Inline nodes: the name of the function that computes input `k` at a flat index.
     pub fn arg(&self, k: usize) -> &str {
@@ -435,6 +461,36 @@ impl<'a> LowerCx<'a> {
     /// when it needs more workgroups than one dimension allows.
     pub fn grid(&self, threads: usize, per_group: usize) -> Result<[u32; 3]> {
         grid_1d(threads, per_group, self.limits)
+    }
+}
+
+/// The expression reading scalar `bits` from a new slot of a kernel's uniform block. Slots are
+/// never shared by value: the kernel's text must depend on the graph only, so that changed
+/// values reuse its pipeline.
+fn param_expr(params: &mut Vec<u32>, bits: u32) -> String {
+    params.push(bits);
+    let k = params.len() - 1;
+    format!("params[{}][{}]", k / 4, k % 4)
+}
+
+/// The bits a uniform slot holds for a scalar of `dtype` with value `v`.
+pub(crate) fn scalar_bits(v: f64, dtype: DType) -> u32 {
+    match dtype {
+        DType::F32 | DType::F16 => (v as f32).to_bits(),
+        DType::I32 => (v as i64 as i32) as u32,
+        DType::U32 => v as u64 as u32,
+        DType::Bool => (v != 0.0) as u32,
+    }
+}
+
+/// The kernel value of `dtype` from a uniform slot's `u32` expression.
+pub(crate) fn scalar_read(slot: &str, dtype: DType) -> String {
+    match dtype {
+        DType::F32 => format!("bitcast<f32>({slot})"),
+        DType::F16 => format!("f16(bitcast<f32>({slot}))"),
+        DType::I32 => format!("bitcast<i32>({slot})"),
+        DType::U32 => slot.to_string(),
+        DType::Bool => format!("({slot} != 0u)"),
     }
 }
 

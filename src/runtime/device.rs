@@ -32,6 +32,8 @@ pub struct DeviceInfo {
     pub max_compute_invocations_per_workgroup: u32,
     /// Whether `f16` tensors are available (`shader-f16`).
     pub shader_f16: bool,
+    /// Alignment of uniform buffer offsets, in bytes.
+    pub min_uniform_buffer_offset_alignment: u32,
 }
 
 impl std::fmt::Display for DeviceInfo {
@@ -74,6 +76,8 @@ pub(crate) struct Limits {
     pub cpu: bool,
     /// Whether f16 tensors are available.
     pub shader_f16: bool,
+    /// Alignment of a uniform binding's offset (a kernel's scalars), in bytes.
+    pub uniform_align: u32,
 }
 
 impl Limits {
@@ -85,6 +89,7 @@ impl Limits {
             max_workgroups: info.max_compute_workgroups_per_dimension,
             cpu: info.device_type == "Cpu",
             shader_f16: info.shader_f16,
+            uniform_align: info.min_uniform_buffer_offset_alignment,
         }
     }
     /// What every WebGPU device guarantees (used where no device is open yet, and in tests).
@@ -96,6 +101,7 @@ impl Limits {
             max_workgroups: 65535,
             cpu: false,
             shader_f16: false,
+            uniform_align: 256,
         }
     }
     /// The largest tensor, in bytes, one binding can hold.
@@ -277,6 +283,7 @@ async fn create_gpu() -> Result<Gpu> {
         max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
         max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
         shader_f16,
+        min_uniform_buffer_offset_alignment: limits.min_uniform_buffer_offset_alignment,
     };
     Ok(Gpu {
         device,

@@ -38,10 +38,11 @@ pub(crate) struct Compiled {
     pub layout: wgpu::BindGroupLayout,
 }
 
-/// The pipeline for `source` with `inputs` read-only storage bindings and one read-write
-/// output after them, compiled on first use. The layout is explicit (not derived from the
-/// shader), so a binding that a kernel happens not to read is still accepted.
-pub(crate) fn pipeline(source: &str, label: &str, inputs: usize) -> Result<Compiled> {
+/// The pipeline for `source` with `inputs` read-only storage bindings, one read-write output
+/// after them and, with `params`, a uniform block of scalars after that; compiled on first
+/// use. The layout is explicit (not derived from the shader), so a binding that a kernel
+/// happens not to read is still accepted.
+pub(crate) fn pipeline(source: &str, label: &str, inputs: usize, params: bool) -> Result<Compiled> {
     if let Some(p) = CACHE.lock().unwrap().get(source) {
         return Ok(p.clone());
     }
@@ -61,9 +62,20 @@ pub(crate) fn pipeline(source: &str, label: &str, inputs: usize) -> Result<Compi
         },
         count: None,
     };
+    let uniform = wgpu::BindGroupLayoutEntry {
+        binding: inputs as u32 + 1,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    };
     let entries: Vec<wgpu::BindGroupLayoutEntry> = (0..inputs)
         .map(|b| entry(b, true))
         .chain(std::iter::once(entry(inputs, false)))
+        .chain(params.then_some(uniform))
         .collect();
     let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some(label),

@@ -73,6 +73,19 @@ pub(crate) fn alloc(bytes: u64) -> Storage {
     })
 }
 
+/// A uniform buffer of at least `bytes` for a realize's scalars (not pooled: small, and
+/// written once per realize).
+pub(crate) fn uniform(bytes: u64) -> wgpu::Buffer {
+    gpu_or_panic()
+        .device
+        .create_buffer(&wgpu::BufferDescriptor {
+            label: Some("wgrad scalars"),
+            size: bytes.max(16).div_ceil(16) * 16,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+}
+
 /// Frees every idle buffer in the pool (their memory goes back to the driver).
 ///
 /// ```

@@ -412,19 +412,46 @@ fn encode<'k>(
                 .ok_or_else(|| internal(format!("buffer {v} read before it was written"))),
         }
     };
-    let mut dispatches = vec![];
+    // Every kernel's scalars in one uniform buffer, each block at an aligned offset.
+    let align = g.limits.uniform_align.max(16) as u64;
+    let mut scalars: Vec<u8> = vec![];
+    let mut offsets = vec![];
     for kernel in kernels {
+        offsets.push(scalars.len() as u64);
+        if !kernel.params.is_empty() {
+            let mut block: Vec<u32> = kernel.params.clone();
+            block.resize(kernel.params.len().div_ceil(4) * 4, 0);
+            scalars.extend_from_slice(bytemuck::cast_slice(&block));
+            scalars.resize(
+                (scalars.len() as u64).div_ceil(align) as usize * align as usize,
+                0,
+            );
+        }
+    }
+    let uniform = (!scalars.is_empty()).then(|| {
+        let b = pool::uniform(scalars.len() as u64);
+        g.queue.write_buffer(&b, 0, &scalars);
+        b
+    });
+    let mut dispatches = vec![];
+    for (kernel, &offset) in kernels.iter().zip(&offsets) {
         if !kernel.groups.iter().all(|&d| d > 0) || kernel.out_bytes == 0 {
             continue;
         }
-        let pipe = pipeline(&kernel.source, &kernel.label, kernel.inputs.len())?;
+        let has_params = !kernel.params.is_empty();
+        let pipe = pipeline(
+            &kernel.source,
+            &kernel.label,
+            kernel.inputs.len(),
+            has_params,
+        )?;
         let mut bufs = kernel
             .inputs
             .iter()
             .map(resolve)
             .collect::<Result<Vec<_>>>()?;
         bufs.push(resolve(&kernel.out)?);
-        let entries: Vec<wgpu::BindGroupEntry> = bufs
+        let mut entries: Vec<wgpu::BindGroupEntry> = bufs
             .iter()
             .enumerate()
             .map(|(b, s)| wgpu::BindGroupEntry {
@@ -432,6 +459,16 @@ fn encode<'k>(
                 resource: s.raw().as_entire_binding(),
             })
             .collect();
+        if let (true, Some(u)) = (has_params, &uniform) {
+            entries.push(wgpu::BindGroupEntry {
+                binding: bufs.len() as u32,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: u,
+                    offset,
+                    size: std::num::NonZeroU64::new(kernel.params.len().div_ceil(4) as u64 * 16),
+                }),
+            });
+        }
         let bind = g.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &pipe.layout,
