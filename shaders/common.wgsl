@@ -110,15 +110,75 @@ fn wg_pow(x: f32, y: f32) -> f32 {
     return exp2(y * log2(x));
 }
 
-fn wg_uniform(seed: u32, i: u32) -> f32 {
-    // PCG hash of (seed, index): a counter-based generator, the same on every adapter.
-    var s = i * 747796405u + 2891336453u + seed * 2654435769u;
-    s = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
-    s = (s >> 22u) ^ s;
-    s = s * 747796405u + 2891336453u;
-    s = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
-    s = (s >> 22u) ^ s;
-    return f32(s >> 8u) * (1.0 / 16777216.0);
+fn wg_rotl(x: u32, r: u32) -> u32 {
+    return (x << r) | (x >> (32u - r));
+}
+
+// Threefry-2x32 with 20 rounds (Salmon et al., Random123; the generator JAX uses): a
+// counter-based generator, the same bits on every adapter; distinct keys give independent
+// streams. Straight-line code (drivers compile loops with indexed rotations badly).
+fn wg_threefry(key0: u32, key1: u32, c0: u32, c1: u32) -> vec2<u32> {
+    let k0 = key0;
+    let k1 = key1;
+    let k2 = 0x1BD11BDAu ^ key0 ^ key1;
+    var x0 = c0 + k0;
+    var x1 = c1 + k1;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 13u) ^ x0;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 15u) ^ x0;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 26u) ^ x0;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 6u) ^ x0;
+    x0 = x0 + k1;
+    x1 = x1 + k2 + 1u;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 17u) ^ x0;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 29u) ^ x0;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 16u) ^ x0;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 24u) ^ x0;
+    x0 = x0 + k2;
+    x1 = x1 + k0 + 2u;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 13u) ^ x0;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 15u) ^ x0;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 26u) ^ x0;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 6u) ^ x0;
+    x0 = x0 + k0;
+    x1 = x1 + k1 + 3u;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 17u) ^ x0;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 29u) ^ x0;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 16u) ^ x0;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 24u) ^ x0;
+    x0 = x0 + k1;
+    x1 = x1 + k2 + 4u;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 13u) ^ x0;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 15u) ^ x0;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 26u) ^ x0;
+    x0 = x0 + x1;
+    x1 = wg_rotl(x1, 6u) ^ x0;
+    x0 = x0 + k2;
+    x1 = x1 + k0 + 5u;
+    return vec2<u32>(x0, x1);
+}
+
+// Uniform in [0, 1) at flat index i of the stream keyed (k0, k1): 24 random bits.
+fn wg_uniform(k0: u32, k1: u32, i: u32) -> f32 {
+    return f32(wg_threefry(k0, k1, i, 0u).x >> 8u) * (1.0 / 16777216.0);
 }
 
 

@@ -60,7 +60,9 @@ pub use transforms::api::{
 };
 pub use transforms::check::{GradCheck, Mode, check_grads};
 pub use transforms::graph::graph_string;
-pub use transforms::jac::{hessian, jacfwd, jacfwd_aux, jacrev, jacrev_aux};
+pub use transforms::jac::{
+    hessian, jacfwd, jacfwd_aux, jacrev, jacrev_aux, try_hessian, try_jacfwd, try_jacrev,
+};
 pub use transforms::positional::{
     Argnums, grad_argnums, jacfwd_argnums, jacrev_argnums, try_value_and_grad_argnums,
     value_and_grad_argnums,

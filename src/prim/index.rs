@@ -122,7 +122,7 @@ impl Primitive for Index {
                 Lowered::Body(self.body(node, &args))
             }
             Index::ScatterAdd { .. } => {
-                Lowered::Kernels(vec![cx.pointwise_kernel(node, |a| self.body(node, a))?])
+                Lowered::Kernels(vec![cx.pointwise_kernel(node, |a, _| self.body(node, a))?])
             }
         })
     }

@@ -440,11 +440,24 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn mt(&self) -> Tensor {
+        or_panic(self.try_mt())
+    }
+    /// Fallible [`Tensor::mt`]: needs rank >= 2.
+    ///
+    /// ```
+    /// assert!(wgrad::Tensor::zeros([3]).try_mt().is_err());
+    /// ```
+    pub fn try_mt(&self) -> Result<Tensor> {
         let r = self.rank();
-        assert!(r >= 2, "mt: needs rank >= 2, got shape {:?}", self.shape());
+        if r < 2 {
+            return shape_err(
+                "mt",
+                format!("needs rank >= 2, got shape {:?}", self.shape()),
+            );
+        }
         let mut perm: Vec<usize> = (0..r).collect();
         perm.swap(r - 2, r - 1);
-        self.transpose(perm)
+        transpose_p(self, &perm)
     }
     /// Moves axis `from` to position `to` (negative axes count from the end).
     ///

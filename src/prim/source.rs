@@ -15,8 +15,8 @@ pub(crate) enum Source {
     Full(f64),
     /// The index along one axis.
     Iota(usize),
-    /// Uniform in [0, 1) from a counter-based hash of (seed, flat index).
-    Uniform(u32),
+    /// Uniform in [0, 1) from Threefry-2x32 keyed by the seed, counting flat indices.
+    Uniform(u64),
 }
 
 impl Source {
@@ -49,9 +49,22 @@ impl Primitive for Source {
         out.clone() // no operands, so never batched
     }
     fn fusion(&self) -> Fusion {
-        Fusion::Inline
+        match self {
+            // Random numbers are ~50 integer operations each (Threefry): computed once into a
+            // buffer, not again in every consumer (and long generator chains inlined into
+            // consumers send lavapipe's shader compiler into a hang).
+            Source::Uniform(_) => Fusion::KernelRoot,
+            _ => Fusion::Inline,
+        }
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
+        if let Source::Uniform(seed) = self {
+            let kernel = cx.pointwise_kernel(node, |_, e| {
+                let (lo, hi) = (e.param(*seed as u32), e.param((*seed >> 32) as u32));
+                format!("    return wg_uniform({lo}, {hi}, i);")
+            })?;
+            return Ok(Lowered::Kernels(vec![kernel]));
+        }
         Ok(Lowered::Body(match self {
             Source::Data => {
                 return Err(internal(format!(
@@ -74,7 +87,9 @@ impl Primitive for Source {
                 };
                 format!("{}    return {v};", decompose(node.shape(), "i", "d"))
             }
-            Source::Uniform(seed) => format!("    return wg_uniform({}, i);", cx.param(*seed)),
+            Source::Uniform(_) => {
+                return Err(internal("random numbers are a kernel root".into()));
+            }
         }))
     }
 }
@@ -185,7 +200,9 @@ impl Tensor {
         let c = or_panic(Tensor::iota([n, n], 1, DType::I32));
         r.equal(&c).cast(DType::F32)
     }
-    /// Uniform random numbers in [0, 1), reproducible from `seed` on every adapter.
+    /// Uniform random numbers in [0, 1), reproducible from `seed` on every adapter:
+    /// Threefry-2x32 (20 rounds) keyed by the 64-bit seed, so different seeds give
+    /// independent streams.
     ///
     /// ```
     /// let u = wgrad::Tensor::rand([1000], 7).to_vec::<f32>();
@@ -193,8 +210,7 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn rand(shape: impl AsRef<[usize]>, seed: u64) -> Tensor {
-        let s = (seed ^ (seed >> 32)) as u32;
-        or_panic(source(Source::Uniform(s), shape.as_ref(), DType::F32))
+        or_panic(source(Source::Uniform(seed), shape.as_ref(), DType::F32))
     }
     /// Standard normal random numbers (Box–Muller), reproducible from `seed`.
     ///

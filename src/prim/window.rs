@@ -138,9 +138,9 @@ impl Primitive for Patches {
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         Ok(match self {
             Patches::Unfold(_) => Lowered::Body(self.body(node, cx.arg(0))),
-            Patches::Fold(_) => {
-                Lowered::Kernels(vec![cx.pointwise_kernel(node, |a| self.body(node, &a[0]))?])
-            }
+            Patches::Fold(_) => Lowered::Kernels(vec![
+                cx.pointwise_kernel(node, |a, _| self.body(node, &a[0]))?,
+            ]),
         })
     }
     fn jvp(&self, _: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {

@@ -244,6 +244,11 @@ impl<'a> Emitter<'a> {
         Ok(())
     }
 
+    /// A scalar of the kernel's uniform block (a new slot), as a `u32` expression.
+    pub fn param(&mut self, bits: u32) -> String {
+        param_expr(&mut self.params, bits)
+    }
+
     /// Declares `alias NAME = TYPE;` in the prelude.
     pub fn alias(&mut self, name: &str, ty: &str) {
         self.aliases.push(format!("alias {name} = {ty};"));
@@ -442,7 +447,7 @@ impl<'a> LowerCx<'a> {
     pub fn pointwise_kernel(
         &self,
         node: &Tensor,
-        body: impl FnOnce(&[String]) -> String,
+        body: impl FnOnce(&[String], &mut Emitter) -> String,
     ) -> Result<Kernel> {
         let mut e = self.kernel();
         let args = node
@@ -450,7 +455,7 @@ impl<'a> LowerCx<'a> {
             .iter()
             .map(|x| e.value_fn(x))
             .collect::<Result<Vec<_>>>()?;
-        let body = body(&args);
+        let body = body(&args, &mut e);
         finish_pointwise(e, node, self.out(), body)
     }
     /// The next unused scratch number (the scheduler continues from it).

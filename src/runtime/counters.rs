@@ -13,6 +13,7 @@ pub(crate) struct AtomicCounters {
     pub pipelines_compiled: AtomicU64,
     pub fused_nodes: AtomicU64,
     pub peak_bytes: AtomicU64,
+    pub pipelines_evicted: AtomicU64,
 }
 
 pub(crate) static COUNTERS: AtomicCounters = AtomicCounters {
@@ -26,6 +27,7 @@ pub(crate) static COUNTERS: AtomicCounters = AtomicCounters {
     pipelines_compiled: AtomicU64::new(0),
     fused_nodes: AtomicU64::new(0),
     peak_bytes: AtomicU64::new(0),
+    pipelines_evicted: AtomicU64::new(0),
 };
 
 /// A snapshot of wgrad's counters since the process started (or the last [`reset_counters`]).
@@ -64,6 +66,10 @@ pub struct Counters {
     pub fused_nodes: u64,
     /// Highest `bytes_allocated` seen.
     pub peak_bytes: u64,
+    /// Pipelines held by the cache (a level; bounded by [`crate::Policy::pipeline_cache`]).
+    pub pipelines_cached: u64,
+    /// Pipelines dropped from the cache as least recently used.
+    pub pipelines_evicted: u64,
 }
 
 impl Counters {
@@ -80,6 +86,8 @@ impl Counters {
             pipelines_compiled: self.pipelines_compiled - earlier.pipelines_compiled,
             fused_nodes: self.fused_nodes - earlier.fused_nodes,
             peak_bytes: self.peak_bytes,
+            pipelines_cached: self.pipelines_cached,
+            pipelines_evicted: self.pipelines_evicted - earlier.pipelines_evicted,
         }
     }
 }
@@ -106,6 +114,8 @@ pub fn counters() -> Counters {
             .peak_bytes
             .load(Relaxed)
             .max(c.bytes_allocated.load(Relaxed)),
+        pipelines_cached: super::pipelines::cached() as u64,
+        pipelines_evicted: c.pipelines_evicted.load(Relaxed),
     }
 }
 
@@ -125,6 +135,7 @@ pub fn reset_counters() {
         &c.pool_misses,
         &c.pipelines_compiled,
         &c.fused_nodes,
+        &c.pipelines_evicted,
     ] {
         a.store(0, Relaxed);
     }

@@ -1,5 +1,7 @@
-//! The pipeline cache: one compiled pipeline per generated kernel source. Shapes are baked into
-//! the source, so a training loop (same shapes every step) compiles only in its first step.
+//! The pipeline cache: one compiled pipeline per generated kernel source, least recently used
+//! ones dropped past [`crate::Policy::pipeline_cache`]. Shapes are baked into the source and
+//! scalars are data, so a training loop (same shapes every step) compiles only in its first
+//! step.
 
 use super::counters::COUNTERS;
 use super::device::gpu;
@@ -8,8 +10,47 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{LazyLock, Mutex};
 
-static CACHE: LazyLock<Mutex<HashMap<String, Compiled>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Pipelines by source, with the tick of their last use.
+static CACHE: LazyLock<Mutex<Lru>> = LazyLock::new(|| Mutex::new(Lru::default()));
+
+#[derive(Default)]
+struct Lru {
+    map: HashMap<String, (Compiled, u64)>,
+    tick: u64,
+}
+
+impl Lru {
+    fn get(&mut self, source: &str) -> Option<Compiled> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.map.get_mut(source).map(|(c, t)| {
+            *t = tick;
+            c.clone()
+        })
+    }
+    /// Inserts, then drops the least recently used entries past `cap` (the oldest quarter at
+    /// once, so eviction costs O(1) per insert on average).
+    fn insert(&mut self, source: String, c: Compiled, cap: usize) {
+        self.tick += 1;
+        self.map.insert(source, (c, self.tick));
+        if self.map.len() > cap.max(1) {
+            let mut ticks: Vec<u64> = self.map.values().map(|(_, t)| *t).collect();
+            ticks.sort_unstable();
+            let keep = cap.max(1) * 3 / 4;
+            let cut = ticks[ticks.len() - keep.max(1)];
+            let before = self.map.len();
+            self.map.retain(|_, (_, t)| *t >= cut);
+            COUNTERS
+                .pipelines_evicted
+                .fetch_add((before - self.map.len()) as u64, Relaxed);
+        }
+    }
+}
+
+/// Pipelines held by the cache now.
+pub(crate) fn cached() -> usize {
+    CACHE.lock().unwrap_or_else(|e| e.into_inner()).map.len()
+}
 
 /// Validates WGSL with naga, as the device would; the error names the kernel.
 pub(crate) fn validate_wgsl(source: &str, label: &str) -> Result<()> {
@@ -43,8 +84,8 @@ pub(crate) struct Compiled {
 /// use. The layout is explicit (not derived from the shader), so a binding that a kernel
 /// happens not to read is still accepted.
 pub(crate) fn pipeline(source: &str, label: &str, inputs: usize, params: bool) -> Result<Compiled> {
-    if let Some(p) = CACHE.lock().unwrap().get(source) {
-        return Ok(p.clone());
+    if let Some(p) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(source) {
+        return Ok(p);
     }
     validate_wgsl(source, label)?;
     let device = &gpu()?.device;
@@ -104,9 +145,11 @@ pub(crate) fn pipeline(source: &str, label: &str, inputs: usize, params: bool) -
         pipeline: p,
         layout,
     };
-    CACHE
-        .lock()
-        .unwrap()
-        .insert(source.to_string(), compiled.clone());
+    let cap = super::policy::policy().pipeline_cache;
+    CACHE.lock().unwrap_or_else(|e| e.into_inner()).insert(
+        source.to_string(),
+        compiled.clone(),
+        cap,
+    );
     Ok(compiled)
 }

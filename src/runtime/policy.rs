@@ -60,6 +60,16 @@ pub struct Policy {
     pub max_fused_depth: usize,
     /// What realize prints.
     pub debug: DebugOutput,
+    /// Compiled pipelines kept (least recently used ones are dropped past this; a software
+    /// adapter holds about half a megabyte per pipeline).
+    pub pipeline_cache: usize,
+    /// Idle pool memory kept beyond what tensors in use hold, in bytes: buffers returned past
+    /// `max(pool_idle_bytes, bytes in use)` are freed at once, so memory goes back to the
+    /// driver on its own when tensors are dropped.
+    pub pool_idle_bytes: u64,
+    /// Fill every buffer a realize writes with a NaN sentinel first (debugging: proves that
+    /// no kernel leaves an output element unwritten; `WGRAD_DEBUG=sentinel`).
+    pub sentinel: bool,
 }
 
 impl Policy {
@@ -74,9 +84,10 @@ impl Policy {
             Ok("tiled") => MatmulKernel::Tiled,
             _ => MatmulKernel::Auto,
         };
-        let debug = match std::env::var("WGRAD_DEBUG").as_deref() {
-            Ok("kernels") => DebugOutput::Kernels,
-            Ok("profile") => DebugOutput::Profile,
+        let env = std::env::var("WGRAD_DEBUG").unwrap_or_default();
+        let debug = match env.as_str() {
+            "kernels" => DebugOutput::Kernels,
+            "profile" => DebugOutput::Profile,
             _ => DebugOutput::Off,
         };
         Policy {
@@ -84,6 +95,9 @@ impl Policy {
             jacobian_chunk_bytes: 0,
             max_fused_depth: 48,
             debug,
+            pipeline_cache: 512,
+            pool_idle_bytes: 128 << 20,
+            sentinel: env == "sentinel",
         }
     }
 

@@ -22,8 +22,39 @@ impl GpuBuffer {
 impl Drop for GpuBuffer {
     fn drop(&mut self) {
         if let Some(b) = self.buffer.take() {
-            POOL.lock().unwrap().entry(self.class).or_default().push(b);
+            let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+            pool.entry(self.class).or_default().push(b);
             COUNTERS.pooled_bytes.fetch_add(self.class, Relaxed);
+            shrink(&mut pool);
+        }
+    }
+}
+
+/// Frees idle buffers, largest first, while the idle bytes exceed what the policy keeps:
+/// `max(pool_idle_bytes, bytes in use)`. Memory goes back to the driver as tensors drop, and a
+/// training loop (whose temporaries are at most what it holds in use, or the floor) keeps its
+/// buffers from step to step.
+fn shrink(pool: &mut HashMap<u64, Vec<wgpu::Buffer>>) {
+    let idle = COUNTERS.pooled_bytes.load(Relaxed);
+    let in_use = COUNTERS.bytes_allocated.load(Relaxed).saturating_sub(idle);
+    let keep = super::policy::policy().pool_idle_bytes.max(in_use);
+    if idle <= keep {
+        return;
+    }
+    let mut classes: Vec<u64> = pool.keys().copied().collect();
+    classes.sort_unstable_by(|a, b| b.cmp(a));
+    let mut idle = idle;
+    for c in classes {
+        let list = pool.get_mut(&c).expect("class present");
+        while idle > keep {
+            let Some(b) = list.pop() else { break };
+            drop(b);
+            idle -= c;
+            COUNTERS.pooled_bytes.fetch_sub(c, Relaxed);
+            COUNTERS.bytes_allocated.fetch_sub(c, Relaxed);
+        }
+        if idle <= keep {
+            break;
         }
     }
 }

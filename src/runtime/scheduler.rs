@@ -381,6 +381,9 @@ fn virtuals(bufs: &[BufRef]) -> Vec<usize> {
         .collect()
 }
 
+/// The bits every buffer a realize writes holds first under `Policy::sentinel` (a NaN).
+pub(crate) const SENTINEL: u32 = 0x7fba_dbad;
+
 /// A recorded dispatch.
 struct Dispatch<'k> {
     pipe: super::pipelines::Compiled,
@@ -395,6 +398,7 @@ fn encode<'k>(
     g: &Gpu,
     kernels: &'k [Kernel],
     assignment: &Assignment,
+    sentinel: bool,
 ) -> Result<(Vec<Dispatch<'k>>, Vec<Storage>)> {
     let slots: Vec<Storage> = assignment
         .slot_bytes
@@ -402,6 +406,15 @@ fn encode<'k>(
         .map(|&b| pool::alloc(b))
         .collect();
     note_peak();
+    if sentinel {
+        // Debugging: every output buffer starts as the NaN pattern SENTINEL, so an element a
+        // kernel fails to write shows up in the result.
+        for s in &slots {
+            let words = vec![SENTINEL; (s.class / 4) as usize];
+            g.queue
+                .write_buffer(s.raw(), 0, bytemuck::cast_slice(&words));
+        }
+    }
     let resolve = |b: &BufRef| -> Result<Storage> {
         match b {
             BufRef::Real(s) => Ok(s.clone()),
@@ -514,6 +527,13 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
         return Ok(());
     }
     let g = gpu()?;
+    // Device errors (validation, out of memory) come back as errors, not panics: they are
+    // caught by error scopes for this thread's work (popped, innermost first, before any
+    // result is committed; an early return drops them in that order too).
+    #[cfg(not(target_arch = "wasm32"))]
+    let validation = g.device.push_error_scope(wgpu::ErrorFilter::Validation);
+    #[cfg(not(target_arch = "wasm32"))]
+    let out_of_memory = g.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
     let policy = super::policy::policy();
     check(&order, &g.limits)?;
     upload(&order, g)?;
@@ -544,7 +564,7 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
         })
         .collect::<Result<_>>()?;
     let assignment = assign_buffers(&io, &keep);
-    let (dispatches, slots) = encode(g, &lowering.kernels, &assignment)?;
+    let (dispatches, slots) = encode(g, &lowering.kernels, &assignment, policy.sentinel)?;
     if policy.debug >= DebugOutput::Profile {
         profile(g, &dispatches);
     }
@@ -593,6 +613,16 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
     COUNTERS.submits.fetch_add(1, Relaxed);
     if !lowering.kernels.is_empty() {
         COUNTERS.realizes.fetch_add(1, Relaxed);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let oom = pollster::block_on(out_of_memory.pop());
+        let invalid = pollster::block_on(validation.pop());
+        if let Some(e) = oom.or(invalid) {
+            return Err(crate::Error::Device(format!(
+                "the device refused this realize's work (nothing was committed): {e}"
+            )));
+        }
     }
     // Commit.
     let cut = !crate::transforms::trace::active();

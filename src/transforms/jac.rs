@@ -10,18 +10,35 @@ use crate::error::{Result, or_panic, transform_err};
 use crate::tensor::Tensor;
 
 /// Rows of the identity in the shape of `shape`: `[n, *shape]` with rows `start..start+len`.
-fn basis(shape: &[usize], start: usize, len: usize) -> Tensor {
+fn basis(shape: &[usize], start: usize, len: usize) -> Result<Tensor> {
     let n: usize = shape.iter().product();
-    let rows = crate::Tensor::iota([len, n], 0, crate::DType::I32).expect("small iota");
-    let cols = crate::Tensor::iota([len, n], 1, crate::DType::I32).expect("small iota");
-    let shifted = rows + Tensor::try_full([], start as f64, crate::DType::I32).expect("scalar");
+    let rows = crate::Tensor::iota([len, n], 0, crate::DType::I32)?;
+    let cols = crate::Tensor::iota([len, n], 1, crate::DType::I32)?;
+    let shifted = rows + Tensor::try_full([], start as f64, crate::DType::I32)?;
     let eye = shifted.equal(&cols).cast(crate::DType::F32);
     let mut s = vec![len];
     s.extend_from_slice(shape);
-    eye.reshape(s)
+    eye.try_reshape(s)
 }
 
-/// Splits `n` basis rows into chunks whose results (`row_bytes` each) fit the device.
+/// The most elements any node of the graph behind `outs` holds (the basis rows are batched
+/// through every one of them, so each must fit the device once per row of a chunk).
+fn largest_node(outs: &[Tensor]) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    let mut stack: Vec<Tensor> = outs.to_vec();
+    let mut most = 1;
+    while let Some(t) = stack.pop() {
+        if !seen.insert(t.id()) {
+            continue;
+        }
+        most = most.max(t.numel());
+        stack.extend(t.inputs());
+    }
+    most
+}
+
+/// Splits `n` basis rows into chunks whose rows (`row_bytes` each: the largest intermediate
+/// per row) fit the device.
 fn chunks(n: usize, row_bytes: usize) -> Vec<(usize, usize)> {
     let limit = match crate::runtime::policy::policy().jacobian_chunk_bytes {
         0 => {
@@ -53,25 +70,38 @@ fn select(argnums: &Option<Vec<usize>>, n: usize, transform: &'static str) -> Re
     }
 }
 
-/// `g` vmapped over the rows of the identity basis of `shape`, in chunks whose `row_bytes`
-/// results fit the device: each of g's `n_results` outputs with a leading axis of
-/// `numel(shape)`.
+/// `g` vmapped over the rows of the identity basis of `shape`, in chunks whose rows
+/// (`row_bytes` each) fit the device: each of g's results (one per shape in `row_shapes`)
+/// with a leading axis of `numel(shape)`. An empty basis gives empty results.
 fn over_basis(
     g: &dyn Fn(&[Tensor]) -> Vec<Tensor>,
     shape: &[usize],
     row_bytes: usize,
-    n_results: usize,
+    row_shapes: &[Vec<usize>],
 ) -> Result<Vec<Tensor>> {
     let n: usize = shape.iter().product();
-    let mut parts: Vec<Vec<Tensor>> = vec![vec![]; n_results];
+    if n == 0 || row_shapes.iter().any(|s| s.contains(&0)) {
+        return row_shapes
+            .iter()
+            .map(|s| {
+                let mut full = vec![n];
+                full.extend_from_slice(s);
+                Tensor::try_full(full, 0.0, crate::DType::F32)
+            })
+            .collect();
+    }
+    let mut parts: Vec<Vec<Tensor>> = vec![vec![]; row_shapes.len()];
     for (start, len) in chunks(n, row_bytes) {
         let zeros = |k: usize| Ok(vec![Some(0); k]);
-        let rows = vmap_flat(g, &[basis(shape, start, len)], &[Some(0)], &zeros, None)?;
+        let rows = vmap_flat(g, &[basis(shape, start, len)?], &[Some(0)], &zeros, None)?;
         for (k, r) in rows.into_iter().enumerate() {
             parts[k].push(r);
         }
     }
-    Ok(parts.into_iter().map(|p| crate::concat(&p, 0)).collect())
+    parts
+        .into_iter()
+        .map(|p| crate::try_concat(&p, 0))
+        .collect()
 }
 
 /// Reverse-mode Jacobians `[out][selected arg]`, each of shape `(*out_shape, *arg_shape)`.
@@ -82,7 +112,7 @@ pub(crate) fn jacrev_flat(
 ) -> Result<Vec<Vec<Tensor>>> {
     let sel = select(argnums, primals.len(), "jacrev")?;
     let (outs, pb) = vjp_flat(f, primals, true);
-    let row_bytes: usize = sel.iter().map(|&a| primals[a].numel() * 4).sum();
+    let results: usize = sel.iter().map(|&a| primals[a].numel()).sum();
     let mut jac = vec![];
     for (o, out) in outs.iter().enumerate() {
         // One cotangent per output element: the rows of the Jacobian.
@@ -92,7 +122,12 @@ pub(crate) fn jacrev_flat(
             let g = or_panic(pb.call(&cts));
             sel.iter().map(|&a| g[a].clone()).collect()
         };
-        let rows = over_basis(&pull, out.shape(), row_bytes, sel.len())?;
+        // Per basis row: the cotangent (an output's size), the gradients, and every
+        // intermediate of the pullback.
+        let row_bytes = 4 * results.max(largest_node(&outs));
+        let row_shapes: Vec<Vec<usize>> =
+            sel.iter().map(|&a| primals[a].shape().to_vec()).collect();
+        let rows = over_basis(&pull, out.shape(), row_bytes, &row_shapes)?;
         let row = rows
             .into_iter()
             .zip(&sel)
@@ -115,7 +150,10 @@ pub(crate) fn jacfwd_flat(
 ) -> Result<Vec<Vec<Tensor>>> {
     let sel = select(argnums, primals.len(), "jacfwd")?;
     let probe = f(primals); // output shapes (graph only, nothing runs)
-    let row_bytes: usize = probe.iter().map(|o| o.numel() * 4).sum();
+    let results: usize = probe.iter().map(|o| o.numel()).sum();
+    // Per basis row: the tangent (an input's size), the outputs, and every intermediate.
+    let row_bytes = 4 * results.max(largest_node(&probe));
+    let row_shapes: Vec<Vec<usize>> = probe.iter().map(|o| o.shape().to_vec()).collect();
     let mut by_arg: Vec<Vec<Tensor>> = vec![];
     for &a in &sel {
         // One tangent per input element: the columns of the Jacobian.
@@ -124,7 +162,7 @@ pub(crate) fn jacfwd_flat(
             ts[a] = Some(t[0].clone());
             or_panic(jvp_flat(f, primals, &ts, true)).1
         };
-        let cols = over_basis(&push, primals[a].shape(), row_bytes, probe.len())?;
+        let cols = over_basis(&push, primals[a].shape(), row_bytes, &row_shapes)?;
         let cols = cols
             .into_iter()
             .zip(&probe)
@@ -149,9 +187,46 @@ type FlatJac = fn(
 ) -> Result<Vec<Vec<Tensor>>>;
 
 fn typed_jac<A: Tree>(flat_jac: FlatJac, f: &dyn Fn(&A) -> Tensor, args: &A) -> A {
+    or_panic(try_typed_jac(flat_jac, f, args))
+}
+
+fn try_typed_jac<A: Tree>(flat_jac: FlatJac, f: &dyn Fn(&A) -> Tensor, args: &A) -> Result<A> {
     let g = |leaves: &[Tensor]| vec![f(&args.rebuild(leaves.to_vec()))];
-    let jac = or_panic(flat_jac(&g, &args.leaves(), &None));
-    args.rebuild(jac.into_iter().next().expect("one output"))
+    let jac = flat_jac(&g, &args.leaves(), &None)?;
+    Ok(args.rebuild(jac.into_iter().next().expect("one output")))
+}
+
+/// Fallible [`jacrev`]: a device or size error comes back as an error.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let j = wgrad::try_jacrev(|x: &Tensor| x * 2.0)(&Tensor::ones([2])).unwrap();
+/// assert_eq!(j.to_vec::<f32>(), vec![2.0, 0.0, 0.0, 2.0]);
+/// ```
+pub fn try_jacrev<A: Tree, F: Fn(&A) -> Tensor>(f: F) -> impl Fn(&A) -> Result<A> {
+    move |args: &A| try_typed_jac(jacrev_flat, &f, args)
+}
+
+/// Fallible [`jacfwd`].
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let j = wgrad::try_jacfwd(|x: &Tensor| x.sum(None, false))(&Tensor::ones([2])).unwrap();
+/// assert_eq!(j.to_vec::<f32>(), vec![1.0, 1.0]);
+/// ```
+pub fn try_jacfwd<A: Tree, F: Fn(&A) -> Tensor>(f: F) -> impl Fn(&A) -> Result<A> {
+    move |args: &A| try_typed_jac(jacfwd_flat, &f, args)
+}
+
+/// Fallible [`hessian`].
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let h = wgrad::try_hessian(|x: &Tensor| x.square().sum(None, false))(&Tensor::ones([1])).unwrap();
+/// assert_eq!(h.to_vec::<f32>(), vec![2.0]);
+/// ```
+pub fn try_hessian<F: Fn(&Tensor) -> Tensor>(f: F) -> impl Fn(&Tensor) -> Result<Tensor> {
+    try_jacfwd(jacrev(f))
 }
 
 /// The Jacobian by reverse mode: for `f: A -> Tensor`, a tree shaped like `A` whose leaves have
