@@ -182,12 +182,92 @@ fn wg_uniform(k0: u32, k1: u32, i: u32) -> f32 {
 }
 
 
-// sin and cos to about 1 ulp on every adapter: WGSL only promises an absolute error of 2^-11
-// for the built-ins (SwiftShader's reach 5e-5), too coarse for derivatives checked at 1e-5.
-// Cody–Waite reduction by pi/2 in three parts, then Cephes' minimax polynomials on [-pi/4, pi/4].
+// sin and cos to about 1 ulp on every adapter and over the whole f32 range: WGSL only promises
+// an absolute error of 2^-11 for the built-ins (SwiftShader's reach 5e-5, lavapipe's sin(1e9)
+// came out -117115). Cody–Waite reduction by pi/2 in three parts while each part times k stays
+// exact (|x| below 2^13); Payne–Hanek beyond; then Cephes' minimax polynomials on [-pi/4, pi/4].
 fn wg_sincos_reduce(x: f32) -> vec2<f32> {
+    if (!(abs(x) < 8192.0)) {
+        return wg_reduce_big(x);
+    }
     let k = round(x * 0.63661977236758134);
     let r = ((x - k * 1.5703125) - k * 4.837512969970703125e-4) - k * 7.549789948768648e-8;
+    return vec2<f32>(r, k);
+}
+
+// a × b as (low, high) 32-bit words, from 16-bit halves (WGSL has no 64-bit integers).
+fn wg_mul64(a: u32, b: u32) -> vec2<u32> {
+    let a0 = a & 0xffffu;
+    let a1 = a >> 16u;
+    let b0 = b & 0xffffu;
+    let b1 = b >> 16u;
+    let p00 = a0 * b0;
+    let p01 = a0 * b1;
+    let p10 = a1 * b0;
+    let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+    let lo = (p00 & 0xffffu) | (mid << 16u);
+    let hi = a1 * b1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
+    return vec2<u32>(lo, hi);
+}
+
+// Payne–Hanek reduction of |x| >= 2^13 (or inf/NaN): the mantissa times 192 bits of 2/pi, of
+// which the 2 bits above the binary point give the quadrant and the 62 below the remainder
+// (as a fraction of pi/2, rounded to the nearest quadrant). Returns (r, k) with
+// x = k·pi/2 + r, |r| <= pi/4.
+fn wg_reduce_big(x: f32) -> vec2<f32> {
+    let ia = bitcast<u32>(x) & 0x7fffffffu;
+    if (ia >= 0x7f800000u) {
+        return vec2<f32>(bitcast<f32>(0x7fc00000u | (ia & 0u)), 0.0); // inf or NaN: NaN
+    }
+    // 2/pi, least significant word first.
+    let t = array<u32, 6>(0x3c439041u, 0xdb629599u, 0xf534ddc0u, 0xfc2757d1u, 0x4e441529u, 0xa2f9836eu);
+    let m = (ia << 8u) | 0x80000000u;
+    var res = array<u32, 7>(0u, 0u, 0u, 0u, 0u, 0u, 0u);
+    var carry = 0u;
+    for (var j = 0u; j < 6u; j = j + 1u) {
+        let p = wg_mul64(t[j], m);
+        let lo = p.x + carry;
+        carry = p.y + select(0u, 1u, lo < p.x);
+        res[j] = lo;
+    }
+    res[6] = carry;
+    let eb = (ia >> 23u) - 128u;
+    let q = eb >> 5u;
+    let e = eb & 31u;
+    var hi = res[6u - q];
+    var lo = res[5u - q];
+    if (e != 0u) {
+        hi = (hi << e) | (lo >> (32u - e));
+        lo = (lo << e) | (res[4u - q] >> (32u - e));
+    }
+    var quadrant = hi >> 30u;
+    hi = (hi << 2u) | (lo >> 30u);
+    lo = lo << 2u;
+    // A fraction of one half or more rounds up to the next quadrant (the remainder negative).
+    let up = (hi & 0x80000000u) != 0u;
+    if (up) {
+        quadrant = quadrant + 1u;
+        hi = ~hi;
+        lo = ~lo;
+    }
+    // The fraction's 64 bits, normalized to a float in [0, 1/2), times pi/2.
+    let z = countLeadingZeros(hi);
+    var top = hi;
+    if (z > 0u && z < 32u) {
+        top = (hi << z) | (lo >> (32u - z));
+    } else if (z == 32u) {
+        top = lo;
+    }
+    let frac = f32(top) * exp2(-32.0 - f32(z));
+    var r = frac * 1.5707963267948966;
+    if (up) {
+        r = -r;
+    }
+    var k = f32(quadrant & 3u);
+    if (x < 0.0) {
+        r = -r;
+        k = -k;
+    }
     return vec2<f32>(r, k);
 }
 

@@ -109,6 +109,53 @@ fn exp_log_tanh_sigmoid_are_accurate() {
 }
 
 #[test]
+fn sin_cos_are_accurate_over_the_whole_range() {
+    common::setup();
+    // Log-spaced magnitudes from 1e-6 to 3e38, both signs, and the cases.
+    let mut xs = vec![
+        1e6f32, 1e9, 1e15, 3e38, -3e38, 65_535.0, 65_536.0, 105_615.0,
+    ];
+    for k in 0..6000 {
+        let m = (1e-6f64).ln() + (3e38f64.ln() - (1e-6f64).ln()) * k as f64 / 5999.0;
+        let v = m.exp() as f32;
+        xs.push(v);
+        xs.push(-v * 1.000_000_1);
+    }
+    let t = Tensor::from_vec(xs.clone(), [xs.len()]);
+    for (name, got, f) in [
+        ("sin", t.sin().to_vec::<f32>(), f64::sin as fn(f64) -> f64),
+        ("cos", t.cos().to_vec::<f32>(), f64::cos),
+    ] {
+        let mut worst = (0.0f64, 0usize);
+        for (k, (&x, &g)) in xs.iter().zip(&got).enumerate() {
+            let want = f(x as f64);
+            // ulp of the result, but no finer than 2^-30 (results near a zero of sin/cos).
+            let spacing = ((want.abs() as f32).max(2f32.powi(-30)) * f32::EPSILON) as f64;
+            let e = (g as f64 - want).abs() / spacing;
+            if !(e <= worst.0) {
+                worst = (e, k);
+            }
+        }
+        let k = worst.1;
+        assert!(
+            worst.0 <= 4.0,
+            "{name}: {:.1} ulp at x = {:e}: got {:e}, want {:e}",
+            worst.0,
+            xs[k],
+            got[k],
+            f(xs[k] as f64)
+        );
+        println!(
+            "{name}: worst {:.2} ulp over {} points up to 3e38",
+            worst.0,
+            xs.len()
+        );
+    }
+    let special = Tensor::from_vec(vec![f32::INFINITY, f32::NAN], [2]);
+    assert!(special.sin().to_vec::<f32>().iter().all(|v| v.is_nan()));
+}
+
+#[test]
 fn special_values() {
     common::setup();
     let x = Tensor::from_vec(vec![0.0f32, -1.0, f32::INFINITY, 40.0, -40.0], [5]);
