@@ -81,3 +81,17 @@ fn try_twins_return_errors() {
         wgrad::try_hessian(|x: &Tensor| x.square().sum(None, false))(&Tensor::ones([2])).unwrap();
     assert_eq!(h.to_vec::<f32>(), vec![2.0, 0.0, 0.0, 2.0]);
 }
+
+#[test]
+fn try_vmap_returns_an_error_when_a_batching_rule_hits_a_limit() {
+    common::setup();
+    // 40 MB per example, 400 MB for ten: more than one binding holds.
+    let f = |x: &Tensor| x.broadcast_to([10_000_000]);
+    let opts = VmapOptions {
+        in_axes: 0.into(),
+        ..Default::default()
+    };
+    let r = try_vmap(f, opts)(&Tensor::ones([10, 1]));
+    let e = r.expect_err("an error, not a panic or a result");
+    assert!(matches!(e, wgrad::Error::TooLarge { .. }), "{e}");
+}

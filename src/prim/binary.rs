@@ -105,10 +105,10 @@ impl Primitive for BinaryOp {
         let [pa, pb] = self.partials(&x[0], &x[1], y, [needs[0], needs[1]]);
         vec![pa.map(|p| p(ct)), pb.map(|p| p(ct))]
     }
-    fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Tensor {
-        let a = crate::transforms::vmap::with_batch(&x[0], batched[0], size);
-        let b = crate::transforms::vmap::with_batch(&x[1], batched[1], size);
-        or_panic(binary_same(*self, &a, &b))
+    fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Result<Tensor> {
+        let a = crate::transforms::vmap::with_batch(&x[0], batched[0], size)?;
+        let b = crate::transforms::vmap::with_batch(&x[1], batched[1], size)?;
+        binary_same(*self, &a, &b)
     }
     fn fusion(&self) -> Fusion {
         Fusion::Inline

@@ -32,8 +32,8 @@ impl Primitive for Identity {
             Identity::StopGradient => vec![None],
         }
     }
-    fn batch(&self, x: &[Tensor], _: &Tensor, _: &[bool], _: usize) -> Tensor {
-        identity(self.clone(), &x[0])
+    fn batch(&self, x: &[Tensor], _: &Tensor, _: &[bool], _: usize) -> Result<Tensor> {
+        Ok(identity(self.clone(), &x[0]))
     }
     fn fusion(&self) -> Fusion {
         Fusion::View

@@ -140,9 +140,9 @@ impl Primitive for Index {
         };
         vec![Some(or_panic(index_p(back, ct, &x[1]))), None]
     }
-    fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Tensor {
-        let src = with_batch(&x[0], batched[0], size);
-        let idx = with_batch(&x[1], batched[1], size);
+    fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Result<Tensor> {
+        let src = with_batch(&x[0], batched[0], size)?;
+        let idx = with_batch(&x[1], batched[1], size)?;
         let op = match self {
             Index::Gather { axis } => Index::Gather { axis: axis + 1 },
             Index::ScatterAdd { axis, n } => Index::ScatterAdd {
@@ -150,7 +150,7 @@ impl Primitive for Index {
                 n: *n,
             },
         };
-        or_panic(index_p(op, &src, &idx))
+        index_p(op, &src, &idx)
     }
 }
 

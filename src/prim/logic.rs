@@ -92,17 +92,17 @@ impl Primitive for Logic {
             }
         }
     }
-    fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Tensor {
-        let x: Vec<Tensor> = x
+    fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Result<Tensor> {
+        let x = x
             .iter()
             .zip(batched)
             .map(|(t, &b)| with_batch(t, b, size))
-            .collect();
-        or_panic(match self {
+            .collect::<Result<Vec<Tensor>>>()?;
+        match self {
             Logic::Compare(c) => compare(*c, &x[0], &x[1]),
             Logic::Select => select(&x[0], &x[1], &x[2]),
             Logic::Cast(d) => cast(&x[0], *d),
-        })
+        }
     }
     fn fusion(&self) -> Fusion {
         Fusion::Inline

@@ -48,7 +48,7 @@ impl Primitive for Matmul {
             needs[1].then(|| mm(&x[0].mt(), ct)),
         ]
     }
-    fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Tensor {
+    fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Result<Tensor> {
         let (a, b) = (&x[0], &x[1]);
         // One matrix against a batch: fold the batch into the rows of A or the columns of B,
         // one bigger product instead of broadcasting the unbatched operand `size` times.
@@ -56,19 +56,21 @@ impl Primitive for Matmul {
             (true, false) if b.rank() == 2 => {
                 let r = a.rank();
                 let rows: usize = a.shape()[..r - 1].iter().product();
-                let y = mm(&a.reshape([rows, a.shape()[r - 1]]), b);
+                let y = matmul_p(&a.try_reshape([rows, a.shape()[r - 1]])?, b)?;
                 let mut shape = a.shape().to_vec();
                 shape[r - 1] = b.shape()[1];
-                y.reshape(shape)
+                y.try_reshape(shape)
             }
             (false, true) if a.rank() == 2 && b.rank() == 3 => {
                 let (k, n) = (b.shape()[1], b.shape()[2]);
-                let cols = b.moveaxis(0, 1).reshape([k, size * n]);
-                mm(a, &cols).reshape([a.shape()[0], size, n]).moveaxis(1, 0)
+                let cols = b.try_moveaxis(0, 1)?.try_reshape([k, size * n])?;
+                matmul_p(a, &cols)?
+                    .try_reshape([a.shape()[0], size, n])?
+                    .try_moveaxis(1, 0)
             }
-            _ => mm(
-                &with_batch(a, batched[0], size),
-                &with_batch(b, batched[1], size),
+            _ => matmul_p(
+                &with_batch(a, batched[0], size)?,
+                &with_batch(b, batched[1], size)?,
             ),
         }
     }

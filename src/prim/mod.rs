@@ -58,8 +58,15 @@ pub(crate) trait Primitive {
         needs: &[bool],
     ) -> Vec<Option<Tensor>>;
     /// vmap: `inputs[i]` carries a leading batch axis of `size` when `batched[i]`; the result
-    /// carries one too.
-    fn batch(&self, inputs: &[Tensor], out: &Tensor, batched: &[bool], size: usize) -> Tensor;
+    /// carries one too. An error (a batched tensor too large for the device, say) comes back
+    /// from `try_vmap` as an error.
+    fn batch(
+        &self,
+        inputs: &[Tensor],
+        out: &Tensor,
+        batched: &[bool],
+        size: usize,
+    ) -> Result<Tensor>;
 }
 
 /// Every primitive.

@@ -117,9 +117,9 @@ impl Primitive for Movement {
             }
         }
     }
-    fn batch(&self, x: &[Tensor], y: &Tensor, batched: &[bool], size: usize) -> Tensor {
+    fn batch(&self, x: &[Tensor], y: &Tensor, batched: &[bool], size: usize) -> Result<Tensor> {
         let shape = shifted(y.shape(), size);
-        or_panic(match self {
+        match self {
             Movement::Reshape => reshape_p(&x[0], &shape),
             Movement::Expand => expand_p(&x[0], &shape),
             Movement::Transpose(p) => {
@@ -130,14 +130,14 @@ impl Primitive for Movement {
             Movement::Pad(lo) => pad_p(&x[0], &shifted(lo, 0), &shape),
             Movement::Flip(axes) => flip_p(&x[0], &axes.iter().map(|a| a + 1).collect::<Vec<_>>()),
             Movement::Concat(a) => {
-                let xs: Vec<Tensor> = x
+                let xs = x
                     .iter()
                     .zip(batched)
                     .map(|(t, &b)| with_batch(t, b, size))
-                    .collect();
+                    .collect::<Result<Vec<Tensor>>>()?;
                 concat_p(&xs, a + 1)
             }
-        })
+        }
     }
     fn fusion(&self) -> Fusion {
         match self {

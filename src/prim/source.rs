@@ -45,8 +45,8 @@ impl Primitive for Source {
     fn vjp(&self, _: &[Tensor], _: &Tensor, _: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
         vec![]
     }
-    fn batch(&self, _: &[Tensor], out: &Tensor, _: &[bool], _: usize) -> Tensor {
-        out.clone() // no operands, so never batched
+    fn batch(&self, _: &[Tensor], out: &Tensor, _: &[bool], _: usize) -> Result<Tensor> {
+        Ok(out.clone()) // no operands, so never batched
     }
     fn fusion(&self) -> Fusion {
         match self {

@@ -118,8 +118,8 @@ impl Primitive for UnaryOp {
             op => op.derivative(&x[0], y).map(|d| ct * d),
         }]
     }
-    fn batch(&self, x: &[Tensor], _: &Tensor, _: &[bool], _: usize) -> Tensor {
-        or_panic(unary(*self, &x[0]))
+    fn batch(&self, x: &[Tensor], _: &Tensor, _: &[bool], _: usize) -> Result<Tensor> {
+        unary(*self, &x[0])
     }
     fn fusion(&self) -> Fusion {
         Fusion::Inline

@@ -10,13 +10,13 @@ use crate::tensor::Tensor;
 use std::collections::HashMap;
 
 /// `x` with a leading batch axis of `size`: itself when batched, else broadcast.
-pub(crate) fn with_batch(x: &Tensor, batched: bool, size: usize) -> Tensor {
+pub(crate) fn with_batch(x: &Tensor, batched: bool, size: usize) -> Result<Tensor> {
     if batched {
-        return x.clone();
+        return Ok(x.clone());
     }
     let mut shape = vec![size];
     shape.extend_from_slice(x.shape());
-    x.broadcast_to(shape)
+    x.try_broadcast_to(shape)
 }
 
 /// vmap on flat lists: `in_axes[k]` is the batch axis of argument k (`None`: not batched);
@@ -125,10 +125,11 @@ pub(crate) fn vmap_flat(
                 .iter()
                 .map(|x| bmap.get(&x.id()).cloned().unwrap_or_else(|| x.clone()))
                 .collect();
-            let b = n.op().prim().batch(&args, &n, &batched, size);
+            let b = n.op().prim().batch(&args, &n, &batched, size)?;
             bmap.insert(n.id(), b);
         }
-    });
+        Ok::<(), crate::Error>(())
+    })?;
     outs.iter()
         .zip(axes)
         .enumerate()
@@ -138,7 +139,10 @@ pub(crate) fn vmap_flat(
                 (None, None) => Ok(o.clone()),
                 (Some(_), None) => transform_err("vmap", format!("out_axes is None for output {k}, which depends on the batched arguments")),
                 (b, Some(ax)) => {
-                    let b = b.cloned().unwrap_or_else(|| with_batch(o, false, size));
+                    let b = match b {
+                        Some(b) => b.clone(),
+                        None => with_batch(o, false, size)?,
+                    };
                     let a = norm_axis("vmap", ax, b.rank()).map_err(|_| crate::Error::Transform {
                         transform: "vmap",
                         msg: format!("out_axes {ax} is out of range for output {k} of batched shape {:?}", b.shape()),
