@@ -57,10 +57,11 @@ impl Tensor {
     /// assert!(Tensor::scalar(f32::NAN).relu().item().is_nan());
     /// ```
     pub fn relu(&self) -> Tensor {
-        // Zero where x < 0 or x == 0 (neither holds for NaN, which then passes through).
+        // As JAX: the value is maximum(x, 0) (NaN passes through), the derivative x > 0 (so 0
+        // at 0). One comparison, shared by the forward and the backward pass.
         let zero = Tensor::scalar(0.0);
-        let at_zero = where_(&self.equal(&zero), &zero, self);
-        where_(&self.less(&zero), &zero, &at_zero)
+        let rest = self.maximum(&zero).stop_gradient();
+        where_(&self.greater(&zero), self, &rest)
     }
     /// Elementwise `log(1 + e^x)` (`jax.nn.softplus`), stable for large |x|; its derivative
     /// is `sigmoid(x)` everywhere (0.5 at 0).
