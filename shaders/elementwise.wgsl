@@ -10,5 +10,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= N) {
         return;
     }
-    out[i] = result(i);
+    wg_store(i, result(i));
 }

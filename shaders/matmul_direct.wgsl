@@ -30,7 +30,7 @@ fn store_row(batch: u32, row: u32, col: u32, v: vec4<f32>) {
     let base = batch * M * N + row * N;
     for (var c = 0u; c < 4u; c = c + 1u) {
         if (col + c < N) {
-            out[base + col + c] = store_value(v[c]);
+            wg_store(base + col + c, store_value(v[c]));
         }
     }
 }

@@ -67,7 +67,7 @@ fn store_row(batch: u32, row: u32, col: u32, v: vec4<f32>) {
     for (var c = 0u; c < 4u; c = c + 1u) {
         let n = col + c * 16u;
         if (n < N) {
-            out[base + n] = store_value(v[c]);
+            wg_store(base + n, store_value(v[c]));
         }
     }
 }

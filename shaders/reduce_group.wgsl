@@ -34,6 +34,6 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         workgroupBarrier();
     }
     if (lid == 0u && o < OUTPUTS) {
-        out[g] = finish(partial[0]);
+        wg_store(g, finish(partial[0]));
     }
 }

@@ -21,5 +21,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         }
         acc = combine(acc, part);
     }
-    out[o] = finish(acc);
+    wg_store(o, finish(acc));
 }

@@ -12,6 +12,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     var acc = Acc(0);
     for (var k = 0u; k < L; k = k + 1u) {
         acc = acc + src(row, k);
-        out[row * L + k] = finish(acc);
+        wg_store(row * L + k, finish(acc));
     }
 }

@@ -101,8 +101,9 @@ fn too_large_for_the_device_is_an_error() {
         .unwrap_err();
     assert!(matches!(e, wgrad::Error::TooLarge { .. }), "{e}");
     assert!(e.to_string().contains("[1048576, 4096]"), "{e}");
-    let e = Tensor::ones([1 << 14, 1])
-        .try_broadcast_to([1 << 14, 1 << 14])
+    // 2^32 elements: more than 32-bit indices reach, on any device.
+    let e = Tensor::ones([1 << 16, 1])
+        .try_broadcast_to([1 << 16, 1 << 16])
         .map(|_| ())
         .unwrap_err();
     assert!(e.to_string().contains("too large"), "{e}");

@@ -85,8 +85,9 @@ fn try_twins_return_errors() {
 #[test]
 fn try_vmap_returns_an_error_when_a_batching_rule_hits_a_limit() {
     common::setup();
-    // 40 MB per example, 400 MB for ten: more than one binding holds.
-    let f = |x: &Tensor| x.broadcast_to([10_000_000]);
+    // 400 MB per example (lazy: never materialized per example), 4 GB for ten: more than
+    // the device's largest buffer.
+    let f = |x: &Tensor| x.broadcast_to([100_000_000]);
     let opts = VmapOptions {
         in_axes: 0.into(),
         ..Default::default()

@@ -151,8 +151,8 @@ impl Matmul {
             // rows a multiple of 4); else four scalar reads through whatever was fused.
             let a4 = match e.buffer_of(a) {
                 Some(buf) if a.dtype() == DType::F32 && k % 4 == 0 => {
-                    let q = e.bind_vec4(buf);
-                    format!("b{q}[(b * {}u + m * {k}u + k) / 4u]", m * k)
+                    let q = e.bind_vec4(buf, a.numel());
+                    e.read(q, &format!("(b * {}u + m * {k}u + k) / 4u", m * k))
                 }
                 _ => "vec4<f32>(load_a(b, m, k), load_a(b, m, k + 1u), load_a(b, m, k + 2u), load_a(b, m, k + 3u))".into(),
             };
@@ -161,8 +161,8 @@ impl Matmul {
             ));
             let b4 = match e.buffer_of(b) {
                 Some(buf) if b.dtype() == DType::F32 && n % 4 == 0 => {
-                    let q = e.bind_vec4(buf);
-                    format!("b{q}[(b * {}u + k * {n}u + n) / 4u]", k * n)
+                    let q = e.bind_vec4(buf, b.numel());
+                    e.read(q, &format!("(b * {}u + k * {n}u + n) / 4u", k * n))
                 }
                 _ => format!(
                     "vec4<f32>(load_b(b, k, n), load_b(b, k, min(n + 1u, {l}u)), load_b(b, k, min(n + 2u, {l}u)), load_b(b, k, min(n + 3u, {l}u)))",

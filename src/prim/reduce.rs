@@ -229,9 +229,10 @@ impl Reduce {
         }
         // Second pass: combine the chunks of each output.
         let mut e2 = cx.kernel();
-        let k = e2.bind(dest, dest_dtype);
+        let k = e2.bind(dest, dest_dtype, outputs * chunks);
+        let partial = e2.read(k, &format!("o * {chunks}u + r"));
         e2.push_fn(format!(
-            "fn src(o: u32, r: u32) -> Acc {{\n    return b{k}[o * {chunks}u + r];\n}}"
+            "fn src(o: u32, r: u32) -> Acc {{\n    return {partial};\n}}"
         ));
         let second = self.thread_kernel(node, e2, outputs, chunks, cx.out(), cx)?;
         Ok(vec![first, second])

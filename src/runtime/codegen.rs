@@ -67,6 +67,22 @@ pub(crate) struct Kernel {
     /// The kernel's scalars (bit patterns), bound as a uniform block after the output: values
     /// are data, so a changed scalar reuses the pipeline, and the compiler cannot fold them.
     pub params: Vec<u32>,
+    /// Bindings per input: a tensor larger than one storage binding is bound as several
+    /// windows of its buffer, `window_bytes` each.
+    pub windows: Vec<usize>,
+    /// Bindings of the output (windows, as for inputs).
+    pub out_windows: usize,
+    /// The size of a window, in bytes.
+    pub window_bytes: u64,
+}
+
+/// A buffer a kernel reads: the buffer, its dtype, whether read as `vec4<f32>`, and the number
+/// of windows it is bound as.
+struct Binding {
+    buf: BufRef,
+    dtype: DType,
+    vec4: bool,
+    windows: usize,
 }
 
 /// Builds one kernel: its bindings, prelude declarations and node functions.
@@ -76,8 +92,8 @@ pub(crate) struct Emitter<'a> {
     provided: HashMap<u64, BufRef>,
     pub limits: &'a Limits,
     pub policy: &'a Policy,
-    /// Buffers read by the kernel: buffer, dtype, and whether it is read as `vec4<f32>`.
-    bindings: Vec<(BufRef, DType, bool)>,
+    /// Buffers read by the kernel.
+    bindings: Vec<Binding>,
     consts: Vec<String>,
     aliases: Vec<String>,
     funcs: Vec<String>,
@@ -134,29 +150,61 @@ impl<'a> Emitter<'a> {
         self.provided.insert(t.id(), buf);
     }
 
-    /// Binds a buffer (once) and returns its binding index.
-    pub fn bind(&mut self, buf: BufRef, dtype: DType) -> usize {
+    /// Binds a buffer holding `elems` values of `dtype` (once) and returns its binding index;
+    /// read it with [`Emitter::read`].
+    pub fn bind(&mut self, buf: BufRef, dtype: DType, elems: usize) -> usize {
         if dtype == DType::F16 {
             self.f16 = true;
         }
-        self.bind_as(buf, dtype, false)
+        self.bind_as(buf, dtype, false, elems as u64 * dtype.size() as u64)
     }
 
-    /// Binds an f32 buffer to be read four elements at a time (`array<vec4<f32>>`).
-    pub fn bind_vec4(&mut self, buf: BufRef) -> usize {
-        self.bind_as(buf, DType::F32, true)
+    /// Binds an f32 buffer of `elems` values to be read four at a time (`array<vec4<f32>>`).
+    pub fn bind_vec4(&mut self, buf: BufRef, elems: usize) -> usize {
+        self.bind_as(buf, DType::F32, true, elems as u64 * 4)
     }
 
-    fn bind_as(&mut self, buf: BufRef, dtype: DType, vec4: bool) -> usize {
+    fn bind_as(&mut self, buf: BufRef, dtype: DType, vec4: bool, bytes: u64) -> usize {
         if let Some(k) = self
             .bindings
             .iter()
-            .position(|(b, _, v)| *b == buf && *v == vec4)
+            .position(|b| b.buf == buf && b.vec4 == vec4)
         {
             return k;
         }
-        self.bindings.push((buf, dtype, vec4));
+        let windows = bytes.div_ceil(self.limits.window_bytes()).max(1) as usize;
+        self.bindings.push(Binding {
+            buf,
+            dtype,
+            vec4,
+            windows,
+        });
         self.bindings.len() - 1
+    }
+
+    /// Element `idx` of binding `k` (in its own units: a `vec4` for vec4 bindings). A binding
+    /// of several windows reads through a function that picks the window.
+    pub fn read(&mut self, k: usize, idx: &str) -> String {
+        let b = &self.bindings[k];
+        if b.windows == 1 {
+            return format!("b{k}[{idx}]");
+        }
+        let unit = if b.vec4 { 16 } else { b.dtype.size() as u64 };
+        let per = self.limits.window_bytes() / unit;
+        let ty = if b.vec4 {
+            "vec4<f32>"
+        } else {
+            b.dtype.wgsl_storage()
+        };
+        let mut body = format!(
+            "fn wg_read{k}(i: u32) -> {ty} {{\n    let w = i / {per}u;\n    let j = i % {per}u;\n"
+        );
+        for w in 0..b.windows - 1 {
+            body += &format!("    if (w == {w}u) {{\n        return b{k}_{w}[j];\n    }}\n");
+        }
+        body += &format!("    return b{k}_{}[j];\n}}", b.windows - 1);
+        self.push_fn(body);
+        format!("wg_read{k}({idx})")
     }
 
     /// The name of the function that computes `t` at a flat index: a load when `t` has a
@@ -166,8 +214,9 @@ impl<'a> Emitter<'a> {
             return Ok(n.clone());
         }
         let body = if let Some(buf) = self.buffer_of(t) {
-            let k = self.bind(buf, t.dtype());
-            format!("    return {};", load_expr(&format!("b{k}[i]"), t.dtype()))
+            let k = self.bind(buf, t.dtype(), t.numel());
+            let elem = self.read(k, "i");
+            format!("    return {};", load_expr(&elem, t.dtype()))
         } else {
             if t.op().prim().fusion() == Fusion::KernelRoot {
                 return Err(internal(format!(
@@ -264,12 +313,18 @@ impl<'a> Emitter<'a> {
         out_elems: usize,
         groups: [u32; 3],
     ) -> Kernel {
-        let source = self.render(template, out_dtype);
+        let out_bytes = (out_elems * out_dtype.size()) as u64;
+        let window_bytes = self.limits.window_bytes();
+        let out_windows = out_bytes.div_ceil(window_bytes).max(1) as usize;
+        let source = self.render(template, out_dtype, out_windows);
         Kernel {
             source,
-            inputs: self.bindings.iter().map(|(b, _, _)| b.clone()).collect(),
+            inputs: self.bindings.iter().map(|b| b.buf.clone()).collect(),
+            windows: self.bindings.iter().map(|b| b.windows).collect(),
             out,
-            out_bytes: (out_elems * out_dtype.size()) as u64,
+            out_bytes,
+            out_windows,
+            window_bytes,
             groups,
             label: label.into(),
             inlined: self.inlined,
@@ -287,28 +342,63 @@ impl<'a> Emitter<'a> {
         self.inlined.push(t.clone());
     }
 
-    fn render(&self, template: &str, out_dtype: DType) -> String {
+    fn render(&self, template: &str, out_dtype: DType, out_windows: usize) -> String {
         let mut s = String::new();
         if self.f16 || out_dtype == DType::F16 {
             s += "enable f16;\n\n";
         }
-        for (k, (_, d, vec4)) in self.bindings.iter().enumerate() {
-            let ty = if *vec4 { "vec4<f32>" } else { d.wgsl_storage() };
-            s += &format!("@group(0) @binding({k}) var<storage, read> b{k}: array<{ty}>;\n");
+        // Bindings in order: every window of every input, the output's windows, the scalars.
+        let mut slot = 0;
+        for (k, b) in self.bindings.iter().enumerate() {
+            let ty = if b.vec4 {
+                "vec4<f32>"
+            } else {
+                b.dtype.wgsl_storage()
+            };
+            for w in 0..b.windows {
+                let name = if b.windows == 1 {
+                    format!("b{k}")
+                } else {
+                    format!("b{k}_{w}")
+                };
+                s += &format!(
+                    "@group(0) @binding({slot}) var<storage, read> {name}: array<{ty}>;\n"
+                );
+                slot += 1;
+            }
         }
-        s += &format!(
-            "@group(0) @binding({}) var<storage, read_write> out: array<{}>;\n",
-            self.bindings.len(),
-            out_dtype.wgsl_storage()
-        );
+        let st = out_dtype.wgsl_storage();
+        for w in 0..out_windows {
+            let name = if out_windows == 1 {
+                "out".to_string()
+            } else {
+                format!("out_{w}")
+            };
+            s += &format!(
+                "@group(0) @binding({slot}) var<storage, read_write> {name}: array<{st}>;\n"
+            );
+            slot += 1;
+        }
         if !self.params.is_empty() {
             s += &format!(
-                "@group(0) @binding({}) var<uniform> params: array<vec4<u32>, {}>;\n",
-                self.bindings.len() + 1,
+                "@group(0) @binding({slot}) var<uniform> params: array<vec4<u32>, {}>;\n",
                 self.params.len().div_ceil(4)
             );
         }
         s.push('\n');
+        // Every template stores through `wg_store(i, v)`.
+        if out_windows == 1 {
+            s += &format!("fn wg_store(i: u32, v: {st}) {{\n    out[i] = v;\n}}\n\n");
+        } else {
+            let per = self.limits.window_bytes() / out_dtype.size() as u64;
+            s += &format!(
+                "fn wg_store(i: u32, v: {st}) {{\n    let w = i / {per}u;\n    let j = i % {per}u;\n"
+            );
+            for w in 0..out_windows {
+                s += &format!("    if (w == {w}u) {{\n        out_{w}[j] = v;\n    }}\n");
+            }
+            s += "}\n\n";
+        }
         for c in self.consts.iter().chain(&self.aliases) {
             s += c;
             s.push('\n');

@@ -104,9 +104,15 @@ impl Limits {
             uniform_align: 256,
         }
     }
-    /// The largest tensor, in bytes, one binding can hold.
+    /// The largest tensor, in bytes: one buffer (bound as several windows when it is larger
+    /// than one binding).
     pub(crate) fn max_tensor_bytes(&self) -> u64 {
-        self.max_binding.min(self.max_buffer)
+        self.max_buffer
+    }
+    /// The size of one binding window of a large tensor: the binding limit, down to the
+    /// storage offset alignment.
+    pub(crate) fn window_bytes(&self) -> u64 {
+        (self.max_binding / 256 * 256).max(256)
     }
 }
 

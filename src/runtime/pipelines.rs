@@ -79,11 +79,17 @@ pub(crate) struct Compiled {
     pub layout: wgpu::BindGroupLayout,
 }
 
-/// The pipeline for `source` with `inputs` read-only storage bindings, one read-write output
-/// after them and, with `params`, a uniform block of scalars after that; compiled on first
-/// use. The layout is explicit (not derived from the shader), so a binding that a kernel
-/// happens not to read is still accepted.
-pub(crate) fn pipeline(source: &str, label: &str, inputs: usize, params: bool) -> Result<Compiled> {
+/// The pipeline for `source` with `reads` read-only storage bindings, `writes` read-write ones
+/// after them (an output's windows) and, with `params`, a uniform block of scalars after that;
+/// compiled on first use. The layout is explicit (not derived from the shader), so a binding
+/// that a kernel happens not to read is still accepted.
+pub(crate) fn pipeline(
+    source: &str,
+    label: &str,
+    reads: usize,
+    writes: usize,
+    params: bool,
+) -> Result<Compiled> {
     if let Some(p) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(source) {
         return Ok(p);
     }
@@ -104,7 +110,7 @@ pub(crate) fn pipeline(source: &str, label: &str, inputs: usize, params: bool) -
         count: None,
     };
     let uniform = wgpu::BindGroupLayoutEntry {
-        binding: inputs as u32 + 1,
+        binding: (reads + writes) as u32,
         visibility: wgpu::ShaderStages::COMPUTE,
         ty: wgpu::BindingType::Buffer {
             ty: wgpu::BufferBindingType::Uniform,
@@ -113,9 +119,9 @@ pub(crate) fn pipeline(source: &str, label: &str, inputs: usize, params: bool) -
         },
         count: None,
     };
-    let entries: Vec<wgpu::BindGroupLayoutEntry> = (0..inputs)
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = (0..reads)
         .map(|b| entry(b, true))
-        .chain(std::iter::once(entry(inputs, false)))
+        .chain((reads..reads + writes).map(|b| entry(b, false)))
         .chain(params.then_some(uniform))
         .collect();
     let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {

@@ -225,7 +225,7 @@ fn lower(
     mut computed: HashMap<u64, BufRef>,
     mut next_virtual: usize,
 ) -> Result<Lowering> {
-    let max_inputs = limits.max_storage_buffers.saturating_sub(1).max(2) as usize;
+    let max_bindings = limits.max_storage_buffers.max(3) as usize;
     let mut kernels = vec![];
     let mut fused = 0u64;
     let mut i = 0;
@@ -264,7 +264,8 @@ fn lower(
                 out.clone(),
             )?],
         };
-        if ks.iter().any(|k| k.inputs.len() > max_inputs) {
+        let bindings = |k: &Kernel| k.windows.iter().sum::<usize>() + k.out_windows;
+        if ks.iter().any(|k| bindings(k) > max_bindings) {
             // Too many buffers for one kernel: give a fused input its own kernel, retry.
             let candidates: Vec<&Tensor> = ks
                 .iter()
@@ -274,7 +275,7 @@ fn lower(
             let Some(pick) = candidates.get(candidates.len() / 2) else {
                 return Err(crate::Error::TooLarge {
                     op: n.op().name(),
-                    msg: format!("a kernel would bind more than {max_inputs} buffers"),
+                    msg: format!("a kernel would bind more than {max_bindings} storage buffers"),
                 });
             };
             roots.insert(pick.id());
@@ -452,29 +453,40 @@ fn encode<'k>(
             continue;
         }
         let has_params = !kernel.params.is_empty();
+        let reads: usize = kernel.windows.iter().sum();
         let pipe = pipeline(
             &kernel.source,
             &kernel.label,
-            kernel.inputs.len(),
+            reads,
+            kernel.out_windows,
             has_params,
         )?;
-        let mut bufs = kernel
+        let mut bufs: Vec<(Storage, usize)> = kernel
             .inputs
             .iter()
-            .map(resolve)
+            .zip(&kernel.windows)
+            .map(|(b, &w)| resolve(b).map(|s| (s, w)))
             .collect::<Result<Vec<_>>>()?;
-        bufs.push(resolve(&kernel.out)?);
-        let mut entries: Vec<wgpu::BindGroupEntry> = bufs
-            .iter()
-            .enumerate()
-            .map(|(b, s)| wgpu::BindGroupEntry {
-                binding: b as u32,
-                resource: s.raw().as_entire_binding(),
-            })
-            .collect();
+        bufs.push((resolve(&kernel.out)?, kernel.out_windows));
+        // Each buffer as its windows: `window_bytes` at aligned offsets (one window: all of it).
+        let mut entries: Vec<wgpu::BindGroupEntry> = vec![];
+        for (s, windows) in &bufs {
+            for w in 0..*windows as u64 {
+                let offset = w * kernel.window_bytes;
+                let size = (s.class - offset).min(kernel.window_bytes);
+                entries.push(wgpu::BindGroupEntry {
+                    binding: entries.len() as u32,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: s.raw(),
+                        offset,
+                        size: std::num::NonZeroU64::new(size),
+                    }),
+                });
+            }
+        }
         if let (true, Some(u)) = (has_params, &uniform) {
             entries.push(wgpu::BindGroupEntry {
-                binding: bufs.len() as u32,
+                binding: entries.len() as u32,
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: u,
                     offset,

@@ -89,7 +89,7 @@ fn every_kernel_variant_validates() {
                 "mm_block",
                 "partial[",
                 "acc = combine",
-                "out[i] = result",
+                "wg_store(i, result(i))",
             ]
             .iter()
             .find(|m| k.source.contains(*m))
@@ -103,7 +103,12 @@ fn every_kernel_variant_validates() {
     }
     // Every template was rendered at least once.
     let all: String = labels.iter().cloned().collect::<Vec<_>>().join(" ");
-    for needed in ["mm_block", "partial[", "acc = combine", "out[i] = result"] {
+    for needed in [
+        "mm_block",
+        "partial[",
+        "acc = combine",
+        "wg_store(i, result(i))",
+    ] {
         assert!(
             all.contains(needed),
             "no kernel rendered with {needed}: {all}"
@@ -161,10 +166,44 @@ fn kernels_carry_only_the_helpers_they_call() {
     let policy = Policy::from_env();
     let x = Tensor::from_vec(vec![1.0f32, 2.0], [2]);
     let plain = validate_all(&[&x + 1.0], &limits, &policy);
-    assert!(!plain[0].source.contains("fn wg_"), "{}", plain[0].source);
+    let helpers = plain[0].source.matches("fn wg_").count();
+    assert_eq!(helpers, 1, "only wg_store:\n{}", plain[0].source);
     let erf = validate_all(&[x.erf()], &limits, &policy);
     for f in ["fn wg_erf(", "fn wg_erfc_tail(", "fn wg_exp(", "fn wg_inf("] {
         assert!(erf[0].source.contains(f), "missing {f}");
     }
     assert!(!erf[0].source.contains("fn wg_log("));
+}
+
+#[test]
+fn kernels_over_tensors_larger_than_a_binding_validate() {
+    // A binding limit of 1 KiB: every tensor below is bound (and written) as several windows.
+    let limits = Limits {
+        max_binding: 1024,
+        max_storage_buffers: 64,
+        ..Limits::webgpu_default()
+    };
+    let x = Tensor::from_vec(vec![0.5f32; 3000], [30, 100]);
+    let outs = vec![
+        (&x * 2.0).exp(),
+        x.sum(1, false),
+        x.sum(None, false),
+        x.cumsum(1),
+        x.take([3, 1], 0),
+        x.matmul(&Tensor::from_vec(vec![1.0f32; 400], [100, 4])),
+    ];
+    for (matmul, cpu) in [(MatmulKernel::Tiled, false), (MatmulKernel::Direct, true)] {
+        let policy = Policy {
+            matmul,
+            ..Policy::from_env()
+        };
+        let limits = Limits {
+            cpu,
+            ..limits.clone()
+        };
+        let kernels = validate_all(&outs, &limits, &policy);
+        assert!(kernels.iter().any(|k| k.out_windows > 1));
+        assert!(kernels.iter().any(|k| k.windows.iter().any(|&w| w > 1)));
+        assert!(kernels.iter().any(|k| k.source.contains("fn wg_read")));
+    }
 }
