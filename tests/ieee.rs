@@ -211,3 +211,101 @@ fn division_by_a_constant_zero_is_ieee_and_never_reads_stale_memory() {
         "mean over an empty axis: {m:?}"
     );
 }
+
+#[test]
+fn empty_tensors_work_in_every_op() {
+    common::setup();
+    let e = Tensor::zeros([0, 3]);
+    let shapes = |ts: &[(&str, Tensor, &[usize])]| {
+        for (name, t, want) in ts {
+            assert_eq!(t.shape(), *want, "{name}");
+            assert_eq!(t.to_f32_vec().len(), t.numel(), "{name}");
+        }
+    };
+    shapes(&[
+        ("exp", e.exp().erf().tanh(), &[0, 3]),
+        ("add broadcast", &e + Tensor::ones([3]), &[0, 3]),
+        (
+            "compare",
+            e.greater(&Tensor::scalar(0.0)).cast(DType::F32),
+            &[0, 3],
+        ),
+        ("transpose", e.transpose([1, 0]), &[3, 0]),
+        ("pad", e.pad([1, 0], [0, 0]), &[1, 3]),
+        (
+            "concat",
+            concat(&[e.clone(), Tensor::ones([2, 3])], 0),
+            &[2, 3],
+        ),
+        ("flip", e.flip(0), &[0, 3]),
+        ("sum rows", e.sum(0, false), &[3]),
+        ("sum cols", e.sum(1, false), &[0]),
+        ("prod", e.prod(0, false), &[3]),
+        ("cumsum", e.cumsum(0), &[0, 3]),
+        (
+            "matmul k=0",
+            Tensor::zeros([2, 0]).matmul(&Tensor::zeros([0, 4])),
+            &[2, 4],
+        ),
+        ("matmul m=0", e.matmul(&Tensor::ones([3, 4])), &[0, 4]),
+        (
+            "take none",
+            Tensor::ones([4, 3]).take(Tensor::from_slice::<i32>(&[], [0]), 0),
+            &[0, 3],
+        ),
+        (
+            "take from empty",
+            e.take(Tensor::from_slice::<i32>(&[], [0]), 0),
+            &[0, 3],
+        ),
+        (
+            "one_hot",
+            one_hot(Tensor::from_slice::<i32>(&[], [0]), 4),
+            &[0, 4],
+        ),
+        (
+            "conv n=0",
+            Tensor::zeros([0, 2, 5, 5]).conv2d(&Tensor::ones([3, 2, 3, 3]), Conv2d::default()),
+            &[0, 3, 3, 3],
+        ),
+        (
+            "pool",
+            Tensor::zeros([0, 1, 4, 4]).max_pool2d(2, None),
+            &[0, 1, 2, 2],
+        ),
+        (
+            "grad",
+            grad(|x: &Tensor| x.sin().sum(None, false))(&e),
+            &[0, 3],
+        ),
+        ("vmap", vmap(|x: &Tensor| x.exp(), 0)(&e), &[0, 3]),
+    ]);
+    assert_eq!(
+        Tensor::zeros([2, 0])
+            .matmul(&Tensor::zeros([0, 4]))
+            .to_vec::<f32>(),
+        vec![0.0; 8]
+    );
+    assert_eq!(e.sum(0, false).to_vec::<f32>(), vec![0.0; 3]);
+    assert_eq!(e.prod(0, false).to_vec::<f32>(), vec![1.0; 3]);
+    assert!(
+        e.try_max(0, false).is_err(),
+        "a max over nothing has no value (as JAX)"
+    );
+}
+
+#[test]
+fn no_compiler_folds_x_minus_x_or_x_times_zero() {
+    common::setup();
+    let x = Tensor::from_vec(vec![f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 1.0], [4]);
+    let d = (&x - &x).to_vec::<f32>();
+    let z = (&x * 0.0).to_vec::<f32>();
+    let q = (&x / &x).to_vec::<f32>();
+    for v in [&d, &z, &q] {
+        assert!(v[..3].iter().all(|a| a.is_nan()), "{v:?}");
+    }
+    assert_eq!((d[3], z[3], q[3]), (0.0, 0.0, 1.0));
+    // Two equal expressions built separately (a compiler merges them, then folds).
+    let e = (x.exp() - x.exp()).to_vec::<f32>();
+    assert!(e[0].is_nan() && e[2].is_nan() && e[3] == 0.0, "{e:?}");
+}

@@ -114,7 +114,16 @@ impl Primitive for BinaryOp {
         Fusion::Inline
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
-        let (x, y) = (format!("{}(i)", cx.arg(0)), format!("{}(i)", cx.arg(1)));
+        let x = format!("{}(i)", cx.arg(0));
+        let mut y = format!("{}(i)", cx.arg(1));
+        if matches!(self, BinaryOp::Sub | BinaryOp::Div) && node.dtype() == DType::F32 {
+            // `a - a` or `a / a` of one value (or of two equal expressions a compiler merges):
+            // the drivers' compilers fold it to 0 or 1, where IEEE gives NaN for inf and NaN.
+            // The second operand goes through the bits of a runtime zero (one XOR), which no
+            // compiler can see through.
+            let zero = cx.param(0);
+            y = format!("bitcast<f32>(bitcast<u32>({y}) ^ {zero})");
+        }
         let e = match self {
             BinaryOp::Add => format!("{x} + {y}"),
             BinaryOp::Sub => format!("{x} - {y}"),
