@@ -87,27 +87,45 @@ fn wg_sigmoid(x: f32) -> f32 {
     return select(e * s, s, x >= 0.0);
 }
 
+fn wg_isinf(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u;
+}
+
+// x^y with IEEE 754 / C99's special cases (as JAX): y = 0 or x = 1 give 1 even with NaN; zeros,
+// infinities and -1^±inf as specified; a negative base with an integer exponent gets the sign
+// of its parity, with any other exponent NaN. Else e^(y log|x|) on wgrad's exp and log.
 fn wg_pow(x: f32, y: f32) -> f32 {
-    if (y == 0.0) {
+    let inf = wg_inf(x);
+    let ay = abs(y);
+    let int_y = ay == floor(ay);
+    // Odd only below 2^24: every larger f32 is an even integer.
+    let odd_y = int_y && ay < 16777216.0 && (ay % 2.0) == 1.0;
+    if (y == 0.0 || x == 1.0) {
         return 1.0;
     }
-    if (x == 0.0) {
-        if (y > 0.0) {
-            return 0.0;
-        }
-        return bitcast<f32>(0x7f800000u | (bitcast<u32>(x) & 0u)); // +inf, kept out of constant evaluation
+    if (wg_isnan(x) || wg_isnan(y)) {
+        return x + y;
     }
-    if (x < 0.0) {
-        if (y == floor(y)) {
-            let m = exp2(y * log2(-x));
-            if (abs(y % 2.0) == 1.0) {
-                return -m;
-            }
-            return m;
+    let ax = abs(x);
+    if (x == 0.0) {
+        let m = select(0.0, inf, y < 0.0);
+        return select(m, select(m, -m, bitcast<u32>(x) != 0u), odd_y);
+    }
+    if (wg_isinf(y)) {
+        if (ax == 1.0) {
+            return 1.0;
         }
+        return select(0.0, inf, (ax > 1.0) == (y > 0.0));
+    }
+    if (wg_isinf(x)) {
+        let m = select(0.0, inf, y > 0.0);
+        return select(m, -m, x < 0.0 && odd_y);
+    }
+    if (x < 0.0 && !int_y) {
         return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); // NaN
     }
-    return exp2(y * log2(x));
+    let m = wg_exp(y * wg_log(ax));
+    return select(m, -m, x < 0.0 && odd_y);
 }
 
 fn wg_rotl(x: u32, r: u32) -> u32 {
