@@ -114,6 +114,14 @@ struct Mlp {
 }
 wgrad::tree_struct!(Mlp { w, b });
 
+/// The same tree with zeros.
+fn zeros_like_tree(p: &Mlp) -> Mlp {
+    Mlp {
+        w: p.w.iter().map(|t| t.zeros_like()).collect(),
+        b: p.b.iter().map(|t| t.zeros_like()).collect(),
+    }
+}
+
 impl Mlp {
     fn loss(&self, x: &Tensor, onehot: &Tensor) -> Tensor {
         let mut h = x.clone();
@@ -350,6 +358,210 @@ fn workloads(real_gpu: bool) -> Vec<Workload> {
             let mut r = time("cnn_train_step", secs, &mut step);
             r.check = first;
             r
+        }),
+    ));
+    w.push((
+        "adam_mlp_step".into(),
+        Box::new(|secs| {
+            // Workload 8: the MLP step with Adam; the bias corrections change every step.
+            let dims = [784, 512, 512, 10];
+            let x = normal(&[256, 784], 1.0, 4);
+            let labels: Vec<usize> = (0..256).map(|i| (i * 7 + 3) % 10).collect();
+            let mut onehot = vec![0.0f32; 256 * 10];
+            for (i, &l) in labels.iter().enumerate() {
+                onehot[i * 10 + l] = 1.0;
+            }
+            let y = Tensor::from_vec(onehot, [256, 10]);
+            let init = Mlp {
+                w: (0..3)
+                    .map(|k| {
+                        normal(
+                            &[dims[k], dims[k + 1]],
+                            (2.0 / dims[k] as f32).sqrt(),
+                            10 + k as u64,
+                        )
+                    })
+                    .collect(),
+                b: (0..3)
+                    .map(|k| Tensor::zeros([dims[k + 1]]).realize().clone())
+                    .collect(),
+            };
+            let zeros = |p: &Mlp| Mlp {
+                w: p.w
+                    .iter()
+                    .map(|t| t.zeros_like().realize().clone())
+                    .collect(),
+                b: p.b
+                    .iter()
+                    .map(|t| t.zeros_like().realize().clone())
+                    .collect(),
+            };
+            let state = std::cell::RefCell::new((zeros(&init), zeros(&init), init, 0i32));
+            let opts = GradOptions {
+                create_graph: false,
+                realize: false,
+            };
+            let first = state.borrow().2.loss(&x, &y).item() as f64;
+            let mut step = || {
+                let (m, v, p, t) = state.borrow().clone();
+                let t = t + 1;
+                let (loss, g) = value_and_grad_with(|p: &Mlp| p.loss(&x, &y), opts)(&p);
+                let (b1, b2, lr, eps) = (0.9f32, 0.999f32, 1e-3f32, 1e-8f32);
+                let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+                let adam = |p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor| {
+                    let m = m * b1 + g * (1.0 - b1);
+                    let v = v * b2 + g.square() * (1.0 - b2);
+                    let p = p - (&m / c1) / ((&v / c2).sqrt() + eps) * lr;
+                    (p, m, v)
+                };
+                let mut next = (
+                    zeros_like_tree(&m),
+                    zeros_like_tree(&v),
+                    zeros_like_tree(&p),
+                );
+                for k in 0..3 {
+                    let (pw, mw, vw) = adam(&p.w[k], &g.w[k], &m.w[k], &v.w[k]);
+                    let (pb, mb, vb) = adam(&p.b[k], &g.b[k], &m.b[k], &v.b[k]);
+                    next.2.w[k] = pw;
+                    next.2.b[k] = pb;
+                    next.0.w[k] = mw;
+                    next.0.b[k] = mb;
+                    next.1.w[k] = vw;
+                    next.1.b[k] = vb;
+                }
+                let mut all = next.0.leaves();
+                all.extend(next.1.leaves());
+                all.extend(next.2.leaves());
+                all.push(loss);
+                wgrad::realize(&all);
+                wgrad::synchronize();
+                *state.borrow_mut() = (next.0, next.1, next.2, t);
+                0.0
+            };
+            let mut r = time("adam_mlp_step", secs, &mut step);
+            r.check = first;
+            r
+        }),
+    ));
+    w.push((
+        "pinn_step".into(),
+        Box::new(|secs| {
+            // Workload 10: Burgers' residual by per-point grad and hessian (third-order
+            // derivatives in the parameter gradient), Adam.
+            let sizes = [2usize, 32, 32, 1];
+            let mut init = vec![];
+            for k in 0..3 {
+                let std = (2.0 / (sizes[k] + sizes[k + 1]) as f32).sqrt();
+                init.push(normal(&[sizes[k], sizes[k + 1]], std, 60 + k as u64));
+                init.push(Tensor::zeros([sizes[k + 1]]).realize().clone());
+            }
+            let pts = {
+                let u = Tensor::rand([256, 2], 66);
+                let scale = Tensor::from_vec(vec![2.0f32, 1.0], [2]);
+                let shift = Tensor::from_vec(vec![-1.0f32, 0.0], [2]);
+                (u * scale + shift).realize().clone()
+            };
+            let nu = 0.01 / std::f32::consts::PI;
+            let u = |p: &Vec<Tensor>, xt: &Tensor| {
+                let h = (xt.matmul(&p[0]) + &p[1]).tanh();
+                let h = (h.matmul(&p[2]) + &p[3]).tanh();
+                (h.matmul(&p[4]) + &p[5]).index(0)
+            };
+            let loss = move |p: &Vec<Tensor>| {
+                let residual = |xt: &Tensor| {
+                    let uu = u(p, xt);
+                    let du = grad(|z: &Tensor| u(p, z))(xt);
+                    let h = hessian(|z: &Tensor| u(p, z))(xt);
+                    du.index(1) + &uu * du.index(0) - h.index(0).index(0) * nu
+                };
+                vmap(residual, 0)(&pts).square().mean(None, false)
+            };
+            let zeros: Vec<Tensor> = init
+                .iter()
+                .map(|t| t.zeros_like().realize().clone())
+                .collect();
+            let state = std::cell::RefCell::new((zeros.clone(), zeros, init, 0i32));
+            let opts = GradOptions {
+                create_graph: false,
+                realize: false,
+            };
+            let first = loss(&state.borrow().2).item() as f64;
+            let mut step = || {
+                let (m, v, p, t) = state.borrow().clone();
+                let t = t + 1;
+                let (l, g) = value_and_grad_with(&loss, opts)(&p);
+                let (b1, b2, lr, eps) = (0.9f32, 0.999f32, 1e-3f32, 1e-8f32);
+                let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+                let mut next = (vec![], vec![], vec![]);
+                for k in 0..p.len() {
+                    let mk = &m[k] * b1 + &g[k] * (1.0 - b1);
+                    let vk = &v[k] * b2 + g[k].square() * (1.0 - b2);
+                    next.2
+                        .push(&p[k] - (&mk / c1) / ((&vk / c2).sqrt() + eps) * lr);
+                    next.0.push(mk);
+                    next.1.push(vk);
+                }
+                let mut all: Vec<Tensor> = next
+                    .0
+                    .iter()
+                    .chain(&next.1)
+                    .chain(&next.2)
+                    .cloned()
+                    .collect();
+                all.push(l);
+                wgrad::realize(&all);
+                wgrad::synchronize();
+                *state.borrow_mut() = (next.0, next.1, next.2, t);
+                0.0
+            };
+            let mut r = time("pinn_step", secs, &mut step);
+            r.check = first;
+            r
+        }),
+    ));
+    w.push((
+        "scan_rnn_grad".into(),
+        Box::new(|secs| {
+            // Workload 11, unrolled (64 steps of the cell in the graph) until a scan exists.
+            let wx = normal(&[32, 128], (1.0f32 / 32.0).sqrt(), 70);
+            let wh = normal(&[128, 128], (1.0f32 / 128.0).sqrt(), 71);
+            let b = Tensor::zeros([128]).realize().clone();
+            let xs = normal(&[64, 32, 32], 1.0, 72);
+            let loss = |p: &(Tensor, Tensor, Tensor)| {
+                let mut h = Tensor::zeros([32, 128]);
+                for s in 0..64 {
+                    h = (xs.index(s).matmul(&p.0) + h.matmul(&p.1) + &p.2).tanh();
+                }
+                h.square().sum(None, false)
+            };
+            let params = (wx, wh, b);
+            let opts = GradOptions {
+                create_graph: false,
+                realize: false,
+            };
+            let mut step = || {
+                let (l, g) = value_and_grad_with(loss, opts)(&params);
+                wgrad::realize(&[l, g.0, g.1, g.2]);
+                wgrad::synchronize();
+                0.0
+            };
+            let mut r = time("scan_rnn_grad", secs, &mut step);
+            r.check = loss(&params).item() as f64;
+            r
+        }),
+    ));
+    w.push((
+        "empty_submit".into(),
+        Box::new(|secs| {
+            // The adapter's floor: one trivial dispatch, one submit, a wait.
+            let x = Tensor::from_vec(vec![1.0f32], [1]);
+            let mut step = || {
+                let y = &x + 1.0;
+                y.realize();
+                wgrad::synchronize();
+                0.0
+            };
+            time("empty_submit", secs, &mut step)
         }),
     ));
     w.push((
