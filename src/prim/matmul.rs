@@ -104,11 +104,16 @@ impl Matmul {
             // a convolution's patches against few output channels stay fused (an implicit GEMM,
             // no copy of the patches). Small operands are always copied: inlining their
             // producers into the unrolled block only lengthens shader compilation.
+            // A small operand that is only a remapping of a buffer (a transposed weight) is
+            // read through the remapping instead: a copy would cost a kernel launch, more than
+            // the scalar reads.
             let reads = [n.div_ceil(4), m.div_ceil(rows)];
             for ((x, inner), reads) in [(a, k), (b, n)].into_iter().zip(reads) {
+                let small = x.numel() < 1 << 16;
                 if x.dtype() == DType::F32
                     && inner % 4 == 0
-                    && (reads > 1 || x.numel() < 1 << 16)
+                    && (reads > 1 || small)
+                    && !(small && remaps_a_buffer(x, &e))
                     && e.buffer_of(x).is_none()
                 {
                     let (buf, kernel) = cx.materialize(x)?;
@@ -207,6 +212,23 @@ impl Matmul {
             grid,
         ));
         Ok(kernels)
+    }
+}
+
+/// Whether `x` is only index remappings (transposes, broadcasts, slices, views) of something
+/// with a buffer.
+fn remaps_a_buffer(x: &Tensor, e: &crate::runtime::codegen::Emitter) -> bool {
+    let mut cur = x.clone();
+    loop {
+        if e.buffer_of(&cur).is_some() {
+            return true;
+        }
+        match cur.op().fusion() {
+            Fusion::IndexMap | Fusion::View if cur.inputs().len() == 1 => {
+                cur = cur.inputs()[0].clone();
+            }
+            _ => return false,
+        }
     }
 }
 
