@@ -4,7 +4,8 @@
 // generated `mm_block(batch, row0, col0)` holds one accumulator per row (unrolled), reads
 // B[k, n..n+4] once per step for all rows through `load_b4`, and A[m, k..k+4] through
 // `load_a4`. The prelude also declares `M`, `N`, `K`, `ROWS`, the workgroup shape `WG_X` ×
-// `WG_Y` (64 invocations, fewer along rows for short matrices), `store_value(v)`, and the
+// `WG_Y` (64 invocations, fewer along rows for short matrices), `store_value(v, i)` (the value
+// stored at flat index i: the product, or a fused elementwise consumer of it), and the
 // grid: `CB` column blocks × `RB` row blocks × products, `GROUPS` in all, numbered flat.
 
 @compute @workgroup_size(WG_X, WG_Y)
@@ -30,7 +31,7 @@ fn store_row(batch: u32, row: u32, col: u32, v: vec4<f32>) {
     let base = batch * M * N + row * N;
     for (var c = 0u; c < 4u; c = c + 1u) {
         if (col + c < N) {
-            wg_store(base + col + c, store_value(v[c]));
+            wg_store(base + col + c, store_value(v[c], base + col + c));
         }
     }
 }

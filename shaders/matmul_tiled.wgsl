@@ -2,7 +2,8 @@
 // A 16×16 workgroup computes a 64×64 tile of C, each invocation a 4×4 block held in four vec4
 // registers; A and B pass through workgroup memory 16 columns of K at a time. The generated
 // prelude declares `M`, `N`, `K`, `load_a(b, m, k)` and `load_b(b, k, n)` (reading through
-// whatever the scheduler fused in front: transposes, broadcasts, scales), `store_value(v)`, and
+// whatever the scheduler fused in front: transposes, broadcasts, scales), `store_value(v, i)`
+// (the value stored at flat index i: the product, or a fused elementwise consumer of it), and
 // the grid: `CB` column blocks × `RB` row blocks × products, `GROUPS` in all, numbered flat.
 
 var<workgroup> tile_a: array<array<f32, 64>, 16>;
@@ -67,7 +68,7 @@ fn store_row(batch: u32, row: u32, col: u32, v: vec4<f32>) {
     for (var c = 0u; c < 4u; c = c + 1u) {
         let n = col + c * 16u;
         if (n < N) {
-            wg_store(base + n, store_value(v[c]));
+            wg_store(base + n, store_value(v[c], base + n));
         }
     }
 }

@@ -112,7 +112,7 @@ impl Primitive for Index {
             Index::Gather { .. } => Fusion::Inline,
             // Its body loops over the gathered axis: inside a consumer's loop (a reduction's,
             // a matmul's) the iterations would multiply past what drivers allow.
-            Index::ScatterAdd { .. } => Fusion::KernelRoot,
+            Index::ScatterAdd { .. } => Fusion::KernelRoot { epilogue: false },
         }
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {

@@ -75,7 +75,7 @@ impl Primitive for Matmul {
         }
     }
     fn fusion(&self) -> Fusion {
-        Fusion::KernelRoot
+        Fusion::KernelRoot { epilogue: true }
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         self.kernels(node, cx).map(Lowered::Kernels)
@@ -142,14 +142,32 @@ impl Matmul {
         e.const_u32("M", m)?;
         e.const_u32("N", n)?;
         e.const_u32("K", k)?;
-        let store = if node.dtype() == DType::F32 {
-            "v".to_string()
-        } else {
-            format!("{}(v)", node.dtype().wgsl())
+        // What is stored: the product, or a fused elementwise consumer of it (an epilogue: a
+        // bias, an activation, an update), which reads the product through `mm_acc`.
+        let result = match cx.epilogue() {
+            Some(r) => {
+                e.provide_private(node, "mm_acc");
+                e.push_fn("var<private> mm_acc: f32;".into());
+                e.value_fn(r)?;
+                e.note_inlined(r);
+                r.clone()
+            }
+            None => node.clone(),
+        };
+        let store = match cx.epilogue() {
+            Some(r) => {
+                let vr = e.value_fn(r)?;
+                format!(
+                    "mm_acc = v;\n    return {};",
+                    crate::runtime::codegen::store_expr(&format!("{vr}(i)"), r.dtype())
+                )
+            }
+            None if node.dtype() == DType::F32 => "return v;".to_string(),
+            None => format!("return {}(v);", node.dtype().wgsl()),
         };
         e.push_fn(format!(
-            "fn store_value(v: f32) -> {} {{\n    return {store};\n}}",
-            node.dtype().wgsl_storage()
+            "fn store_value(v: f32, i: u32) -> {} {{\n    {store}\n}}",
+            result.dtype().wgsl_storage()
         ));
         if direct {
             // vec4 reads straight from the buffer when the operand is one (contiguous, f32,
@@ -203,11 +221,16 @@ impl Matmul {
         e.const_u32("RB", rb)?;
         e.const_u32("GROUPS", groups)?;
         let grid = cx.grid(groups, 1)?;
+        let label = if cx.epilogue().is_some() {
+            "matmul+epilogue"
+        } else {
+            "matmul"
+        };
         kernels.push(e.finish(
             template,
-            "matmul",
+            label,
             cx.out(),
-            node.dtype(),
+            result.dtype(),
             batch * m * n,
             grid,
         ));

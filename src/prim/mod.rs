@@ -30,8 +30,10 @@ pub(crate) enum Fusion {
     /// target shares its operand's buffer, no kernel runs.
     View,
     /// Always gets kernels of its own (reductions, matmul, scans); consumers read its buffer,
-    /// and its elementwise producers are fused into its loads.
-    KernelRoot,
+    /// and its elementwise producers are fused into its loads. With `epilogue`, its lowering
+    /// can also compute an elementwise consumer of it in its store (see `LowerCx::epilogue`),
+    /// when the planner finds the root's value needed nowhere else.
+    KernelRoot { epilogue: bool },
 }
 
 /// What every primitive must provide: how it fuses, how it lowers to WGSL, and its JVP, VJP

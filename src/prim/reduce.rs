@@ -116,7 +116,7 @@ impl Primitive for Reduce {
         reduce_p(self.op, &x[0], &axes)
     }
     fn fusion(&self) -> Fusion {
-        Fusion::KernelRoot
+        Fusion::KernelRoot { epilogue: false }
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         self.kernels(node, cx).map(Lowered::Kernels)

@@ -23,7 +23,7 @@ impl Primitive for Cumsum {
         "cumsum"
     }
     fn fusion(&self) -> Fusion {
-        Fusion::KernelRoot
+        Fusion::KernelRoot { epilogue: false }
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         let x = &node.inputs()[0];

@@ -53,7 +53,7 @@ impl Primitive for Source {
             // Random numbers are ~50 integer operations each (Threefry): computed once into a
             // buffer, not again in every consumer (and long generator chains inlined into
             // consumers send lavapipe's shader compiler into a hang).
-            Source::Uniform(_) => Fusion::KernelRoot,
+            Source::Uniform(_) => Fusion::KernelRoot { epilogue: false },
             _ => Fusion::Inline,
         }
     }

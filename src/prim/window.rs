@@ -132,7 +132,7 @@ impl Primitive for Patches {
             Patches::Unfold(_) => Fusion::IndexMap,
             // A sum over the window elements covering each position: it loops, so it gets a
             // kernel of its own (inside a consumer's loop the iterations would multiply).
-            Patches::Fold(_) => Fusion::KernelRoot,
+            Patches::Fold(_) => Fusion::KernelRoot { epilogue: false },
         }
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {

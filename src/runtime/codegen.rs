@@ -90,6 +90,9 @@ pub(crate) struct Emitter<'a> {
     computed: &'a HashMap<u64, BufRef>,
     /// Buffers this kernel's lowering provided for nodes (operands it materialized itself).
     provided: HashMap<u64, BufRef>,
+    /// Nodes whose value at the index being computed is a private variable of the kernel (a
+    /// matmul's accumulator, read by its fused epilogue).
+    private: HashMap<u64, String>,
     pub limits: &'a Limits,
     pub policy: &'a Policy,
     /// Buffers read by the kernel.
@@ -110,6 +113,7 @@ impl<'a> Emitter<'a> {
         Emitter {
             computed,
             provided: HashMap::new(),
+            private: HashMap::new(),
             limits,
             policy,
             bindings: vec![],
@@ -148,6 +152,12 @@ impl<'a> Emitter<'a> {
     /// Reads `t` from `buf` in this kernel (an operand the lowering materialized itself).
     pub fn provide(&mut self, t: &Tensor, buf: BufRef) {
         self.provided.insert(t.id(), buf);
+    }
+
+    /// Reads `t` from the private variable `var` (declared by the caller) wherever the kernel's
+    /// fused code needs it: valid only for code that reads `t` at the index being computed.
+    pub fn provide_private(&mut self, t: &Tensor, var: &str) {
+        self.private.insert(t.id(), var.to_string());
     }
 
     /// Binds a buffer holding `elems` values of `dtype` (once) and returns its binding index;
@@ -213,12 +223,14 @@ impl<'a> Emitter<'a> {
         if let Some(n) = self.names.get(&t.id()) {
             return Ok(n.clone());
         }
-        let body = if let Some(buf) = self.buffer_of(t) {
+        let body = if let Some(var) = self.private.get(&t.id()) {
+            format!("    return {var};")
+        } else if let Some(buf) = self.buffer_of(t) {
             let k = self.bind(buf, t.dtype(), t.numel());
             let elem = self.read(k, "i");
             format!("    return {};", load_expr(&elem, t.dtype()))
         } else {
-            if t.op().prim().fusion() == Fusion::KernelRoot {
+            if matches!(t.op().prim().fusion(), Fusion::KernelRoot { .. }) {
                 return Err(internal(format!(
                     "{} was not given a kernel of its own",
                     t.op().name()
@@ -258,6 +270,7 @@ impl<'a> Emitter<'a> {
             params: std::mem::take(&mut self.params),
             out: None,
             next_virtual: 0,
+            epilogue: None,
         };
         let lowered = t.op().prim().lower(t, &mut cx);
         self.params = std::mem::take(&mut cx.params);
@@ -480,6 +493,9 @@ pub(crate) struct LowerCx<'a> {
     params: Vec<u32>,
     out: Option<BufRef>,
     next_virtual: usize,
+    /// Kernel roots: a node the kernel computes instead of the root's own value (an
+    /// elementwise consumer fused into its store), when the planner found one.
+    epilogue: Option<Tensor>,
 }
 
 impl<'a> LowerCx<'a> {
@@ -500,7 +516,20 @@ impl<'a> LowerCx<'a> {
             params: vec![],
             out: Some(out),
             next_virtual,
+            epilogue: None,
         }
+    }
+    /// The same context, asked to compute `epilogue` (an elementwise consumer of the root, at
+    /// the same index) into the output instead of the root's own value.
+    pub fn with_epilogue(self, epilogue: Tensor) -> Self {
+        LowerCx {
+            epilogue: Some(epilogue),
+            ..self
+        }
+    }
+    /// Kernel roots: the fused consumer to compute instead of the node's value, if any.
+    pub fn epilogue(&self) -> Option<&Tensor> {
+        self.epilogue.as_ref()
     }
     /// Inline nodes: a scalar of the kernel the node is computed in (as data, not a literal:
     /// changing it compiles nothing, and no compiler can fold it), as a `u32` expression.

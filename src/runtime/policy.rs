@@ -70,6 +70,11 @@ pub struct Policy {
     /// Fill every buffer a realize writes with a NaN sentinel first (debugging: proves that
     /// no kernel leaves an output element unwritten; `WGRAD_DEBUG=sentinel`).
     pub sentinel: bool,
+    /// Compute an elementwise consumer of a matmul (a bias, an activation, an update) in the
+    /// matmul's store instead of a kernel of its own. `None`: on GPUs, where a launch is
+    /// expensive; not on CPU adapters, where it saves no measurable time and lengthens shader
+    /// compilation (the CPU kernel unrolls its stores).
+    pub epilogues: Option<bool>,
 }
 
 impl Policy {
@@ -98,6 +103,7 @@ impl Policy {
             pipeline_cache: 512,
             pool_idle_bytes: 128 << 20,
             sentinel: env == "sentinel",
+            epilogues: None,
         }
     }
 

@@ -134,7 +134,7 @@ fn cheap(t: &Tensor, roots: &HashSet<u64>) -> bool {
         match cur.op().fusion() {
             Fusion::IndexMap | Fusion::View => cur = cur.inputs()[0].clone(),
             Fusion::Inline => return cur.inputs().is_empty(),
-            Fusion::KernelRoot => return false,
+            Fusion::KernelRoot { .. } => return false,
         }
     }
 }
@@ -150,7 +150,7 @@ fn plan(order: &[Tensor], targets: &[Tensor], policy: &Policy) -> HashSet<u64> {
     }
     let mut roots: HashSet<u64> = targets.iter().map(|t| t.id()).collect();
     for n in order {
-        if n.op().fusion() == Fusion::KernelRoot {
+        if matches!(n.op().fusion(), Fusion::KernelRoot { .. }) {
             roots.insert(n.id());
         }
     }
@@ -190,6 +190,40 @@ fn plan(order: &[Tensor], targets: &[Tensor], policy: &Policy) -> HashSet<u64> {
     roots
 }
 
+/// Epilogues: kernel roots that can compute an elementwise consumer in their store (a matmul
+/// followed by a bias, an activation, an update) and whose own value nothing else needs. For
+/// each such root R, follow its single consumer through inline nodes of its shape that
+/// nothing else reads, up to the next root C: C is computed by R's kernel instead of one of
+/// its own. Returns C's id → R.
+fn epilogues(order: &[Tensor], roots: &HashSet<u64>, targets: &[Tensor]) -> HashMap<u64, Tensor> {
+    let mut consumers: HashMap<u64, Vec<Tensor>> = HashMap::new();
+    for n in order {
+        for x in n.inputs() {
+            consumers.entry(x.id()).or_default().push(n.clone());
+        }
+    }
+    let target_ids: HashSet<u64> = targets.iter().map(|t| t.id()).collect();
+    let mut found: HashMap<u64, Tensor> = HashMap::new();
+    for r in order {
+        let takes = matches!(r.op().fusion(), Fusion::KernelRoot { epilogue: true });
+        if !takes || target_ids.contains(&r.id()) || r.dtype() != crate::DType::F32 {
+            continue;
+        }
+        let mut cur = r.clone();
+        while let Some([c]) = consumers.get(&cur.id()).map(Vec::as_slice) {
+            if c.op().fusion() != Fusion::Inline || c.shape() != r.shape() {
+                break;
+            }
+            if roots.contains(&c.id()) {
+                found.entry(c.id()).or_insert_with(|| r.clone());
+                break;
+            }
+            cur = c.clone();
+        }
+    }
+    found
+}
+
 /// The buffer a view shares: `t` itself or the operand of a chain of views, when it has one.
 fn view_buffer(t: &Tensor, computed: &HashMap<u64, BufRef>) -> Option<BufRef> {
     let mut cur = t.clone();
@@ -220,6 +254,7 @@ struct Lowering {
 fn lower(
     order: &[Tensor],
     roots: &mut HashSet<u64>,
+    targets: &[Tensor],
     limits: &Limits,
     policy: &Policy,
     mut computed: HashMap<u64, BufRef>,
@@ -228,11 +263,18 @@ fn lower(
     let max_bindings = limits.max_storage_buffers.max(3) as usize;
     let mut kernels = vec![];
     let mut fused = 0u64;
+    let mut epilogue_of = if policy.epilogues.unwrap_or(!limits.cpu) {
+        epilogues(order, roots, targets)
+    } else {
+        HashMap::new()
+    };
+    let mut absorbed: HashSet<u64> = epilogue_of.values().map(|r| r.id()).collect();
     let mut i = 0;
     while i < order.len() {
         let n = &order[i];
         i += 1;
-        if !roots.contains(&n.id()) || computed.contains_key(&n.id()) {
+        if !roots.contains(&n.id()) || computed.contains_key(&n.id()) || absorbed.contains(&n.id())
+        {
             continue;
         }
         if let Some(b) = view_buffer(n, &computed) {
@@ -241,8 +283,25 @@ fn lower(
         }
         let out = BufRef::Virtual(next_virtual);
         next_virtual += 1;
-        let ks = match n.op().fusion() {
-            Fusion::KernelRoot => {
+        let epilogue = epilogue_of.get(&n.id()).cloned();
+        let ks = match (n.op().fusion(), epilogue.clone()) {
+            (_, Some(r)) => {
+                // `n` is computed in the store of `r`'s kernel.
+                let mut cx = LowerCx::root(limits, policy, &computed, out.clone(), next_virtual)
+                    .with_epilogue(n.clone());
+                let lowered = r.op().prim().lower(&r, &mut cx)?;
+                next_virtual = cx.next_virtual();
+                match lowered {
+                    Lowered::Kernels(ks) => ks,
+                    Lowered::Body(_) => {
+                        return Err(internal(format!(
+                            "{} took an epilogue but lowered to a node body",
+                            r.op().name()
+                        )));
+                    }
+                }
+            }
+            (Fusion::KernelRoot { .. }, None) => {
                 let mut cx = LowerCx::root(limits, policy, &computed, out.clone(), next_virtual);
                 let lowered = n.op().prim().lower(n, &mut cx)?;
                 next_virtual = cx.next_virtual();
@@ -256,7 +315,7 @@ fn lower(
                     }
                 }
             }
-            _ => vec![elementwise_kernel(
+            (_, None) => vec![elementwise_kernel(
                 n,
                 &computed,
                 limits,
@@ -265,6 +324,13 @@ fn lower(
             )?],
         };
         let bindings = |k: &Kernel| k.windows.iter().sum::<usize>() + k.out_windows;
+        if let (true, Some(r)) = (ks.iter().any(|k| bindings(k) > max_bindings), &epilogue) {
+            // Too many buffers with the epilogue: compute the root on its own after all.
+            epilogue_of.remove(&n.id());
+            absorbed.remove(&r.id());
+            i = order.iter().position(|t| t.same(r)).unwrap_or(0);
+            continue;
+        }
         if ks.iter().any(|k| bindings(k) > max_bindings) {
             // Too many buffers for one kernel: give a fused input its own kernel, retry.
             let candidates: Vec<&Tensor> = ks
@@ -311,7 +377,7 @@ pub(crate) fn lower_offline(
     }
     let order: Vec<Tensor> = order.into_iter().filter(|t| !t.has_value()).collect();
     let mut roots = plan(&order, targets, policy);
-    Ok(lower(&order, &mut roots, limits, policy, computed, 0)?.kernels)
+    Ok(lower(&order, &mut roots, targets, limits, policy, computed, 0)?.kernels)
 }
 
 /// One kernel's buffer traffic, for buffer assignment: the virtual buffers it reads, the one
@@ -551,7 +617,15 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
     upload(&order, g)?;
     let order: Vec<Tensor> = order.into_iter().filter(|t| !t.is_realized()).collect();
     let mut roots = plan(&order, targets, &policy);
-    let lowering = lower(&order, &mut roots, &g.limits, &policy, HashMap::new(), 0)?;
+    let lowering = lower(
+        &order,
+        &mut roots,
+        targets,
+        &g.limits,
+        &policy,
+        HashMap::new(),
+        0,
+    )?;
     let keep: HashSet<usize> = targets
         .iter()
         .filter_map(|t| match lowering.computed.get(&t.id()) {

@@ -53,6 +53,10 @@ fn graphs() -> Vec<Tensor> {
         x.matmul(&x.mt()),
         x.exp().matmul(&Tensor::ones([3, 8]).sin()),
         Tensor::ones([2, 4, 5]).matmul(&Tensor::ones([2, 5, 4])),
+        // a matmul whose bias and activation are its epilogue
+        (x.matmul(&x.mt().exp()) + Tensor::ones([2]))
+            .tanh()
+            .greater(&Tensor::scalar(0.1)),
         // a large product with few rows: the direct kernel's short, wide workgroups, and a
         // large operand read once (kept fused)
         Tensor::ones([32, 2048]).matmul(&Tensor::ones([2048, 128]).exp()),
@@ -77,13 +81,16 @@ fn every_kernel_variant_validates() {
     for (matmul, cpu) in [(MatmulKernel::Tiled, false), (MatmulKernel::Direct, true)] {
         let policy = Policy {
             matmul,
+            epilogues: Some(true),
             ..Policy::from_env()
         };
         let limits = Limits {
             cpu,
             ..Limits::webgpu_default()
         };
-        for k in validate_all(&graphs(), &limits, &policy) {
+        let kernels = validate_all(&graphs(), &limits, &policy);
+        assert!(kernels.iter().any(|k| k.label == "matmul+epilogue"));
+        for k in kernels {
             let variant = [
                 "MATMUL_DIRECT",
                 "mm_block",
