@@ -194,9 +194,47 @@ fn wg_threefry(key0: u32, key1: u32, c0: u32, c1: u32) -> vec2<u32> {
     return vec2<u32>(x0, x1);
 }
 
-// Uniform in [0, 1) at flat index i of the stream keyed (k0, k1): 24 random bits.
+// Uniform in [0, 1) at flat index i of the stream keyed (k0, k1), bit for bit as JAX's
+// `jax.random.uniform` (partitionable Threefry): the bits are the two halves of Threefry at
+// counter (0, i) XORed, and their top 23 bits are a mantissa in [1, 2), minus 1.
 fn wg_uniform(k0: u32, k1: u32, i: u32) -> f32 {
-    return f32(wg_threefry(k0, k1, i, 0u).x >> 8u) * (1.0 / 16777216.0);
+    let t = wg_threefry(k0, k1, 0u, i);
+    return bitcast<f32>(((t.x ^ t.y) >> 9u) | 0x3f800000u) - 1.0;
+}
+
+// The inverse error function on (-1, 1), Giles' single-precision approximation (the one XLA
+// uses for `lax.erf_inv`); ±inf at ±1, NaN outside.
+fn wg_erfinv(x: f32) -> f32 {
+    var w = -wg_log((1.0 - x) * (1.0 + x));
+    var p: f32;
+    if (w < 5.0) {
+        w = w - 2.5;
+        p = 2.81022636e-08;
+        p = 3.43273939e-07 + p * w;
+        p = -3.5233877e-06 + p * w;
+        p = -4.39150654e-06 + p * w;
+        p = 0.00021858087 + p * w;
+        p = -0.00125372503 + p * w;
+        p = -0.00417768164 + p * w;
+        p = 0.246640727 + p * w;
+        p = 1.50140941 + p * w;
+    } else {
+        w = sqrt(w) - 3.0;
+        p = -0.000200214257;
+        p = 0.000100950558 + p * w;
+        p = 0.00134934322 + p * w;
+        p = -0.00367342844 + p * w;
+        p = 0.00573950773 + p * w;
+        p = -0.0076224613 + p * w;
+        p = 0.00943887047 + p * w;
+        p = 1.00167406 + p * w;
+        p = 2.83297682 + p * w;
+    }
+    let r = p * x;
+    if (abs(x) == 1.0) {
+        return x * wg_inf(x);
+    }
+    return r;
 }
 
 

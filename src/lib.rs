@@ -33,6 +33,7 @@ mod display;
 mod dtype;
 mod error;
 mod prim;
+pub mod random;
 mod runtime;
 mod tensor;
 pub mod transforms;

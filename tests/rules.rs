@@ -171,6 +171,7 @@ fn table() -> Vec<Spec> {
         spec("expm1", |a| a[0].expm1(), &[(m, -2.0, 2.0)]),
         spec("erf", |a| a[0].erf(), &[(m, -2.0, 2.0)]),
         spec("erfc", |a| a[0].erfc(), &[(m, -2.0, 3.0)]),
+        spec("erfinv", |a| a[0].erfinv(), &[(m, -0.8, 0.8)]),
         spec("gelu", |a| a[0].gelu(), &[(m, -3.0, 3.0)]),
         spec("gelu_tanh", |a| a[0].gelu_tanh(), &[(m, -3.0, 3.0)]),
         spec("silu", |a| a[0].silu(), &[(m, -3.0, 3.0)]),

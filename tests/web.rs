@@ -2,6 +2,8 @@
 //! transforms on public conformance cases, and the demo's training loop, in headless Chromium
 //! on WebGPU. Run by `.ci/run` through `wasm-bindgen-test-runner`.
 #![cfg(target_arch = "wasm32")]
+// Reference values are JAX's, as it prints them (more digits than an f32 holds).
+#![allow(clippy::excessive_precision)]
 
 mod common;
 #[path = "../web/src/model.rs"]
@@ -301,6 +303,25 @@ async fn version_2_ops_on_public_conformance_cases() {
     }
     assert_eq!(seen.len(), PICK2.len(), "cases missing: ran {seen:?}");
     assert!(ran >= 100, "only {ran} checks ran");
+}
+
+#[wasm_bindgen_test]
+async fn random_bits_are_the_same_in_the_browser() {
+    setup().await;
+    // jax.random.uniform(jax.random.PRNGKey(42), (5,)), bit for bit, as on lavapipe and GL.
+    let u = wgrad::random::uniform(wgrad::random::key(42), [5]);
+    let got = u.to_vec_async::<f32>().await.unwrap();
+    let jax = [
+        0.48870956897735596f32,
+        0.6797971725463867,
+        0.6162714958190918,
+        0.5610160827636719,
+        0.4506446123123169,
+    ];
+    assert_eq!(got, jax);
+    let z = wgrad::random::normal(wgrad::random::key(42), [2]);
+    let z = z.to_vec_async::<f32>().await.unwrap();
+    close(&z, &[-0.02830461598932743, 0.4671318531036377], 2e-6, 2e-7).unwrap();
 }
 
 #[wasm_bindgen_test]

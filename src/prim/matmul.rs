@@ -122,6 +122,22 @@ impl Matmul {
                 }
             }
         }
+        // Both kernels read each element of an operand many times (the tiled one once per
+        // 64 columns or rows, the direct one once per block): a producer computed in the loads
+        // is recomputed as often. Index maps and a little arithmetic are cheaper so; a chain
+        // with a transcendental (or, tiled, of many nodes) gets a kernel of its own first. It
+        // also keeps shader compilers off their cliffs: SwiftShader took minutes on an
+        // inverse error function inlined into the direct kernel's unrolled block.
+        for x in [a, b] {
+            if e.buffer_of(x).is_none() && !remaps_a_buffer(x, &e) {
+                let (nodes, helpers) = e.fused_cost(x);
+                if helpers || (!direct && nodes > 16) {
+                    let (buf, kernel) = cx.materialize(x)?;
+                    e.provide(x, buf);
+                    kernels.push(kernel);
+                }
+            }
+        }
         let va = e.value_fn(a)?;
         let vb = e.value_fn(b)?;
         let f32_of = |v: String, d: DType| {

@@ -15,7 +15,8 @@ pub(crate) enum Source {
     Full(f64),
     /// The index along one axis.
     Iota(usize),
-    /// Uniform in [0, 1) from Threefry-2x32 keyed by the seed, counting flat indices.
+    /// Uniform in [0, 1) from Threefry-2x32 keyed by the two 32-bit halves of the key (high
+    /// word first), counting flat indices: `jax.random.uniform`'s bits.
     Uniform(u64),
 }
 
@@ -60,8 +61,8 @@ impl Primitive for Source {
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         if let Source::Uniform(seed) = self {
             let kernel = cx.pointwise_kernel(node, |_, e| {
-                let (lo, hi) = (e.param(*seed as u32), e.param((*seed >> 32) as u32));
-                format!("    return wg_uniform({lo}, {hi}, i);")
+                let (hi, lo) = (e.param((*seed >> 32) as u32), e.param(*seed as u32));
+                format!("    return wg_uniform({hi}, {lo}, i);")
             })?;
             return Ok(Lowered::Kernels(vec![kernel]));
         }
@@ -200,19 +201,27 @@ impl Tensor {
         let c = or_panic(Tensor::iota([n, n], 1, DType::I32));
         r.equal(&c).cast(DType::F32)
     }
-    /// Uniform random numbers in [0, 1), reproducible from `seed` on every adapter:
-    /// Threefry-2x32 (20 rounds) keyed by the 64-bit seed, so different seeds give
-    /// independent streams.
+    /// Uniform random numbers in [0, 1), reproducible from `seed` on every adapter: the same
+    /// numbers as `jax.random.uniform(jax.random.PRNGKey(seed), shape)` (Threefry-2x32, so
+    /// different seeds give independent streams). See [`crate::random`] for keys.
     ///
     /// ```
     /// let u = wgrad::Tensor::rand([1000], 7).to_vec::<f32>();
     /// assert!(u.iter().all(|&v| (0.0..1.0).contains(&v)));
+    /// assert_eq!(wgrad::Tensor::rand([1], 42).item(), 0.488_709_57); // as JAX
     /// ```
     #[track_caller]
     pub fn rand(shape: impl AsRef<[usize]>, seed: u64) -> Tensor {
-        or_panic(source(Source::Uniform(seed), shape.as_ref(), DType::F32))
+        crate::random::uniform(crate::random::key(seed), shape)
     }
-    /// Standard normal random numbers (Box–Muller), reproducible from `seed`.
+
+    /// Uniform bits in [0, 1) of the stream keyed `key` (its two words, high first).
+    pub(crate) fn try_uniform_bits(shape: &[usize], key: [u32; 2]) -> Result<Tensor> {
+        let packed = ((key[0] as u64) << 32) | key[1] as u64;
+        source(Source::Uniform(packed), shape, DType::F32)
+    }
+    /// Standard normal random numbers, reproducible from `seed`: those of
+    /// `jax.random.normal(jax.random.PRNGKey(seed), shape)`, to a few ulp.
     ///
     /// ```
     /// let z = wgrad::Tensor::randn([4096], 1);
@@ -221,10 +230,6 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn randn(shape: impl AsRef<[usize]>, seed: u64) -> Tensor {
-        let shape = shape.as_ref();
-        let u1 = Tensor::rand(shape, seed.wrapping_mul(2).wrapping_add(0x9e37));
-        let u2 = Tensor::rand(shape, seed.wrapping_mul(2).wrapping_add(0x79b9));
-        let r = ((1.0 - u1).log() * -2.0).sqrt();
-        r * (u2 * (2.0 * std::f32::consts::PI)).cos()
+        crate::random::normal(crate::random::key(seed), shape)
     }
 }

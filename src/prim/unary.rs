@@ -1,5 +1,5 @@
 //! Unary elementwise primitives: neg exp log sin cos tanh sqrt abs sigmoid sign log1p expm1
-//! erf erfc floor round.
+//! erf erfc erfinv floor round.
 //! Kernel: one WGSL expression each (transcendentals computed in f32); rules: one derivative
 //! each, `d(out)/d(x)`, used by both JVP (`t · d`) and VJP (`ct · d`).
 
@@ -25,6 +25,7 @@ pub(crate) enum UnaryOp {
     Expm1,
     Erf,
     Erfc,
+    ErfInv,
     Floor,
     Round,
 }
@@ -48,6 +49,7 @@ impl UnaryOp {
             UnaryOp::Expm1 => format!("wg_expm1({x})"),
             UnaryOp::Erf => format!("wg_erf({x})"),
             UnaryOp::Erfc => format!("wg_erfc({x})"),
+            UnaryOp::ErfInv => format!("wg_erfinv({x})"),
             UnaryOp::Floor => format!("floor({x})"),
             // WGSL's round rounds half to even, as jnp.round.
             UnaryOp::Round => format!("round({x})"),
@@ -68,6 +70,7 @@ impl UnaryOp {
             UnaryOp::Expm1 => y + 1.0,
             UnaryOp::Erf => (-x.square()).exp() * std::f32::consts::FRAC_2_SQRT_PI,
             UnaryOp::Erfc => (-x.square()).exp() * -std::f32::consts::FRAC_2_SQRT_PI,
+            UnaryOp::ErfInv => y.square().exp() * (std::f32::consts::PI.sqrt() / 2.0),
             UnaryOp::Floor | UnaryOp::Round => x.zeros_like(),
             UnaryOp::Exp => y.clone(),
             UnaryOp::Log => x.reciprocal(),
@@ -99,6 +102,7 @@ impl Primitive for UnaryOp {
             UnaryOp::Expm1 => "expm1",
             UnaryOp::Erf => "erf",
             UnaryOp::Erfc => "erfc",
+            UnaryOp::ErfInv => "erfinv",
             UnaryOp::Floor => "floor",
             UnaryOp::Round => "round",
         }
@@ -196,6 +200,7 @@ unary_methods! {
     expm1 try_expm1 Expm1 "Elementwise `e^x - 1`, accurate for small `x`." "assert_eq!(Tensor::scalar(1e-10).expm1().item(), 1e-10);";
     erf try_erf Erf "Elementwise error function (within a few ulp of the true value)." "assert!((Tensor::scalar(0.5).erf().item() - 0.520_499_9).abs() < 1e-6);";
     erfc try_erfc Erfc "Elementwise complementary error function `1 - erf(x)`, accurate far into the tail (relative error a few ulp while the result is a normal f32)." "assert!((Tensor::scalar(5.0).erfc().item() / 1.537_459_8e-12 - 1.0).abs() < 1e-5);";
+    erfinv try_erfinv ErfInv "Elementwise inverse error function on (-1, 1) (Giles' approximation, as XLA's `erf_inv`); ±inf at ±1." "assert!((Tensor::scalar(0.5).erfinv().erf().item() - 0.5).abs() < 1e-6);";
     floor try_floor Floor "Elementwise floor (its derivative is zero)." "assert_eq!(Tensor::scalar(-1.5).floor().item(), -2.0);";
     round try_round Round "Elementwise rounding to the nearest integer, halves to even (as `jnp.round`); its derivative is zero." "assert_eq!(Tensor::from_vec(vec![0.5f32, 1.5, -2.5], [3]).round().to_vec::<f32>(), vec![0.0, 2.0, -2.0]);";
 }

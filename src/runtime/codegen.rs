@@ -108,6 +108,9 @@ pub(crate) struct Emitter<'a> {
     params: Vec<u32>,
 }
 
+/// Helpers cheap enough to recompute wherever they are needed.
+const LIGHT_HELPERS: [&str; 5] = ["wg_isnan", "wg_max", "wg_min", "wg_inf", "wg_isinf"];
+
 impl<'a> Emitter<'a> {
     pub fn new(computed: &'a HashMap<u64, BufRef>, limits: &'a Limits, policy: &'a Policy) -> Self {
         Emitter {
@@ -152,6 +155,27 @@ impl<'a> Emitter<'a> {
     /// Reads `t` from `buf` in this kernel (an operand the lowering materialized itself).
     pub fn provide(&mut self, t: &Tensor, buf: BufRef) {
         self.provided.insert(t.id(), buf);
+    }
+
+    /// How heavy computing `t` inside this kernel would be: the nodes it inlines, and whether
+    /// any calls a heavy helper (a transcendental: a polynomial, branches, perhaps a loop;
+    /// NaN-aware max/min and the like are light).
+    pub fn fused_cost(&self, t: &Tensor) -> (usize, bool) {
+        let mut probe = Emitter::new(self.computed, self.limits, self.policy);
+        probe.provided = self.provided.clone();
+        if probe.value_fn(t).is_err() {
+            return (usize::MAX, true);
+        }
+        let heavy = probe.funcs.iter().any(|f| {
+            f.match_indices("wg_").any(|(at, _)| {
+                let name: String = f[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                !LIGHT_HELPERS.contains(&name.as_str())
+            })
+        });
+        (probe.inlined.len(), heavy)
     }
 
     /// Reads `t` from the private variable `var` (declared by the caller) wherever the kernel's

@@ -466,7 +466,7 @@ fn encode<'k>(
     kernels: &'k [Kernel],
     assignment: &Assignment,
     sentinel: bool,
-) -> Result<(Vec<Dispatch<'k>>, Vec<Storage>)> {
+) -> Result<(Vec<Dispatch<'k>>, Vec<Storage>, Option<wgpu::Buffer>)> {
     let slots: Vec<Storage> = assignment
         .slot_bytes
         .iter()
@@ -572,7 +572,7 @@ fn encode<'k>(
             label: &kernel.label,
         });
     }
-    Ok((dispatches, slots))
+    Ok((dispatches, slots, uniform))
 }
 
 /// `WGRAD_DEBUG=profile`: each kernel in a submit of its own, timed (debugging only).
@@ -650,7 +650,9 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
         })
         .collect::<Result<_>>()?;
     let assignment = assign_buffers(&io, &keep);
-    let (dispatches, slots) = encode(g, &lowering.kernels, &assignment, policy.sentinel)?;
+    // The scalars' uniform buffer lives until the submit: dropping a buffer destroys it in the
+    // browser, which would invalidate the commands that bind it.
+    let (dispatches, slots, scalars) = encode(g, &lowering.kernels, &assignment, policy.sentinel)?;
     if policy.debug >= DebugOutput::Profile {
         profile(g, &dispatches);
     }
@@ -694,6 +696,7 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
     }
     // Submit.
     g.queue.submit([encoder.finish()]);
+    drop(scalars);
     COUNTERS.kernels.fetch_add(dispatches.len() as u64, Relaxed);
     COUNTERS.fused_nodes.fetch_add(lowering.fused, Relaxed);
     COUNTERS.submits.fetch_add(1, Relaxed);
