@@ -37,6 +37,7 @@ pub mod random;
 mod runtime;
 mod tensor;
 pub mod transforms;
+pub mod tree;
 
 pub use compose::conv::{Conv2d, Pair};
 pub use compose::indexing::{Indices, one_hot, try_one_hot};
@@ -72,6 +73,7 @@ pub use transforms::tree::Tree;
 
 /// Everything a user needs: `use wgrad::prelude::*;`.
 pub mod prelude {
+    pub use crate::tree::{global_norm, tree_leaves, tree_map, tree_map2, tree_reduce};
     pub use crate::{
         AdOptions, Argnums, Axes, Conv2d, DType, GradOptions, InAxes, Indices, Mode, Tensor, Tree,
         VmapOptions, check_grads, concat, grad, grad_argnums, grad_aux, grad_with, hessian, jacfwd,

@@ -28,6 +28,20 @@ pub trait Tree: Sized {
     fn arg_leaf_counts(&self) -> Vec<usize> {
         vec![self.leaves().len()]
     }
+    /// Appends the leaves with their paths (`layers.0.w`), in [`Tree::flatten`]'s order; the
+    /// names checkpoints use. The default names the leaves `prefix.0`, `prefix.1`, …;
+    /// [`crate::tree_struct!`] names them by field.
+    fn flatten_named(&self, prefix: &str, leaves: &mut Vec<(String, Tensor)>) {
+        let mut v = vec![];
+        self.flatten(&mut v);
+        if let [one] = &v[..] {
+            leaves.push((prefix.to_string(), one.clone()));
+            return;
+        }
+        for (k, t) in v.into_iter().enumerate() {
+            leaves.push((join_path(prefix, &k.to_string()), t));
+        }
+    }
     /// The leaves as a `Vec`.
     fn leaves(&self) -> Vec<Tensor> {
         let mut v = vec![];
@@ -47,6 +61,9 @@ impl Tree for Tensor {
     fn flatten(&self, leaves: &mut Vec<Tensor>) {
         leaves.push(self.clone());
     }
+    fn flatten_named(&self, prefix: &str, leaves: &mut Vec<(String, Tensor)>) {
+        leaves.push((prefix.to_string(), self.clone()));
+    }
     fn unflatten(&self, leaves: &mut dyn Iterator<Item = Tensor>) -> Self {
         leaves
             .next()
@@ -63,6 +80,11 @@ impl<T: Tree> Tree for Vec<T> {
     fn flatten(&self, leaves: &mut Vec<Tensor>) {
         self.iter().for_each(|t| t.flatten(leaves));
     }
+    fn flatten_named(&self, prefix: &str, leaves: &mut Vec<(String, Tensor)>) {
+        for (k, t) in self.iter().enumerate() {
+            t.flatten_named(&join_path(prefix, &k.to_string()), leaves);
+        }
+    }
     fn unflatten(&self, leaves: &mut dyn Iterator<Item = Tensor>) -> Self {
         self.iter().map(|t| t.unflatten(leaves)).collect()
     }
@@ -71,6 +93,11 @@ impl<T: Tree> Tree for Vec<T> {
 impl<T: Tree, const N: usize> Tree for [T; N] {
     fn flatten(&self, leaves: &mut Vec<Tensor>) {
         self.iter().for_each(|t| t.flatten(leaves));
+    }
+    fn flatten_named(&self, prefix: &str, leaves: &mut Vec<(String, Tensor)>) {
+        for (k, t) in self.iter().enumerate() {
+            t.flatten_named(&join_path(prefix, &k.to_string()), leaves);
+        }
     }
     fn unflatten(&self, leaves: &mut dyn Iterator<Item = Tensor>) -> Self {
         std::array::from_fn(|k| self[k].unflatten(leaves))
@@ -81,6 +108,11 @@ impl<T: Tree> Tree for Option<T> {
     fn flatten(&self, leaves: &mut Vec<Tensor>) {
         if let Some(t) = self {
             t.flatten(leaves);
+        }
+    }
+    fn flatten_named(&self, prefix: &str, leaves: &mut Vec<(String, Tensor)>) {
+        if let Some(t) = self {
+            t.flatten_named(prefix, leaves);
         }
     }
     fn unflatten(&self, leaves: &mut dyn Iterator<Item = Tensor>) -> Self {
@@ -100,6 +132,9 @@ macro_rules! tuple_tree {
             fn arg_leaf_counts(&self) -> Vec<usize> {
                 vec![$(self.$i.leaves().len()),+]
             }
+            fn flatten_named(&self, prefix: &str, leaves: &mut Vec<(String, Tensor)>) {
+                $(self.$i.flatten_named(&join_path(prefix, stringify!($i)), leaves);)+
+            }
         }
     };
 }
@@ -111,25 +146,64 @@ tuple_tree!(A 0, B 1, C 2, D 3, E 4);
 tuple_tree!(A 0, B 1, C 2, D 3, E 4, F 5);
 
 /// Implements [`Tree`] for a struct whose listed fields are all trees (tensors, `Vec`s, other
-/// such structs…).
+/// such structs…). Fields after `; static` are carried along, not differentiated: a layer size,
+/// an activation choice, a flag (they must be `Clone`).
 ///
 /// ```
 /// use wgrad::prelude::*;
-/// struct Mlp { layers: Vec<(Tensor, Tensor)> }
-/// wgrad::tree_struct!(Mlp { layers });
-/// let m = Mlp { layers: vec![(Tensor::ones([2, 2]), Tensor::zeros([2]))] };
+/// #[derive(Clone, Copy)]
+/// enum Act { Tanh, Relu }
+/// struct Mlp { layers: Vec<(Tensor, Tensor)>, act: Act }
+/// wgrad::tree_struct!(Mlp { layers; static act });
+///
+/// let m = Mlp { layers: vec![(Tensor::ones([2, 2]), Tensor::zeros([2]))], act: Act::Relu };
 /// assert_eq!(m.leaves().len(), 2);
+/// assert_eq!(wgrad::tree::named_leaves(&m)[1].0, "layers.0.1");
+/// let g = grad(|m: &Mlp| {
+///     let (w, b) = &m.layers[0];
+///     let h = Tensor::ones([1, 2]).matmul(w) + b;
+///     match m.act { Act::Tanh => h.tanh(), Act::Relu => h.relu() }.sum(None, false)
+/// })(&m);
+/// assert!(matches!(g.act, Act::Relu));
 /// ```
 #[macro_export]
 macro_rules! tree_struct {
-    ($name:ident { $($field:ident),* $(,)? }) => {
+    ($name:ident { $($field:ident),* $(,)? $(; static $($fixed:ident),* $(,)?)? }) => {
         impl $crate::Tree for $name {
             fn flatten(&self, leaves: &mut Vec<$crate::Tensor>) {
                 $($crate::Tree::flatten(&self.$field, leaves);)*
             }
             fn unflatten(&self, leaves: &mut dyn Iterator<Item = $crate::Tensor>) -> Self {
-                $name { $($field: $crate::Tree::unflatten(&self.$field, leaves),)* }
+                $name {
+                    $($field: $crate::Tree::unflatten(&self.$field, leaves),)*
+                    $($($fixed: ::std::clone::Clone::clone(&self.$fixed),)*)?
+                }
+            }
+            fn flatten_named(
+                &self,
+                prefix: &str,
+                leaves: &mut Vec<(String, $crate::Tensor)>,
+            ) {
+                $($crate::Tree::flatten_named(
+                    &self.$field,
+                    &$crate::tree::join_path(prefix, stringify!($field)),
+                    leaves,
+                );)*
             }
         }
     };
+}
+
+/// `prefix.name`, or `name` at the top.
+///
+/// ```
+/// assert_eq!(wgrad::tree::join_path("", "w"), "w");
+/// assert_eq!(wgrad::tree::join_path("layers.0", "w"), "layers.0.w");
+/// ```
+pub fn join_path(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
 }
