@@ -150,3 +150,52 @@ pub fn zeros_like<T: Tree>(tree: &T) -> T {
 pub fn size<T: Tree>(tree: &T) -> usize {
     tree_reduce(tree, 0, |n, x| n + x.numel())
 }
+
+/// Any tree, seen only through its leaves (an object-safe view of [`Tree`], so that trees of
+/// different types can be passed together to [`realize`]).
+pub trait Leaves {
+    /// The leaves in order.
+    fn leaf_tensors(&self) -> Vec<Tensor>;
+}
+
+impl<T: Tree> Leaves for T {
+    fn leaf_tensors(&self) -> Vec<Tensor> {
+        self.leaves()
+    }
+}
+
+/// Realizes every leaf of several trees together: one schedule, one submit (the parameters
+/// and the optimizer state after a step, say).
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let params = (Tensor::ones([2]).exp(), Tensor::ones([3]).sin());
+/// let state = vec![Tensor::zeros([2]) + 1.0];
+/// let before = wgrad::counters();
+/// wgrad::tree::realize(&[&params, &state]);
+/// assert_eq!(wgrad::counters().since(&before).submits, 1);
+/// assert!(params.0.is_realized() && state[0].is_realized());
+/// ```
+pub fn realize(trees: &[&dyn Leaves]) {
+    crate::tensor::realize(
+        &trees
+            .iter()
+            .flat_map(|t| t.leaf_tensors())
+            .collect::<Vec<_>>(),
+    );
+}
+
+/// Fallible [`realize`].
+///
+/// ```
+/// use wgrad::prelude::*;
+/// assert!(wgrad::tree::try_realize(&[&Tensor::ones([2]).exp()]).is_ok());
+/// ```
+pub fn try_realize(trees: &[&dyn Leaves]) -> Result<()> {
+    crate::tensor::try_realize(
+        &trees
+            .iter()
+            .flat_map(|t| t.leaf_tensors())
+            .collect::<Vec<_>>(),
+    )
+}
