@@ -32,6 +32,7 @@ mod compose;
 mod display;
 mod dtype;
 mod error;
+pub mod nn;
 pub mod optim;
 mod prim;
 pub mod random;
