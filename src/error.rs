@@ -54,6 +54,14 @@ pub enum Error {
         /// What is too large, and the limit.
         msg: String,
     },
+    /// A checkpoint that cannot be written or read: I/O, a malformed file, a missing tensor or
+    /// one whose shape or dtype does not match.
+    Checkpoint {
+        /// The file (or `bytes` when there is none).
+        source: String,
+        /// What is wrong, naming the tensor.
+        msg: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -65,6 +73,7 @@ impl fmt::Display for Error {
             Error::Transform { transform, msg } => write!(f, "{transform}: {msg}"),
             Error::Device(msg) => write!(f, "device: {msg}"),
             Error::TooLarge { op, msg } => write!(f, "{op}: too large for the device: {msg}"),
+            Error::Checkpoint { source, msg } => write!(f, "checkpoint {source}: {msg}"),
         }
     }
 }
