@@ -281,6 +281,51 @@ pub fn try_truncated_normal(
     out.try_clip(lo, hi)
 }
 
+/// A random permutation of `0..n` as an i32 tensor `[n]`: `jax.random.permutation(key, n)`,
+/// the same permutation for the same key (JAX sorts by random 32-bit keys, in
+/// `ceil(3 ln n / ln(2^32 - 1))` rounds; so does this, on the host: the result is a small
+/// index tensor, ready for [`Tensor::take`] to shuffle a dataset's rows).
+///
+/// ```
+/// let p = wgrad::random::permutation(wgrad::random::key(0), 10);
+/// assert_eq!(p.to_vec::<i32>(), vec![0, 1, 8, 5, 6, 4, 3, 2, 7, 9]); // as JAX
+/// ```
+#[track_caller]
+pub fn permutation(key: Key, n: usize) -> Tensor {
+    or_panic(try_permutation(key, n))
+}
+
+/// Fallible [`permutation`]: `n` must fit an i32.
+///
+/// ```
+/// assert!(wgrad::random::try_permutation(wgrad::random::key(0), 1 << 31).is_err());
+/// ```
+pub fn try_permutation(key: Key, n: usize) -> Result<Tensor> {
+    if n > i32::MAX as usize {
+        return Err(crate::error::Error::TooLarge {
+            op: "permutation",
+            msg: format!("{n} elements do not fit i32 indices"),
+        });
+    }
+    let mut x: Vec<i32> = (0..n as i32).collect();
+    let rounds = (3.0 * (n.max(1) as f64).ln() / (u32::MAX as f64).ln()).ceil() as usize;
+    let mut key = key;
+    for _ in 0..rounds {
+        let [next, sub] = key.split_n::<2>();
+        key = next;
+        let bits: Vec<u32> = (0..n as u64)
+            .map(|i| {
+                let [a, b] = threefry2x32(sub.0, [(i >> 32) as u32, i as u32]);
+                a ^ b
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| bits[i]);
+        x = order.iter().map(|&i| x[i]).collect();
+    }
+    Tensor::try_from_slice(&x, [n])
+}
+
 /// erf of a bound of `truncated_normal`, on the host in f64 (rounded to f32): the Taylor
 /// series below 2, erfc's continued fraction above.
 fn libm_erf(x: f32) -> f32 {

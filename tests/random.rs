@@ -118,3 +118,23 @@ fn large_draws_have_the_right_moments() {
         / n as f64;
     assert!((cov * 12.0).abs() < 0.01, "correlation {}", cov * 12.0);
 }
+
+#[test]
+fn permutation_is_jaxs() {
+    common::setup();
+    // jax.random.permutation(jax.random.PRNGKey(42), 1797): two sorting rounds.
+    let p = wgrad::random::permutation(wgrad::random::key(42), 1797).to_vec::<i32>();
+    assert_eq!(&p[..8], &[1212, 684, 1208, 1427, 406, 1698, 650, 1343]);
+    assert_eq!(&p[1793..], &[578, 1618, 305, 1669]);
+    let mut sorted = p.clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..1797).collect::<Vec<i32>>());
+    assert_eq!(
+        wgrad::random::permutation(wgrad::random::key(1), 0).numel(),
+        0
+    );
+    assert_eq!(
+        wgrad::random::permutation(wgrad::random::key(1), 1).to_vec::<i32>(),
+        vec![0]
+    );
+}
