@@ -87,3 +87,8 @@ pub mod prelude {
         vmap, vmap_with, where_,
     };
 }
+
+/// The README's Rust examples, compiled and run as doctests (`cargo test --doc`).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
