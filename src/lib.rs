@@ -60,8 +60,8 @@ pub use runtime::scheduler::synchronize;
 pub use tensor::{Element, Tensor, realize, try_realize};
 pub use transforms::api::{
     AdOptions, GradOptions, InAxes, Pullback, VmapOptions, grad, grad_aux, grad_with, jvp, jvp_aux,
-    try_jvp, try_jvp_aux, try_value_and_grad_aux, try_vmap, value_and_grad, value_and_grad_aux,
-    value_and_grad_with, vjp, vjp_aux, vjp_with, vmap, vmap_with,
+    try_jvp, try_jvp_aux, try_value_and_grad_aux, try_vmap, try_vmap2, value_and_grad,
+    value_and_grad_aux, value_and_grad_with, vjp, vjp_aux, vjp_with, vmap, vmap_with, vmap2,
 };
 pub use transforms::check::{GradCheck, Mode, check_grads};
 pub use transforms::graph::graph_string;
@@ -82,9 +82,9 @@ pub mod prelude {
         VmapOptions, check_grads, concat, grad, grad_argnums, grad_aux, grad_with, hessian, jacfwd,
         jacfwd_argnums, jacfwd_aux, jacrev, jacrev_argnums, jacrev_aux, jvp, jvp_aux, one_hot,
         stack, try_concat, try_jvp, try_jvp_aux, try_one_hot, try_stack,
-        try_value_and_grad_argnums, try_value_and_grad_aux, try_vmap, try_where, value_and_grad,
-        value_and_grad_argnums, value_and_grad_aux, value_and_grad_with, vjp, vjp_aux, vjp_with,
-        vmap, vmap_with, where_,
+        try_value_and_grad_argnums, try_value_and_grad_aux, try_vmap, try_vmap2, try_where,
+        value_and_grad, value_and_grad_argnums, value_and_grad_aux, value_and_grad_with, vjp,
+        vjp_aux, vjp_with, vmap, vmap_with, vmap2, where_,
     };
 }
 

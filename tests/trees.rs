@@ -1,5 +1,7 @@
 //! Tree utilities: paths, static fields, map/zip/fold, global norm.
 
+mod common;
+
 use wgrad::prelude::*;
 use wgrad::tree::{global_norm, named_leaves, size, try_tree_map2, zeros_like};
 
@@ -154,4 +156,53 @@ fn reduce_and_global_norm() {
     );
     let g = grad(|p: &(Tensor, Tensor)| global_norm(p))(&p);
     assert!((g.0.item() - 0.6).abs() < 1e-6 && (g.1.item() - 0.8).abs() < 1e-6);
+}
+
+#[test]
+fn vmap2_batches_a_borrowed_struct_against_shared_data() {
+    // An ensemble of three linear models stacked on axis 0, applied to the same inputs.
+    struct Lin {
+        w: Tensor,
+        b: Tensor,
+        name: &'static str,
+    }
+    wgrad::tree_struct!(Lin { w, b; static name });
+    let ens = Lin {
+        w: Tensor::from_vec((0..18).map(|v| v as f32 * 0.1).collect(), [3, 3, 2]),
+        b: Tensor::from_vec(vec![1.0f32, -1.0, 0.5, 0.0, 2.0, 3.0], [3, 2]),
+        name: "ensemble",
+    };
+    let x = Tensor::from_vec(vec![1.0f32, -2.0, 0.5, 3.0, 1.0, -1.0], [2, 3]);
+    let f = |m: &Lin, x: &Tensor| x.matmul(&m.w) + &m.b;
+    let ys = vmap2(f, vec![Some(0), None])(&ens, &x);
+    assert_eq!(ys.shape(), &[3, 2, 2]);
+    for k in 0..3 {
+        let one = Lin {
+            w: ens.w.index(k),
+            b: ens.b.index(k),
+            name: ens.name,
+        };
+        let want = f(&one, &x).to_vec::<f32>();
+        let got = ys.index(k).to_vec::<f32>();
+        common::close(&got, &want, 1e-6, 1e-6).unwrap();
+    }
+    // And the gradient of each member's loss, per member.
+    let g = vmap2(
+        |m: &Lin, x: &Tensor| grad(|m: &Lin| f(m, x).square().sum(None, false))(m),
+        vec![Some(0), None],
+    )(&ens, &x);
+    assert_eq!((g.w.shape(), g.name), (&[3usize, 3, 2][..], "ensemble"));
+    let one = Lin {
+        w: ens.w.index(2),
+        b: ens.b.index(2),
+        name: "",
+    };
+    let g2 = grad(|m: &Lin| f(m, &x).square().sum(None, false))(&one);
+    common::close(
+        &g.b.index(2).to_vec::<f32>(),
+        &g2.b.to_vec::<f32>(),
+        1e-5,
+        1e-5,
+    )
+    .unwrap();
 }

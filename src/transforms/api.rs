@@ -528,6 +528,48 @@ pub fn vmap<A: Tree, O: Tree>(f: impl Fn(&A) -> O, in_axes: impl Into<InAxes>) -
     move |a: &A| or_panic(v(a))
 }
 
+/// [`vmap`] of a function of two arguments taken by reference, so that neither needs to be
+/// cloned into a tuple: `in_axes` has one entry per argument (`None`: not batched, shared).
+/// Per-example gradients of a parameter struct:
+///
+/// ```
+/// use wgrad::prelude::*;
+/// struct P { w: Tensor }
+/// wgrad::tree_struct!(P { w });
+/// let p = P { w: Tensor::from_vec(vec![1.0f32, 2.0], [2]) };
+/// let xs = Tensor::from_vec(vec![1.0f32, 0.0, 0.0, 3.0, 2.0, 2.0], [3, 2]);
+/// let per_example = vmap2(
+///     |p: &P, x: &Tensor| grad(|p: &P| (&p.w * x).sum(None, false).square())(p),
+///     vec![None, Some(0)],
+/// )(&p, &xs);
+/// assert_eq!(per_example.w.shape(), &[3, 2]); // one gradient per example
+/// assert_eq!(per_example.w.to_vec::<f32>(), vec![2.0, 0.0, 0.0, 36.0, 24.0, 24.0]);
+/// ```
+pub fn vmap2<A: Tree, B: Tree, O: Tree>(
+    f: impl Fn(&A, &B) -> O,
+    in_axes: impl Into<InAxes>,
+) -> impl Fn(&A, &B) -> O {
+    let v = vmap(move |(a, b): &(A, B)| f(a, b), in_axes);
+    // The tuple holds new handles to the same tensors (no data is copied; the arguments
+    // need not be `Clone`).
+    move |a: &A, b: &B| v(&(a.rebuild(a.leaves()), b.rebuild(b.leaves())))
+}
+
+/// Fallible [`vmap2`].
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let v = try_vmap2(|a: &Tensor, b: &Tensor| a + b, VmapOptions::default());
+/// assert!(v(&Tensor::ones([3, 2]), &Tensor::ones([4, 2])).is_err());
+/// ```
+pub fn try_vmap2<A: Tree, B: Tree, O: Tree>(
+    f: impl Fn(&A, &B) -> O,
+    opts: VmapOptions,
+) -> impl Fn(&A, &B) -> Result<O> {
+    let v = try_vmap(move |(a, b): &(A, B)| f(a, b), opts);
+    move |a: &A, b: &B| v(&(a.rebuild(a.leaves()), b.rebuild(b.leaves())))
+}
+
 /// [`vmap`] with all options.
 ///
 /// ```
