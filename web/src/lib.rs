@@ -1,12 +1,14 @@
 //! wgrad in the browser. The page fits a small MLP to two half-moons with `value_and_grad`
-//! (loss curve and decision boundary on canvases) and shows a Hessian computed with
-//! `jacfwd(jacrev(f))`. Build and serve with `cargo xtask web`.
+//! (loss curve and decision boundary on canvases), shows a Hessian computed with
+//! `jacfwd(jacrev(f))`, then trains the digits CNN (`wgrad::nn`, `wgrad::optim`) and draws
+//! held-out digits with its predictions as it learns. Build and serve with `cargo xtask web`.
 
+pub mod digits;
 pub mod model;
 
 #[cfg(target_arch = "wasm32")]
 mod page {
-    use super::model;
+    use super::{digits, model};
     use wasm_bindgen::prelude::*;
     use web_sys::{CanvasRenderingContext2d, Document, HtmlCanvasElement};
 
@@ -96,6 +98,74 @@ mod page {
         ctx.stroke();
     }
 
+    /// 32 held-out digits, each with the model's guess (green when right, red when wrong).
+    fn draw_digits(pixels: &[f32], labels: &[i32], guesses: &[i32]) {
+        let (c, ctx) = canvas("digits");
+        ctx.set_fill_style_str("#ffffff");
+        ctx.fill_rect(0.0, 0.0, c.width() as f64, c.height() as f64);
+        let (px, cols) = (5.0, 8);
+        ctx.set_font("bold 16px sans-serif");
+        for k in 0..32.min(labels.len()) {
+            let (x0, y0) = (
+                (k % cols) as f64 * 60.0 + 6.0,
+                (k / cols) as f64 * 64.0 + 4.0,
+            );
+            for (j, v) in pixels[k * 64..(k + 1) * 64].iter().enumerate() {
+                let g = (255.0 * (1.0 - v.clamp(0.0, 1.0))) as u8;
+                ctx.set_fill_style_str(&format!("rgb({g},{g},{g})"));
+                ctx.fill_rect(
+                    x0 + (j % 8) as f64 * px,
+                    y0 + (j / 8) as f64 * px,
+                    px + 0.3,
+                    px + 0.3,
+                );
+            }
+            ctx.set_fill_style_str(if guesses[k] == labels[k] {
+                "#0a7d32"
+            } else {
+                "#d01010"
+            });
+            let _ = ctx.fill_text(&guesses[k].to_string(), x0 + 44.0, y0 + 30.0);
+        }
+    }
+
+    fn js(e: wgrad::Error) -> JsValue {
+        JsValue::from_str(&e.to_string())
+    }
+
+    /// Trains the digits CNN for a few epochs, redrawing predictions every half epoch.
+    async fn train_digits() -> Result<f32, JsValue> {
+        let data = digits::load();
+        let pixels = data.x_test.to_vec_async::<f32>().await.map_err(js)?;
+        let labels = data.y_test.to_vec_async::<i32>().await.map_err(js)?;
+        let (epochs, per_epoch) = (6u32, data.y_train.numel() / 64);
+        let mut trainer = digits::Trainer::new(epochs as u64 * per_epoch as u64);
+        let mut accuracy = 0.0;
+        for epoch in 0..epochs {
+            for step in 0..per_epoch {
+                let loss = trainer.step(&data, epoch, step);
+                if step % (per_epoch / 2) == 0 || step + 1 == per_epoch {
+                    let (guess, acc) = trainer.evaluate(&data);
+                    let guess = guess.to_vec_async::<i32>().await.map_err(js)?;
+                    accuracy = acc.to_vec_async::<f32>().await.map_err(js)?[0];
+                    let loss = loss.to_vec_async::<f32>().await.map_err(js)?[0];
+                    draw_digits(&pixels, &labels, &guess);
+                    set_text(
+                        "digits-status",
+                        &format!(
+                            "epoch {}/{epochs}, step {}: loss {loss:.3}, held-out accuracy {:.1} %",
+                            epoch + 1,
+                            step + 1,
+                            accuracy * 100.0
+                        ),
+                    );
+                    next_frame().await;
+                }
+            }
+        }
+        Ok(accuracy)
+    }
+
     /// Entry point: runs when the module loads.
     #[wasm_bindgen(start)]
     pub async fn start() -> Result<(), JsValue> {
@@ -153,6 +223,7 @@ mod page {
                 hv[0], hv[1], hv[2], hv[3]
             ),
         );
+        train_digits().await?;
         doc()
             .body()
             .unwrap()
