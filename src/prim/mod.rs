@@ -3,6 +3,7 @@
 //! make a family that lacks a rule a compile error.
 
 pub(crate) mod binary;
+pub(crate) mod custom;
 pub(crate) mod identity;
 pub(crate) mod index;
 pub(crate) mod logic;
@@ -85,6 +86,7 @@ pub(crate) enum Op {
     Index(index::Index),
     Cumsum(scan::Cumsum),
     Patches(window::Patches),
+    Custom(custom::Custom),
 }
 
 impl Op {
@@ -101,6 +103,7 @@ impl Op {
             Op::Index(p) => p,
             Op::Cumsum(p) => p,
             Op::Patches(p) => p,
+            Op::Custom(p) => p,
         }
     }
     pub(crate) fn name(&self) -> &'static str {

@@ -1,0 +1,169 @@
+//! custom_vjp, custom_jvp and checkpoint: the custom rule (not autodiff of the body) is what
+//! runs, under every transform and nesting; check_grads on correct rules; checkpoint's memory.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::close;
+use wgrad::prelude::*;
+
+fn v(t: &Tensor) -> Vec<f32> {
+    t.to_vec::<f32>()
+}
+
+#[test]
+fn custom_vjp_rule_is_what_runs() {
+    // The rule says d/dx x^2 = 10 x (deliberately not 2x), and counts its calls.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let f = custom_vjp(
+        |x: &Tensor| (x.square(), x.clone()),
+        move |x: &Tensor, ct: &Tensor| {
+            c.fetch_add(1, Ordering::SeqCst);
+            ct * x * 10.0
+        },
+    );
+    let x = Tensor::from_vec(vec![1.0f32, -2.0], [2]);
+    assert_eq!(v(&f(&x)), vec![1.0, 4.0]);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "bwd ran without differentiation"
+    );
+    let g = grad(|x: &Tensor| f(x).sum(None, false))(&x);
+    assert_eq!(v(&g), vec![10.0, -20.0]);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // vjp with a cotangent; vmap of grad (per example).
+    let (_, pb) = vjp(|x: &Tensor| f(x), &x);
+    assert_eq!(
+        v(&pb.call(&Tensor::from_vec(vec![0.5f32, 1.0], [2]))),
+        vec![5.0, -20.0]
+    );
+    let xs = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [3, 2]);
+    let per = vmap(grad(|x: &Tensor| f(x).sum(None, false)), 0)(&xs);
+    assert_eq!(v(&per), vec![10.0, 20.0, 30.0, 40.0, 50.0, 60.0]);
+    // Second order: jacfwd of the custom gradient differentiates bwd's graph: d(10 x)/dx.
+    let h = jacfwd(grad(|x: &Tensor| f(x).sum(None, false)))(&x);
+    assert_eq!(v(&h), vec![10.0, 0.0, 0.0, 10.0]);
+    let h = hessian(|x: &Tensor| f(x).sum(None, false))(&x);
+    assert_eq!(v(&h), vec![10.0, 0.0, 0.0, 10.0]);
+    // Forward mode falls back to the body's own derivative (2x).
+    let (_, t) = jvp(|x: &Tensor| f(x), &x, &Tensor::ones([2]));
+    assert_eq!(v(&t), vec![2.0, -4.0]);
+}
+
+#[test]
+fn custom_vjp_on_trees_with_residual_trees() {
+    // f(a, b) = a * sin(b) with residuals (a, cos b, sin b): a correct rule.
+    let f = custom_vjp(
+        |(a, b): &(Tensor, Tensor)| (a * b.sin(), (a.clone(), b.cos(), b.sin())),
+        |(a, cb, sb): &(Tensor, Tensor, Tensor), ct: &Tensor| (ct * sb, ct * a * cb),
+    );
+    let a = Tensor::from_vec(vec![0.5f32, -1.5, 2.0], [3]);
+    let b = Tensor::from_vec(vec![0.3f32, 1.1, -0.7], [3]);
+    let g = grad(|p: &(Tensor, Tensor)| f(p).square().sum(None, false))(&(a.clone(), b.clone()));
+    let g_auto = grad(|(a, b): &(Tensor, Tensor)| (a * b.sin()).square().sum(None, false))(&(
+        a.clone(),
+        b.clone(),
+    ));
+    close(&v(&g.0), &v(&g_auto.0), 1e-6, 1e-6).unwrap();
+    close(&v(&g.1), &v(&g_auto.1), 1e-6, 1e-6).unwrap();
+    let r = check_grads(
+        |xs: &[Tensor]| f(&(xs[0].clone(), xs[1].clone())).sum(None, false),
+        &[a.clone(), b.clone()],
+        2,
+        &[Mode::Rev],
+        2e-2,
+    );
+    assert!(r.is_ok(), "{r:?}");
+    // vmap over the tree, unbatched b.
+    let aa = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]);
+    let per = vmap2(
+        |a: &Tensor, b: &Tensor| grad(|a: &Tensor| f(&(a.clone(), b.clone())).sum(None, false))(a),
+        vec![Some(0), None],
+    )(&aa, &b);
+    let sb = v(&b.sin());
+    assert_eq!(per.shape(), &[2, 3]);
+    close(&v(&per), &[sb.clone(), sb].concat(), 1e-6, 1e-6).unwrap();
+}
+
+#[test]
+fn custom_jvp_rule_is_what_runs_forward_and_transposed() {
+    // f(x, y) = x * y with a rule that doubles y's part: t_x y + 2 x t_y.
+    let f = custom_jvp(
+        |(x, y): &(Tensor, Tensor)| x * y,
+        |(x, y): &(Tensor, Tensor), (tx, ty): &(Tensor, Tensor)| tx * y + x * ty * 2.0,
+    );
+    let x = Tensor::from_vec(vec![1.5f32, -2.0], [2]);
+    let y = Tensor::from_vec(vec![3.0f32, 0.5], [2]);
+    let p = (x.clone(), y.clone());
+    assert_eq!(v(&f(&p)), vec![4.5, -1.0]);
+    let (_, t) = jvp(
+        |p: &(Tensor, Tensor)| f(p),
+        &p,
+        &(Tensor::zeros([2]), Tensor::ones([2])),
+    );
+    assert_eq!(v(&t), vec![3.0, -4.0]);
+    let g = grad(|p: &(Tensor, Tensor)| f(p).sum(None, false))(&p);
+    assert_eq!(v(&g.0), vec![3.0, 0.5]);
+    assert_eq!(v(&g.1), vec![3.0, -4.0]);
+    // Per example under vmap, in both modes.
+    let xs = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]);
+    let gy = vmap2(
+        |x: &Tensor, y: &Tensor| grad(|y: &Tensor| f(&(x.clone(), y.clone())).sum(None, false))(y),
+        vec![Some(0), None],
+    )(&xs, &y);
+    assert_eq!(v(&gy), vec![2.0, 4.0, 6.0, 8.0]);
+    let jf = vmap(
+        |x: &Tensor| jacfwd(|y: &Tensor| f(&(x.clone(), y.clone())).sum(None, false))(&y),
+        0,
+    )(&xs);
+    assert_eq!(v(&jf), vec![2.0, 4.0, 6.0, 8.0]);
+}
+
+#[test]
+fn straight_through_round_and_a_correct_rule_passes_check_grads() {
+    let ste = custom_jvp(|x: &Tensor| x.round(), |_: &Tensor, t: &Tensor| t.clone());
+    let x = Tensor::from_vec(vec![0.4f32, 1.6, -2.2], [3]);
+    let g = grad(|x: &Tensor| ste(x).sum(None, false))(&x);
+    assert_eq!(v(&g), vec![1.0, 1.0, 1.0]);
+    // A correct custom JVP (sin) agrees with finite differences to second order.
+    let sin = custom_jvp(|x: &Tensor| x.sin(), |x: &Tensor, t: &Tensor| x.cos() * t);
+    let r = check_grads(
+        |xs: &[Tensor]| sin(&xs[0]).square().sum(None, false),
+        std::slice::from_ref(&x),
+        2,
+        &[Mode::Fwd, Mode::Rev],
+        2e-2,
+    );
+    assert!(r.is_ok(), "{r:?}");
+}
+
+#[test]
+fn checkpoint_matches_plain_autodiff_everywhere() {
+    let plain = |(w, x): &(Tensor, Tensor)| (x.matmul(w)).tanh().sin();
+    let block = checkpoint(plain);
+    let w = Tensor::from_vec(vec![0.3f32, -0.5, 0.8, 0.1, 0.2, -0.9], [3, 2]);
+    let x = Tensor::from_vec(vec![1.0f32, -1.0, 0.5, 2.0, 0.0, -0.3], [2, 3]);
+    let p = (w.clone(), x.clone());
+    let loss_c = |p: &(Tensor, Tensor)| block(p).square().sum(None, false);
+    let loss_p = |p: &(Tensor, Tensor)| plain(p).square().sum(None, false);
+    let (gc, gp) = (grad(loss_c)(&p), grad(loss_p)(&p));
+    close(&v(&gc.0), &v(&gp.0), 1e-6, 1e-6).unwrap();
+    close(&v(&gc.1), &v(&gp.1), 1e-6, 1e-6).unwrap();
+    let hc = hessian(|w: &Tensor| loss_c(&(w.clone(), x.clone())))(&w);
+    let hp = hessian(|w: &Tensor| loss_p(&(w.clone(), x.clone())))(&w);
+    close(&v(&hc), &v(&hp), 1e-5, 1e-5).unwrap();
+    let xs = Tensor::rand([4, 2, 3], 3);
+    let per_c = vmap(
+        |x: &Tensor| grad(|w: &Tensor| loss_c(&(w.clone(), x.clone())))(&w),
+        0,
+    )(&xs);
+    let per_p = vmap(
+        |x: &Tensor| grad(|w: &Tensor| loss_p(&(w.clone(), x.clone())))(&w),
+        0,
+    )(&xs);
+    close(&v(&per_c), &v(&per_p), 1e-5, 1e-5).unwrap();
+}
