@@ -18,9 +18,10 @@ use crate::tensor::Tensor;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 
-/// Realizes `targets` (one submit), panicking on device errors, and waits for the device:
-/// work still running when the process exits can crash software drivers (lavapipe), and the
-/// caller almost always reads the result next anyway.
+/// Realizes `targets` (one submit), panicking on device errors. Returns once submitted on GPUs
+/// (a read waits for the device: `read_bytes` polls), so the host can trace the next step
+/// meanwhile; waits on CPU adapters (`Policy::wait_after_realize`). Work in flight at process
+/// exit is harmless (`tests/exit.rs`).
 pub(crate) fn realize(targets: &[Tensor]) {
     or_panic(try_realize(targets));
 }
@@ -29,7 +30,15 @@ pub(crate) fn realize(targets: &[Tensor]) {
 pub(crate) fn try_realize(targets: &[Tensor]) -> Result<()> {
     run(targets, None)?;
     #[cfg(not(target_arch = "wasm32"))]
-    synchronize();
+    {
+        let g = gpu()?;
+        if super::policy::policy()
+            .wait_after_realize
+            .unwrap_or(g.limits.cpu)
+        {
+            synchronize();
+        }
+    }
     Ok(())
 }
 
