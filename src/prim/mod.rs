@@ -112,6 +112,31 @@ impl Op {
     pub(crate) fn fusion(&self) -> Fusion {
         self.prim().fusion()
     }
+    /// Appends what a cached plan depends on: the op and every parameter, except the run-time
+    /// values that lowering passes as data (a constant's value, a random key), which
+    /// [`Op::value_word`] reads for each new graph.
+    pub(crate) fn write_structure(&self, out: &mut String) {
+        use std::fmt::Write;
+        match self {
+            Op::Source(source::Source::Full(_)) => out.push_str("full"),
+            Op::Source(source::Source::Uniform(_)) => out.push_str("uniform"),
+            op => {
+                let _ = write!(out, "{op:?}");
+            }
+        }
+    }
+    /// Word `word` of the run-time value a node of this op passes to its kernel (see
+    /// `LowerCx::value_param`), for a node of `dtype`.
+    pub(crate) fn value_word(&self, dtype: crate::dtype::DType, word: u8) -> Option<u32> {
+        match (self, word) {
+            (Op::Source(source::Source::Full(v)), 0) => {
+                Some(crate::runtime::codegen::scalar_bits(*v, dtype))
+            }
+            (Op::Source(source::Source::Uniform(seed)), 0) => Some((*seed >> 32) as u32),
+            (Op::Source(source::Source::Uniform(seed)), 1) => Some(*seed as u32),
+            _ => None,
+        }
+    }
     /// A short description with the op's parameters, for the graph printout.
     pub(crate) fn describe(&self) -> String {
         match self {

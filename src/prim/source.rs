@@ -61,7 +61,8 @@ impl Primitive for Source {
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         if let Source::Uniform(seed) = self {
             let kernel = cx.pointwise_kernel(node, |_, e| {
-                let (hi, lo) = (e.param((*seed >> 32) as u32), e.param(*seed as u32));
+                let hi = e.value_param(node, 0, (*seed >> 32) as u32);
+                let lo = e.value_param(node, 1, *seed as u32);
                 format!("    return wg_uniform({hi}, {lo}, i);")
             })?;
             return Ok(Lowered::Kernels(vec![kernel]));
@@ -75,7 +76,7 @@ impl Primitive for Source {
             }
             Source::Full(v) => {
                 // The value is data (the kernel's uniform block), not a literal.
-                let slot = cx.param(scalar_bits(*v, node.dtype()));
+                let slot = cx.value_param(node, 0, scalar_bits(*v, node.dtype()));
                 format!("    return {};", scalar_read(&slot, node.dtype()))
             }
             Source::Iota(axis) => {

@@ -55,6 +55,7 @@ impl PartialEq for BufRef {
 
 /// One compute dispatch: its source, the buffers it reads (bindings 0..n) and the one it
 /// writes (binding n), and its workgroup grid.
+#[derive(Clone)]
 pub(crate) struct Kernel {
     pub source: String,
     pub inputs: Vec<BufRef>,
@@ -67,6 +68,9 @@ pub(crate) struct Kernel {
     /// The kernel's scalars (bit patterns), bound as a uniform block after the output: values
     /// are data, so a changed scalar reuses the pipeline, and the compiler cannot fold them.
     pub params: Vec<u32>,
+    /// Which params hold a node's run-time value (a constant's, a random key's word):
+    /// `(param index, node id, word)`. A cached plan refreshes them from the next graph.
+    pub origins: Vec<(usize, u64, u8)>,
     /// Bindings per input: a tensor larger than one storage binding is bound as several
     /// windows of its buffer, `window_bytes` each.
     pub windows: Vec<usize>,
@@ -106,6 +110,8 @@ pub(crate) struct Emitter<'a> {
     inlined: Vec<Tensor>,
     /// Scalars read from the kernel's uniform block, by bit pattern.
     params: Vec<u32>,
+    /// Params holding a node's value: `(param index, node id, word)`.
+    origins: Vec<(usize, u64, u8)>,
 }
 
 /// Helpers cheap enough to recompute wherever they are needed.
@@ -127,6 +133,7 @@ impl<'a> Emitter<'a> {
             f16: false,
             inlined: vec![],
             params: vec![],
+            origins: vec![],
         }
     }
 
@@ -292,12 +299,14 @@ impl<'a> Emitter<'a> {
             args,
             helpers: vec![],
             params: std::mem::take(&mut self.params),
+            origins: std::mem::take(&mut self.origins),
             out: None,
             next_virtual: 0,
             epilogue: None,
         };
         let lowered = t.op().prim().lower(t, &mut cx);
         self.params = std::mem::take(&mut cx.params);
+        self.origins = std::mem::take(&mut cx.origins);
         let lowered = lowered?;
         for h in cx.helpers {
             if !self.funcs.contains(&h) {
@@ -331,7 +340,9 @@ impl<'a> Emitter<'a> {
     }
 
     /// A scalar of the kernel's uniform block (a new slot), as a `u32` expression.
-    pub fn param(&mut self, bits: u32) -> String {
+    /// A scalar holding word `word` of `node`'s run-time value (see [`Kernel::origins`]).
+    pub fn value_param(&mut self, node: &Tensor, word: u8, bits: u32) -> String {
+        self.origins.push((self.params.len(), node.id(), word));
         param_expr(&mut self.params, bits)
     }
 
@@ -366,6 +377,7 @@ impl<'a> Emitter<'a> {
             label: label.into(),
             inlined: self.inlined,
             params: self.params,
+            origins: self.origins,
         }
     }
 
@@ -515,6 +527,7 @@ pub(crate) struct LowerCx<'a> {
     helpers: Vec<String>,
     /// Inline nodes: the scalars of the kernel the node is computed in.
     params: Vec<u32>,
+    origins: Vec<(usize, u64, u8)>,
     out: Option<BufRef>,
     next_virtual: usize,
     /// Kernel roots: a node the kernel computes instead of the root's own value (an
@@ -538,6 +551,7 @@ impl<'a> LowerCx<'a> {
             args: vec![],
             helpers: vec![],
             params: vec![],
+            origins: vec![],
             out: Some(out),
             next_virtual,
             epilogue: None,
@@ -558,6 +572,12 @@ impl<'a> LowerCx<'a> {
     /// Inline nodes: a scalar of the kernel the node is computed in (as data, not a literal:
     /// changing it compiles nothing, and no compiler can fold it), as a `u32` expression.
     pub fn param(&mut self, bits: u32) -> String {
+        param_expr(&mut self.params, bits)
+    }
+    /// Inline nodes: a scalar holding word `word` of `node`'s run-time value (a constant's),
+    /// so that a cached plan can refresh it.
+    pub fn value_param(&mut self, node: &Tensor, word: u8, bits: u32) -> String {
+        self.origins.push((self.params.len(), node.id(), word));
         param_expr(&mut self.params, bits)
     }
     /// Inline nodes: the name of the function that computes input `k` at a flat index.

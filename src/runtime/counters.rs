@@ -14,6 +14,8 @@ pub(crate) struct AtomicCounters {
     pub fused_nodes: AtomicU64,
     pub peak_bytes: AtomicU64,
     pub pipelines_evicted: AtomicU64,
+    pub plan_hits: AtomicU64,
+    pub plan_misses: AtomicU64,
 }
 
 pub(crate) static COUNTERS: AtomicCounters = AtomicCounters {
@@ -28,6 +30,8 @@ pub(crate) static COUNTERS: AtomicCounters = AtomicCounters {
     fused_nodes: AtomicU64::new(0),
     peak_bytes: AtomicU64::new(0),
     pipelines_evicted: AtomicU64::new(0),
+    plan_hits: AtomicU64::new(0),
+    plan_misses: AtomicU64::new(0),
 };
 
 /// A snapshot of wgrad's counters since the process started (or the last [`reset_counters`]).
@@ -70,6 +74,11 @@ pub struct Counters {
     pub pipelines_cached: u64,
     /// Pipelines dropped from the cache as least recently used.
     pub pipelines_evicted: u64,
+    /// Realizes whose graph had the structure of a cached plan (kernels, buffers and
+    /// pipelines reused; only values and inputs rebound). See [`crate::Policy::plan_cache`].
+    pub plan_hits: u64,
+    /// Realizes that planned and lowered their graph (and cached the plan).
+    pub plan_misses: u64,
 }
 
 impl Counters {
@@ -88,6 +97,8 @@ impl Counters {
             peak_bytes: self.peak_bytes,
             pipelines_cached: self.pipelines_cached,
             pipelines_evicted: self.pipelines_evicted - earlier.pipelines_evicted,
+            plan_hits: self.plan_hits - earlier.plan_hits,
+            plan_misses: self.plan_misses - earlier.plan_misses,
         }
     }
 }
@@ -116,6 +127,8 @@ pub fn counters() -> Counters {
             .max(c.bytes_allocated.load(Relaxed)),
         pipelines_cached: super::pipelines::cached() as u64,
         pipelines_evicted: c.pipelines_evicted.load(Relaxed),
+        plan_hits: c.plan_hits.load(Relaxed),
+        plan_misses: c.plan_misses.load(Relaxed),
     }
 }
 
@@ -136,6 +149,8 @@ pub fn reset_counters() {
         &c.pipelines_compiled,
         &c.fused_nodes,
         &c.pipelines_evicted,
+        &c.plan_hits,
+        &c.plan_misses,
     ] {
         a.store(0, Relaxed);
     }

@@ -81,10 +81,17 @@ pub struct Policy {
     /// without the wait); on GPUs `realize` returns once submitted, so the host traces the
     /// next step while the device runs this one.
     pub wait_after_realize: Option<bool>,
+    /// Plans kept for reuse (0: none). A realize whose pending graph has the structure of a
+    /// cached plan (the same ops, shapes, dtypes and wiring, whatever the values of its
+    /// constants, random keys and input buffers) skips planning, code generation and buffer
+    /// assignment: it refreshes the values and binds the new inputs. Least recently used
+    /// plans are dropped past this many.
+    pub plan_cache: usize,
 }
 
 impl Policy {
-    /// The defaults, with the environment's overrides (`WGRAD_MATMUL`, `WGRAD_DEBUG`).
+    /// The defaults, with the environment's overrides (`WGRAD_MATMUL`, `WGRAD_DEBUG`,
+    /// `WGRAD_PLAN_CACHE`).
     ///
     /// ```
     /// assert_eq!(wgrad::Policy::from_env().max_fused_depth, 48);
@@ -111,6 +118,10 @@ impl Policy {
             sentinel: env == "sentinel",
             epilogues: None,
             wait_after_realize: None,
+            plan_cache: std::env::var("WGRAD_PLAN_CACHE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(32),
         }
     }
 

@@ -16,6 +16,7 @@ use crate::error::{Result, or_panic};
 use crate::prim::Fusion;
 use crate::tensor::Tensor;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Realizes `targets` (one submit), panicking on device errors. Returns once submitted on GPUs
@@ -515,6 +516,7 @@ fn encode<'k>(
     g: &Gpu,
     kernels: &'k [Kernel],
     assignment: &Assignment,
+    externals: &[Storage],
     sentinel: bool,
 ) -> Result<(Vec<Dispatch<'k>>, Vec<Storage>, Option<wgpu::Buffer>)> {
     let slots: Vec<Storage> = assignment
@@ -535,6 +537,10 @@ fn encode<'k>(
     let resolve = |b: &BufRef| -> Result<Storage> {
         match b {
             BufRef::Real(s) => Ok(s.clone()),
+            BufRef::Virtual(v) if *v >= EXTERNAL => externals
+                .get(v - EXTERNAL)
+                .cloned()
+                .ok_or_else(|| internal(format!("external input {} missing", v - EXTERNAL))),
             BufRef::Virtual(v) => assignment
                 .slot_of
                 .get(v)
@@ -649,6 +655,200 @@ fn profile(g: &Gpu, dispatches: &[Dispatch]) {
 
 /// Runs every stage; optionally copies `read`'s target into a staging buffer in the same
 /// submit.
+/// Virtual buffer numbers from here on stand for a realize's external inputs (tensors that
+/// already hold values), `EXTERNAL + k` for the `k`-th: lowered kernels then depend on the
+/// graph's structure only, and a cached plan binds each call's own inputs.
+const EXTERNAL: usize = 1 << 30;
+
+/// A pending graph's structure, for the plan cache: a key that is equal for graphs with the
+/// same ops (values of constants and random keys aside), shapes, dtypes, wiring and targets,
+/// and the graph's external inputs in the order the key numbers them.
+struct Structure {
+    key: String,
+    externals: Vec<Tensor>,
+}
+
+impl Structure {
+    fn of(order: &[Tensor], targets: &[Tensor], policy: &Policy) -> Structure {
+        use std::fmt::Write;
+        let position: HashMap<u64, usize> =
+            order.iter().enumerate().map(|(k, t)| (t.id(), k)).collect();
+        let mut externals: Vec<Tensor> = vec![];
+        let mut external_of: HashMap<u64, usize> = HashMap::new();
+        let mut key = String::with_capacity(order.len() * 48 + 256);
+        let _ = write!(key, "{policy:?}|");
+        let mut refer = |key: &mut String, x: &Tensor| {
+            if let Some(p) = position.get(&x.id()) {
+                let _ = write!(key, "n{p},");
+            } else {
+                let k = *external_of.entry(x.id()).or_insert_with(|| {
+                    externals.push(x.clone());
+                    externals.len() - 1
+                });
+                let _ = write!(key, "e{k}:{:?}{:?},", x.shape(), x.dtype());
+            }
+        };
+        for n in order {
+            n.op().write_structure(&mut key);
+            let _ = write!(key, "{:?}{:?}(", n.shape(), n.dtype());
+            for x in n.inputs() {
+                refer(&mut key, &x);
+            }
+            key.push(')');
+        }
+        key.push('|');
+        for t in targets {
+            if t.is_realized() && !position.contains_key(&t.id()) {
+                key.push_str("r,");
+            } else {
+                refer(&mut key, t);
+            }
+        }
+        Structure { key, externals }
+    }
+}
+
+/// A realize's lowered work, reusable by any graph of the same [`Structure`]: kernels over
+/// virtual buffers (externals included), which of their params hold which node's value, the
+/// buffer assignment, and where each target's value lives.
+struct Plan {
+    kernels: Vec<Kernel>,
+    /// Per kernel: `(param index, position in the order, word)`.
+    values: Vec<Vec<(usize, usize, u8)>>,
+    assignment: Assignment,
+    targets: Vec<Option<BufRef>>,
+    fused: u64,
+}
+
+impl Plan {
+    /// The plan's kernels with the params refreshed from `order`'s constants and keys.
+    fn kernels_for(&self, order: &[Tensor]) -> Result<Vec<Kernel>> {
+        let mut kernels = self.kernels.clone();
+        for (k, values) in kernels.iter_mut().zip(&self.values) {
+            for &(param, pos, word) in values {
+                let n = &order[pos];
+                k.params[param] = n
+                    .op()
+                    .value_word(n.dtype(), word)
+                    .ok_or_else(|| internal("a cached plan's value moved".into()))?;
+            }
+        }
+        Ok(kernels)
+    }
+}
+
+/// Plans by structure key, least recently used first.
+type PlanCache = Vec<(String, Arc<Plan>)>;
+
+static PLANS: std::sync::LazyLock<std::sync::Mutex<PlanCache>> =
+    std::sync::LazyLock::new(|| std::sync::Mutex::new(vec![]));
+
+/// The cached plan for `key`, made most recently used.
+fn cached_plan(key: &str) -> Option<Arc<Plan>> {
+    let mut plans = PLANS.lock().unwrap_or_else(|e| e.into_inner());
+    let k = plans.iter().position(|(k, _)| k == key)?;
+    let entry = plans.remove(k);
+    let plan = entry.1.clone();
+    plans.push(entry);
+    Some(plan)
+}
+
+fn cache_plan(key: String, plan: Arc<Plan>, capacity: usize) {
+    let mut plans = PLANS.lock().unwrap_or_else(|e| e.into_inner());
+    plans.retain(|(k, _)| *k != key);
+    plans.push((key, plan));
+    let excess = plans.len().saturating_sub(capacity);
+    plans.drain(..excess);
+}
+
+/// Plans and lowers `order` with its externals as virtual buffers; the plan it makes can be
+/// reused by later graphs of the same structure (`None` when it cannot: a kernel that binds
+/// a buffer directly).
+fn make_plan(
+    order: &[Tensor],
+    targets: &[Tensor],
+    externals: &[Tensor],
+    limits: &Limits,
+    policy: &Policy,
+) -> Result<(Plan, bool)> {
+    let mut computed = HashMap::new();
+    for (k, t) in externals.iter().enumerate() {
+        computed.insert(t.id(), BufRef::Virtual(EXTERNAL + k));
+    }
+    let mut roots = plan(order, targets, policy);
+    let lowering = lower(order, &mut roots, targets, limits, policy, computed, 0)?;
+    let position: HashMap<u64, usize> =
+        order.iter().enumerate().map(|(k, t)| (t.id(), k)).collect();
+    let mut reusable = true;
+    let mut values = vec![];
+    for k in &lowering.kernels {
+        let mut v = vec![];
+        for &(param, node, word) in &k.origins {
+            match position.get(&node) {
+                Some(&p) => v.push((param, p, word)),
+                None => reusable = false,
+            }
+        }
+        values.push(v);
+        if k.inputs
+            .iter()
+            .chain([&k.out])
+            .any(|b| matches!(b, BufRef::Real(_)))
+        {
+            reusable = false;
+        }
+    }
+    let targets: Vec<Option<BufRef>> = targets
+        .iter()
+        .map(|t| lowering.computed.get(&t.id()).cloned())
+        .collect();
+    let keep: HashSet<usize> = targets
+        .iter()
+        .filter_map(|b| match b {
+            Some(BufRef::Virtual(v)) if *v < EXTERNAL => Some(*v),
+            _ => None,
+        })
+        .collect();
+    let io: Vec<KernelIo> = lowering
+        .kernels
+        .iter()
+        .map(|k| {
+            Ok(KernelIo {
+                reads: virtuals(&k.inputs)
+                    .into_iter()
+                    .filter(|v| *v < EXTERNAL)
+                    .collect(),
+                writes: match k.out {
+                    BufRef::Virtual(v) if v < EXTERNAL => v,
+                    _ => {
+                        return Err(internal("a kernel writes a realized buffer".into()));
+                    }
+                },
+                bytes: k.out_bytes,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let assignment = assign_buffers(&io, &keep);
+    let kernels = lowering
+        .kernels
+        .into_iter()
+        .map(|mut k| {
+            k.inlined.clear();
+            k
+        })
+        .collect();
+    Ok((
+        Plan {
+            kernels,
+            values,
+            assignment,
+            targets,
+            fused: lowering.fused,
+        },
+        reusable,
+    ))
+}
+
 fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
     let order = collect(targets);
     if order.is_empty() && read.is_none() {
@@ -666,43 +866,40 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
     check(&order, &g.limits)?;
     upload(&order, g)?;
     let order: Vec<Tensor> = order.into_iter().filter(|t| !t.is_realized()).collect();
-    let mut roots = plan(&order, targets, &policy);
-    let lowering = lower(
-        &order,
-        &mut roots,
-        targets,
-        &g.limits,
-        &policy,
-        HashMap::new(),
-        0,
-    )?;
-    let keep: HashSet<usize> = targets
+    let structure = Structure::of(&order, targets, &policy);
+    let cached = (policy.plan_cache > 0)
+        .then(|| cached_plan(&structure.key))
+        .flatten();
+    let plan = match cached {
+        Some(plan) => {
+            COUNTERS.plan_hits.fetch_add(1, Relaxed);
+            plan
+        }
+        None => {
+            COUNTERS.plan_misses.fetch_add(1, Relaxed);
+            let (plan, reusable) =
+                make_plan(&order, targets, &structure.externals, &g.limits, &policy)?;
+            let plan = Arc::new(plan);
+            if reusable && policy.plan_cache > 0 {
+                cache_plan(structure.key.clone(), plan.clone(), policy.plan_cache);
+            }
+            plan
+        }
+    };
+    let kernels = plan.kernels_for(&order)?;
+    let assignment = &plan.assignment;
+    let externals: Vec<Storage> = structure
+        .externals
         .iter()
-        .filter_map(|t| match lowering.computed.get(&t.id()) {
-            Some(BufRef::Virtual(v)) => Some(*v),
-            _ => None,
-        })
-        .collect();
-    let io: Vec<KernelIo> = lowering
-        .kernels
-        .iter()
-        .map(|k| {
-            Ok(KernelIo {
-                reads: virtuals(&k.inputs),
-                writes: match k.out {
-                    BufRef::Virtual(v) => v,
-                    BufRef::Real(_) => {
-                        return Err(internal("a kernel writes a realized buffer".into()));
-                    }
-                },
-                bytes: k.out_bytes,
-            })
+        .map(|t| {
+            t.storage()
+                .ok_or_else(|| internal("an external input has no buffer".into()))
         })
         .collect::<Result<_>>()?;
-    let assignment = assign_buffers(&io, &keep);
     // The scalars' uniform buffer lives until the submit: dropping a buffer destroys it in the
     // browser, which would invalidate the commands that bind it.
-    let (dispatches, slots, scalars) = encode(g, &lowering.kernels, &assignment, policy.sentinel)?;
+    let (dispatches, slots, scalars) =
+        encode(g, &kernels, assignment, &externals, policy.sentinel)?;
     if policy.debug >= DebugOutput::Profile {
         profile(g, &dispatches);
     }
@@ -730,16 +927,17 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
             dispatches.len()
         );
     }
-    let value_of = |t: &Tensor| -> Option<Storage> {
-        match lowering.computed.get(&t.id()) {
+    let value_of = |k: usize| -> Option<Storage> {
+        match &plan.targets[k] {
+            Some(BufRef::Virtual(v)) if *v >= EXTERNAL => externals.get(v - EXTERNAL).cloned(),
             Some(BufRef::Virtual(v)) => assignment.slot_of.get(v).map(|&s| slots[s].clone()),
             Some(BufRef::Real(s)) => Some(s.clone()),
-            None => t.storage(),
+            None => targets[k].storage(),
         }
     };
     if let Some((staging, bytes)) = read {
-        let src = value_of(&targets[0])
-            .ok_or_else(|| internal("the read-back target has no buffer".into()))?;
+        let src =
+            value_of(0).ok_or_else(|| internal("the read-back target has no buffer".into()))?;
         if bytes > 0 {
             encoder.copy_buffer_to_buffer(src.raw(), 0, staging, 0, bytes);
         }
@@ -748,9 +946,9 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
     g.queue.submit([encoder.finish()]);
     drop(scalars);
     COUNTERS.kernels.fetch_add(dispatches.len() as u64, Relaxed);
-    COUNTERS.fused_nodes.fetch_add(lowering.fused, Relaxed);
+    COUNTERS.fused_nodes.fetch_add(plan.fused, Relaxed);
     COUNTERS.submits.fetch_add(1, Relaxed);
-    if !lowering.kernels.is_empty() {
+    if !kernels.is_empty() {
         COUNTERS.realizes.fetch_add(1, Relaxed);
     }
     #[cfg(not(target_arch = "wasm32"))]
@@ -765,8 +963,8 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
     }
     // Commit.
     let cut = !crate::transforms::trace::active();
-    for t in targets {
-        if let Some(s) = value_of(t) {
+    for (k, t) in targets.iter().enumerate() {
+        if let Some(s) = value_of(k) {
             t.set_storage(s);
         }
         if cut && t.is_realized() {
