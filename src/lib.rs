@@ -69,6 +69,7 @@ pub use transforms::graph::graph_string;
 pub use transforms::jac::{
     hessian, jacfwd, jacfwd_aux, jacrev, jacrev_aux, try_hessian, try_jacfwd, try_jacrev,
 };
+pub use transforms::jit::jit;
 pub use transforms::positional::{
     Argnums, grad_argnums, jacfwd_argnums, jacrev_argnums, try_value_and_grad_argnums,
     value_and_grad_argnums,
@@ -82,10 +83,10 @@ pub mod prelude {
         AdOptions, Argnums, Axes, Conv2d, DType, GradOptions, InAxes, Indices, Mode, Tensor, Tree,
         VmapOptions, check_grads, checkpoint, concat, custom_jvp, custom_vjp, grad, grad_argnums,
         grad_aux, grad_with, hessian, jacfwd, jacfwd_argnums, jacfwd_aux, jacrev, jacrev_argnums,
-        jacrev_aux, jvp, jvp_aux, one_hot, stack, try_concat, try_jvp, try_jvp_aux, try_one_hot,
-        try_stack, try_value_and_grad_argnums, try_value_and_grad_aux, try_vmap, try_vmap2,
-        try_where, value_and_grad, value_and_grad_argnums, value_and_grad_aux, value_and_grad_with,
-        vjp, vjp_aux, vjp_with, vmap, vmap_with, vmap2, where_,
+        jacrev_aux, jit, jvp, jvp_aux, one_hot, stack, try_concat, try_jvp, try_jvp_aux,
+        try_one_hot, try_stack, try_value_and_grad_argnums, try_value_and_grad_aux, try_vmap,
+        try_vmap2, try_where, value_and_grad, value_and_grad_argnums, value_and_grad_aux,
+        value_and_grad_with, vjp, vjp_aux, vjp_with, vmap, vmap_with, vmap2, where_,
     };
 }
 

@@ -177,6 +177,16 @@ impl Tensor {
     }
 
     /// Drops the node's operands (its history), keeping its value.
+    /// A new node with this node's op, shape and dtype over `inputs` (of the same shapes).
+    pub(crate) fn with_inputs(&self, inputs: Vec<Tensor>) -> Tensor {
+        crate::error::or_panic(Tensor::from_op(
+            self.op().clone(),
+            inputs,
+            self.shape().to_vec(),
+            self.dtype(),
+        ))
+    }
+
     pub(crate) fn forget_inputs(&self) {
         let old = std::mem::take(&mut *self.0.inputs.write().unwrap());
         drop(old);

@@ -9,7 +9,7 @@
 use super::codegen::{BufRef, Kernel, LowerCx, Lowered, elementwise_kernel, internal};
 use super::counters::{COUNTERS, note_peak};
 use super::device::{Gpu, Limits, gpu};
-use super::pipelines::pipeline;
+use super::pipelines::{Compiled, pipeline};
 use super::policy::{DebugOutput, Policy};
 use super::pool::{self, Storage, size_class};
 use crate::error::{Result, or_panic};
@@ -517,6 +517,7 @@ fn encode<'k>(
     kernels: &'k [Kernel],
     assignment: &Assignment,
     externals: &[Storage],
+    pipelines: &std::sync::OnceLock<Vec<Option<Compiled>>>,
     sentinel: bool,
 ) -> Result<(Vec<Dispatch<'k>>, Vec<Storage>, Option<wgpu::Buffer>)> {
     let slots: Vec<Storage> = assignment
@@ -569,20 +570,27 @@ fn encode<'k>(
         g.queue.write_buffer(&b, 0, &scalars);
         b
     });
+    let known = pipelines.get();
+    let mut looked_up = vec![];
     let mut dispatches = vec![];
-    for (kernel, &offset) in kernels.iter().zip(&offsets) {
+    for (k, (kernel, &offset)) in kernels.iter().zip(&offsets).enumerate() {
         if !kernel.groups.iter().all(|&d| d > 0) || kernel.out_bytes == 0 {
+            looked_up.push(None);
             continue;
         }
         let has_params = !kernel.params.is_empty();
         let reads: usize = kernel.windows.iter().sum();
-        let pipe = pipeline(
-            &kernel.source,
-            &kernel.label,
-            reads,
-            kernel.out_windows,
-            has_params,
-        )?;
+        let pipe = match known.and_then(|p| p.get(k)).cloned().flatten() {
+            Some(p) => p,
+            None => pipeline(
+                &kernel.source,
+                &kernel.label,
+                reads,
+                kernel.out_windows,
+                has_params,
+            )?,
+        };
+        looked_up.push(Some(pipe.clone()));
         let mut bufs: Vec<(Storage, usize)> = kernel
             .inputs
             .iter()
@@ -627,6 +635,9 @@ fn encode<'k>(
             groups: kernel.groups,
             label: &kernel.label,
         });
+    }
+    if known.is_none() {
+        let _ = pipelines.set(looked_up);
     }
     Ok((dispatches, slots, uniform))
 }
@@ -718,6 +729,9 @@ struct Plan {
     assignment: Assignment,
     targets: Vec<Option<BufRef>>,
     fused: u64,
+    /// The kernels' pipelines, once a realize has looked them up (a hit then skips hashing
+    /// each kernel's source).
+    pipelines: std::sync::OnceLock<Vec<Option<Compiled>>>,
 }
 
 impl Plan {
@@ -844,6 +858,7 @@ fn make_plan(
             assignment,
             targets,
             fused: lowering.fused,
+            pipelines: std::sync::OnceLock::new(),
         },
         reusable,
     ))
@@ -898,8 +913,14 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
         .collect::<Result<_>>()?;
     // The scalars' uniform buffer lives until the submit: dropping a buffer destroys it in the
     // browser, which would invalidate the commands that bind it.
-    let (dispatches, slots, scalars) =
-        encode(g, &kernels, assignment, &externals, policy.sentinel)?;
+    let (dispatches, slots, scalars) = encode(
+        g,
+        &kernels,
+        assignment,
+        &externals,
+        &plan.pipelines,
+        policy.sentinel,
+    )?;
     if policy.debug >= DebugOutput::Profile {
         profile(g, &dispatches);
     }

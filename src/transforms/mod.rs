@@ -6,6 +6,7 @@ pub(crate) mod check;
 pub(crate) mod custom;
 pub(crate) mod graph;
 pub(crate) mod jac;
+pub(crate) mod jit;
 pub(crate) mod jvp;
 pub mod positional;
 pub(crate) mod trace;
