@@ -64,6 +64,9 @@ pub use transforms::api::{
     value_and_grad_aux, value_and_grad_with, vjp, vjp_aux, vjp_with, vmap, vmap_with, vmap2,
 };
 pub use transforms::check::{GradCheck, Mode, check_grads};
+pub use transforms::control::{
+    WhileOptions, cond, fori_loop, scan, try_cond, try_scan, while_loop, while_loop_with,
+};
 pub use transforms::custom::{checkpoint, custom_jvp, custom_vjp};
 pub use transforms::graph::graph_string;
 pub use transforms::jac::{
@@ -81,12 +84,13 @@ pub mod prelude {
     pub use crate::tree::{global_norm, tree_leaves, tree_map, tree_map2, tree_reduce};
     pub use crate::{
         AdOptions, Argnums, Axes, Conv2d, DType, GradOptions, InAxes, Indices, Mode, Tensor, Tree,
-        VmapOptions, check_grads, checkpoint, concat, custom_jvp, custom_vjp, grad, grad_argnums,
-        grad_aux, grad_with, hessian, jacfwd, jacfwd_argnums, jacfwd_aux, jacrev, jacrev_argnums,
-        jacrev_aux, jit, jvp, jvp_aux, one_hot, stack, try_concat, try_jvp, try_jvp_aux,
-        try_one_hot, try_stack, try_value_and_grad_argnums, try_value_and_grad_aux, try_vmap,
-        try_vmap2, try_where, value_and_grad, value_and_grad_argnums, value_and_grad_aux,
-        value_and_grad_with, vjp, vjp_aux, vjp_with, vmap, vmap_with, vmap2, where_,
+        VmapOptions, WhileOptions, check_grads, checkpoint, concat, cond, custom_jvp, custom_vjp,
+        fori_loop, grad, grad_argnums, grad_aux, grad_with, hessian, jacfwd, jacfwd_argnums,
+        jacfwd_aux, jacrev, jacrev_argnums, jacrev_aux, jit, jvp, jvp_aux, one_hot, scan, stack,
+        try_concat, try_cond, try_jvp, try_jvp_aux, try_one_hot, try_scan, try_stack,
+        try_value_and_grad_argnums, try_value_and_grad_aux, try_vmap, try_vmap2, try_where,
+        value_and_grad, value_and_grad_argnums, value_and_grad_aux, value_and_grad_with, vjp,
+        vjp_aux, vjp_with, vmap, vmap_with, vmap2, where_, while_loop, while_loop_with,
     };
 }
 

@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use super::trace::traced;
+use super::trace::staged;
 use super::tree::Tree;
 use crate::dtype::DType;
 use crate::tensor::Tensor;
@@ -69,7 +69,7 @@ pub fn jit<A: Tree, O: Tree>(f: impl Fn(&A) -> O) -> impl Fn(&A) -> O {
             Some(e) => e,
             None => {
                 let placeholders: Vec<Tensor> = leaves.iter().map(Tensor::alias).collect();
-                let template = traced(|| f(&args.rebuild(placeholders.clone())));
+                let template = staged(|| f(&args.rebuild(placeholders.clone())));
                 let outputs = template.leaves();
                 (
                     signature,
@@ -81,7 +81,11 @@ pub fn jit<A: Tree, O: Tree>(f: impl Fn(&A) -> O) -> impl Fn(&A) -> O {
                 )
             }
         };
-        let out = replay(&entry.1, &leaves);
+        let out =
+            entry
+                .1
+                .template
+                .rebuild(replay(&entry.1.placeholders, &entry.1.outputs, &leaves));
         let mut c = cache.borrow_mut();
         c.push(entry);
         let excess = c.len().saturating_sub(SIGNATURES);
@@ -90,16 +94,16 @@ pub fn jit<A: Tree, O: Tree>(f: impl Fn(&A) -> O) -> impl Fn(&A) -> O {
     }
 }
 
-/// The traced graph's outputs recomputed from `args`: every node that depends on a
-/// placeholder is copied (same op, copied inputs); the rest is shared.
-fn replay<O: Tree>(t: &Traced<O>, args: &[Tensor]) -> O {
+/// A traced graph's `outputs` recomputed from `args` in place of `placeholders`: every node
+/// that depends on a placeholder is copied (same op, copied inputs); the rest is shared.
+pub(crate) fn replay(placeholders: &[Tensor], outputs: &[Tensor], args: &[Tensor]) -> Vec<Tensor> {
     let mut copy: HashMap<u64, Option<Tensor>> = HashMap::new();
-    for (p, a) in t.placeholders.iter().zip(args) {
+    for (p, a) in placeholders.iter().zip(args) {
         copy.insert(p.id(), Some(a.alias()));
     }
     // Post-order over the outputs' history; `None` marks a node that does not depend on a
     // placeholder (it is shared as it is).
-    let mut stack: Vec<(Tensor, bool)> = t.outputs.iter().map(|o| (o.clone(), false)).collect();
+    let mut stack: Vec<(Tensor, bool)> = outputs.iter().map(|o| (o.clone(), false)).collect();
     while let Some((n, expanded)) = stack.pop() {
         if copy.contains_key(&n.id()) {
             continue;
@@ -130,8 +134,7 @@ fn replay<O: Tree>(t: &Traced<O>, args: &[Tensor]) -> O {
         };
         copy.insert(n.id(), new);
     }
-    let outs: Vec<Tensor> = t
-        .outputs
+    outputs
         .iter()
         .map(|o| {
             copy.get(&o.id())
@@ -139,6 +142,5 @@ fn replay<O: Tree>(t: &Traced<O>, args: &[Tensor]) -> O {
                 .flatten()
                 .unwrap_or_else(|| o.clone())
         })
-        .collect();
-    t.template.rebuild(outs)
+        .collect()
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod api;
 pub(crate) mod check;
+pub(crate) mod control;
 pub(crate) mod custom;
 pub(crate) mod graph;
 pub(crate) mod jac;

@@ -26,3 +26,29 @@ pub(crate) fn traced<R>(f: impl FnOnce() -> R) -> R {
 pub(crate) fn active() -> bool {
     DEPTH.with(|d| d.get() > 0)
 }
+
+thread_local! {
+    static STAGED: Cell<usize> = const { Cell::new(0) };
+}
+
+struct StagedGuard;
+
+impl Drop for StagedGuard {
+    fn drop(&mut self) {
+        STAGED.with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// Runs `f` as staged code: traced on placeholders whose values stand for others (`vmap`'s
+/// first example, `jit`'s first call, a loop body's first step), so `f` must not decide
+/// anything on the host from a value (`cond` then selects instead of branching).
+pub(crate) fn staged<R>(f: impl FnOnce() -> R) -> R {
+    STAGED.with(|d| d.set(d.get() + 1));
+    let _guard = StagedGuard;
+    traced(f)
+}
+
+/// Whether staged code is being traced on this thread.
+pub(crate) fn is_staged() -> bool {
+    STAGED.with(|d| d.get() > 0)
+}

@@ -102,7 +102,7 @@ pub(crate) fn vmap_flat(
             }
         }
     }
-    let outs = traced(|| f(&placeholders));
+    let outs = super::trace::staged(|| f(&placeholders));
     let axes = out_axes(outs.len())?;
     if axes.len() != outs.len() {
         return transform_err(

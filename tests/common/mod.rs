@@ -300,19 +300,19 @@ pub fn eval(e: &Sexp, args: &HashMap<String, Tensor>) -> Tensor {
                 panic!("operator must be an atom")
             };
             if op == "fori" {
-                // (fori N INIT BODY): `carry` in BODY is the current value; unrolled, which is
-                // what the reference (jax.lax.fori_loop with static bounds) differentiates.
+                // (fori N INIT BODY): `carry` in BODY is the current value; wgrad's
+                // fori_loop, so the oracle checks it under every transform.
                 let Sexp::Atom(n) = &items[1] else {
                     panic!("fori count must be a literal")
                 };
-                let n: usize = n.parse().expect("fori count");
-                let mut c = eval(&items[2], args);
-                let mut env = args.clone();
-                for _ in 0..n {
-                    env.insert("carry".into(), c);
-                    c = eval(&items[3], &env);
-                }
-                return c;
+                let n: i32 = n.parse().expect("fori count");
+                let init = eval(&items[2], args);
+                let body = |_i: &Tensor, c: &Tensor| {
+                    let mut env = args.clone();
+                    env.insert("carry".into(), c.clone());
+                    eval(&items[3], &env)
+                };
+                return wgrad::fori_loop(0, n, body, &init);
             }
             let mut operands = vec![];
             let mut kw: HashMap<String, Sexp> = HashMap::new();

@@ -1,0 +1,406 @@
+//! Control flow: [`scan`], [`fori_loop`], [`while_loop`] and [`cond`] (JAX's `lax.scan`,
+//! `lax.fori_loop`, `lax.while_loop`, `lax.cond`).
+//!
+//! How loops run today: the body is traced **once**, on placeholders, and its graph is then
+//! copied once per iteration with each step's carry and slice in place of the placeholders
+//! (no user code, no transform runs again), all of it lazily, so a loop of N steps is one
+//! realize and one submit, and every transform differentiates or batches the copies. It is
+//! not yet a loop primitive: the scheduler still sees N copies of the body (the plan cache
+//! makes the second call cheap), and an outer `grad` walks all N.
+
+use super::jit::replay;
+use super::trace::{is_staged, staged};
+use super::tree::Tree;
+use crate::compose::where_;
+use crate::error::{Error, Result, or_panic};
+use crate::prim::movement::try_stack;
+use crate::tensor::Tensor;
+
+/// A traced body: its placeholders and its flat outputs.
+struct Body {
+    placeholders: Vec<Tensor>,
+    outputs: Vec<Tensor>,
+}
+
+impl Body {
+    fn run(&self, args: &[Tensor]) -> Vec<Tensor> {
+        replay(&self.placeholders, &self.outputs, args)
+    }
+}
+
+fn control_err<T>(msg: String) -> Result<T> {
+    Err(Error::Transform {
+        transform: "control flow",
+        msg,
+    })
+}
+
+fn check_carry(what: &str, init: &[Tensor], out: &[Tensor]) -> Result<()> {
+    if init.len() != out.len() {
+        return control_err(format!(
+            "{what}: the body returned a carry of {} leaves for an initial carry of {}",
+            out.len(),
+            init.len()
+        ));
+    }
+    for (k, (a, b)) in init.iter().zip(out).enumerate() {
+        if a.shape() != b.shape() || a.dtype() != b.dtype() {
+            return control_err(format!(
+                "{what}: carry leaf {k} went in as {:?} {} and came out as {:?} {} (a carry keeps its shape and dtype)",
+                a.shape(),
+                a.dtype(),
+                b.shape(),
+                b.dtype()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `jax.lax.scan`: `f(carry, x_t) -> (carry, y_t)` over the leading axis of `xs` (every leaf
+/// of `xs` has the same length N), from `init`; returns the final carry and the `y_t`
+/// stacked along a new leading axis. With `reverse`, steps run from the last slice to the
+/// first (the `y_t` are still stacked in index order). Carries, slices and outputs are trees.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// // A running sum and its partial sums.
+/// let xs = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [4]);
+/// let (total, partial) = scan(|c: &Tensor, x: &Tensor| {
+///     let c = c + x;
+///     (c.clone(), c)
+/// }, &Tensor::scalar(0.0), &xs, false);
+/// assert_eq!(total.item(), 10.0);
+/// assert_eq!(partial.to_vec::<f32>(), vec![1.0, 3.0, 6.0, 10.0]);
+/// ```
+#[track_caller]
+pub fn scan<C: Tree, X: Tree, Y: Tree>(
+    f: impl Fn(&C, &X) -> (C, Y),
+    init: &C,
+    xs: &X,
+    reverse: bool,
+) -> (C, Y) {
+    or_panic(try_scan(f, init, xs, reverse))
+}
+
+/// Fallible [`scan`]: slices of different lengths, no slices, or a body that changes the
+/// carry's structure, shapes or dtypes are errors.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let xs = (Tensor::ones([3, 2]), Tensor::ones([4, 2])); // lengths 3 and 4
+/// let e = try_scan(|c: &Tensor, (a, b): &(Tensor, Tensor)| (c + a + b, ()),
+///                  &Tensor::zeros([2]), &xs, false);
+/// assert!(e.is_err());
+/// ```
+pub fn try_scan<C: Tree, X: Tree, Y: Tree>(
+    f: impl Fn(&C, &X) -> (C, Y),
+    init: &C,
+    xs: &X,
+    reverse: bool,
+) -> Result<(C, Y)> {
+    let carry = init.leaves();
+    let slices = xs.leaves();
+    let Some(first) = slices.first() else {
+        return control_err("scan: xs has no leaves (its length is their leading axis)".into());
+    };
+    let n = first.shape().first().copied().unwrap_or(0);
+    for (k, s) in slices.iter().enumerate() {
+        if s.rank() == 0 || s.shape()[0] != n {
+            return control_err(format!(
+                "scan: xs leaf {k} has shape {:?}, not a leading axis of length {n} like leaf 0",
+                s.shape()
+            ));
+        }
+    }
+    // Trace the body once, on the first step's slice (or zeros when there is none).
+    let x0: Vec<Tensor> = slices
+        .iter()
+        .map(|s| {
+            if n > 0 {
+                s.try_index(if reverse { n as isize - 1 } else { 0 })
+            } else {
+                Tensor::try_full(&s.shape()[1..], 0.0, s.dtype())
+            }
+        })
+        .collect::<Result<_>>()?;
+    let placeholders: Vec<Tensor> = carry.iter().chain(&x0).map(Tensor::alias).collect();
+    let (c_t, x_t) = placeholders.split_at(carry.len());
+    let (c_out, y_out) = staged(|| f(&init.rebuild(c_t.to_vec()), &xs.rebuild(x_t.to_vec())));
+    let c_leaves = c_out.leaves();
+    check_carry("scan", &carry, &c_leaves)?;
+    let y_leaves = y_out.leaves();
+    let body = Body {
+        placeholders,
+        outputs: c_leaves.iter().chain(&y_leaves).cloned().collect(),
+    };
+    let mut c = carry;
+    let mut ys: Vec<Vec<Tensor>> = vec![vec![]; y_leaves.len()];
+    let steps: Vec<usize> = if reverse {
+        (0..n).rev().collect()
+    } else {
+        (0..n).collect()
+    };
+    for t in steps {
+        let mut args = c.clone();
+        for s in &slices {
+            args.push(s.try_index(t as isize)?);
+        }
+        let mut out = body.run(&args);
+        let y = out.split_off(c.len());
+        c = out;
+        for (acc, y) in ys.iter_mut().zip(y) {
+            acc.push(y);
+        }
+    }
+    let stacked: Vec<Tensor> = ys
+        .into_iter()
+        .zip(&y_leaves)
+        .map(|(mut acc, like)| {
+            if n == 0 {
+                let mut shape = vec![0];
+                shape.extend_from_slice(like.shape());
+                return Tensor::try_full(&shape, 0.0, like.dtype());
+            }
+            if reverse {
+                acc.reverse();
+            }
+            try_stack(&acc, 0)
+        })
+        .collect::<Result<_>>()?;
+    Ok((init.rebuild(c), y_out.rebuild(stacked)))
+}
+
+/// `jax.lax.fori_loop` with static bounds: `body(i, carry)` for `i` in `lo..hi` (`i` an i32
+/// scalar tensor), from `init`. Reverse-mode differentiable (the bounds are static).
+///
+/// ```
+/// use wgrad::prelude::*;
+/// // x -> x^(2^3) by repeated squaring, and its derivative.
+/// let f = |x: &Tensor| fori_loop(0, 3, |_i, c: &Tensor| c.square(), x);
+/// let x = Tensor::from_vec(vec![1.5f32], [1]);
+/// assert!((f(&x).item() - 1.5f32.powi(8)).abs() < 1e-3);
+/// let g = grad(|x: &Tensor| f(x).sum(None, false))(&x).item();
+/// assert!((g - 8.0 * 1.5f32.powi(7)).abs() < 1e-2);
+/// ```
+#[track_caller]
+pub fn fori_loop<C: Tree>(lo: i32, hi: i32, body: impl Fn(&Tensor, &C) -> C, init: &C) -> C {
+    if hi <= lo {
+        return init.rebuild(init.leaves());
+    }
+    let idx: Vec<i32> = (lo..hi).collect();
+    let xs = Tensor::from_slice(&idx, [idx.len()]);
+    scan(|c: &C, i: &Tensor| (body(i, c), ()), init, &xs, false).0
+}
+
+/// Options of [`while_loop_with`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WhileOptions {
+    /// Iterations run between two reads of the predicate on the host (each read waits for the
+    /// device). With more than 1, the steps after the predicate turns false keep the carry
+    /// unchanged (a select), so the result is the same; fewer round trips, a little extra work.
+    pub check_every: usize,
+    /// An error after this many iterations (a loop that does not end).
+    pub max_iterations: usize,
+}
+
+impl Default for WhileOptions {
+    fn default() -> Self {
+        WhileOptions {
+            check_every: 1,
+            max_iterations: 1_000_000,
+        }
+    }
+}
+
+/// `jax.lax.while_loop`: `body(carry)` while `cond(carry)` (a bool scalar) holds. The number of
+/// iterations depends on values, so the host reads the predicate (once per iteration; see
+/// [`while_loop_with`] for fewer reads). Forward mode (`jvp`, `jacfwd`) differentiates it;
+/// reverse mode is an error, as in JAX (use [`fori_loop`] or [`scan`] with a static count).
+/// It cannot run where values are placeholders (inside `vmap`, `jit` or a loop body).
+///
+/// ```
+/// use wgrad::prelude::*;
+/// // Halve until below 1.
+/// let x = while_loop(|c: &Tensor| c.greater(&Tensor::scalar(1.0)), |c: &Tensor| c * 0.5,
+///                    &Tensor::scalar(10.0));
+/// assert_eq!(x.item(), 0.625);
+/// ```
+#[track_caller]
+pub fn while_loop<C: Tree>(cond: impl Fn(&C) -> Tensor, body: impl Fn(&C) -> C, init: &C) -> C {
+    or_panic(while_loop_with(cond, body, init, WhileOptions::default()))
+}
+
+/// [`while_loop`] with options, fallible.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let opts = WhileOptions { check_every: 4, ..Default::default() };
+/// let x = while_loop_with(|c: &Tensor| c.greater(&Tensor::scalar(1.0)), |c: &Tensor| c * 0.5,
+///                         &Tensor::scalar(10.0), opts).unwrap();
+/// assert_eq!(x.item(), 0.625); // the same, with a read every 4 steps
+/// ```
+pub fn while_loop_with<C: Tree>(
+    cond: impl Fn(&C) -> Tensor,
+    body: impl Fn(&C) -> C,
+    init: &C,
+    opts: WhileOptions,
+) -> Result<C> {
+    if is_staged() {
+        return control_err(
+            "while_loop: the number of iterations depends on values, which are placeholders \
+             inside vmap, jit or a loop body; use fori_loop or scan with a static count"
+                .into(),
+        );
+    }
+    let carry = init.leaves();
+    let placeholders: Vec<Tensor> = carry.iter().map(Tensor::alias).collect();
+    let (pred, next) = staged(|| {
+        let c = init.rebuild(placeholders.clone());
+        (cond(&c), body(&c).leaves())
+    });
+    if pred.numel() != 1 || pred.dtype() != crate::DType::Bool {
+        return control_err(format!(
+            "while_loop: cond must return a bool scalar, got {} of shape {:?}",
+            pred.dtype(),
+            pred.shape()
+        ));
+    }
+    check_carry("while_loop", &carry, &next)?;
+    let pred_body = Body {
+        placeholders: placeholders.clone(),
+        outputs: vec![pred],
+    };
+    let step_body = Body {
+        placeholders,
+        outputs: next,
+    };
+    let every = opts.check_every.max(1);
+    let mut c = carry.clone();
+    let mut done = 0usize;
+    loop {
+        let p = pred_body.run(&c).remove(0);
+        if !p.try_to_vec::<bool>()?[0] {
+            break;
+        }
+        for k in 0..every {
+            let stepped = step_body.run(&c);
+            c = if k == 0 {
+                stepped
+            } else {
+                // Past the end the carry stays as it is.
+                let go = pred_body.run(&c).remove(0);
+                stepped
+                    .iter()
+                    .zip(&c)
+                    .map(|(s, old)| where_(&go.reshape([]), s, old))
+                    .collect()
+            };
+        }
+        crate::tensor::try_realize(&c)?;
+        done += every;
+        if done > opts.max_iterations {
+            return control_err(format!(
+                "while_loop: still running after {} iterations (WhileOptions::max_iterations)",
+                opts.max_iterations
+            ));
+        }
+    }
+    // Reverse mode through the loop is refused at the pullback, as in JAX; values and forward
+    // mode go through.
+    let out: Vec<Tensor> = c
+        .iter()
+        .map(|t| {
+            let rule = crate::prim::custom::Rule::Vjp {
+                args: carry.len(),
+                bwd: crate::prim::custom::FlatFn::new(|_| {
+                    panic!(
+                        "while_loop: reverse-mode differentiation is not supported (the number of \
+                         iterations depends on values, as in JAX); use fori_loop or scan with a \
+                         static count, or forward mode (jvp, jacfwd)"
+                    )
+                }),
+            };
+            or_panic(crate::prim::custom::custom_node(rule, t, &carry, &[]))
+        })
+        .collect();
+    Ok(init.rebuild(out))
+}
+
+/// `jax.lax.cond`: `true_fn(operands)` if `pred` (a bool scalar) holds, else
+/// `false_fn(operands)`; both must return trees of the same shapes and dtypes. Outside
+/// `vmap`, `jit` and loop bodies the predicate is read on the host and only the chosen branch
+/// runs (and is differentiated), as in JAX. Inside them — where the predicate is a
+/// placeholder — both branches run and the result is selected, as JAX does under `vmap`:
+/// a NaN in the other branch's derivative then reaches the gradient, as with `where`.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let f = |x: &Tensor| cond(&x.sum(None, false).greater(&Tensor::scalar(0.0)),
+///                           |x: &Tensor| x.square(), |x: &Tensor| -x, x);
+/// assert_eq!(f(&Tensor::from_vec(vec![2.0f32], [1])).item(), 4.0);
+/// assert_eq!(f(&Tensor::from_vec(vec![-2.0f32], [1])).item(), 2.0);
+/// // Per example under vmap: both branches, selected.
+/// let ys = vmap(f, 0)(&Tensor::from_vec(vec![3.0f32, -1.0], [2, 1]));
+/// assert_eq!(ys.to_vec::<f32>(), vec![9.0, 1.0]);
+/// ```
+#[track_caller]
+pub fn cond<A: Tree, O: Tree>(
+    pred: &Tensor,
+    true_fn: impl Fn(&A) -> O,
+    false_fn: impl Fn(&A) -> O,
+    operands: &A,
+) -> O {
+    or_panic(try_cond(pred, true_fn, false_fn, operands))
+}
+
+/// Fallible [`cond`]: a predicate that is not a bool scalar, or branches of different
+/// structures, shapes or dtypes, are errors.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let e = try_cond(&Tensor::scalar(1.0), |x: &Tensor| x.clone(), |x: &Tensor| x.clone(), &Tensor::ones([2]));
+/// assert!(e.is_err()); // f32, not bool
+/// ```
+pub fn try_cond<A: Tree, O: Tree>(
+    pred: &Tensor,
+    true_fn: impl Fn(&A) -> O,
+    false_fn: impl Fn(&A) -> O,
+    operands: &A,
+) -> Result<O> {
+    if pred.numel() != 1 || pred.dtype() != crate::DType::Bool {
+        return control_err(format!(
+            "cond: the predicate must be a bool scalar, got {} of shape {:?}",
+            pred.dtype(),
+            pred.shape()
+        ));
+    }
+    if !is_staged() {
+        return Ok(if pred.try_to_vec::<bool>()?[0] {
+            true_fn(operands)
+        } else {
+            false_fn(operands)
+        });
+    }
+    let (t, f) = (true_fn(operands), false_fn(operands));
+    let (tl, fl) = (t.leaves(), f.leaves());
+    if tl.len() != fl.len()
+        || tl
+            .iter()
+            .zip(&fl)
+            .any(|(a, b)| a.shape() != b.shape() || a.dtype() != b.dtype())
+    {
+        return control_err(format!(
+            "cond: the branches return different trees: {:?} and {:?}",
+            tl.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>(),
+            fl.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>()
+        ));
+    }
+    let p = pred.try_reshape([])?;
+    let out = tl
+        .iter()
+        .zip(&fl)
+        .map(|(a, b)| crate::compose::try_where(&p, a, b))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(t.rebuild(out))
+}
