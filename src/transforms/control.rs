@@ -329,9 +329,10 @@ pub fn while_loop_with<C: Tree>(
 
 /// `jax.lax.cond`: `true_fn(operands)` if `pred` (a bool scalar) holds, else
 /// `false_fn(operands)`; both must return trees of the same shapes and dtypes. Outside
-/// `vmap`, `jit` and loop bodies the predicate is read on the host and only the chosen branch
-/// runs (and is differentiated), as in JAX. Inside them — where the predicate is a
-/// placeholder — both branches run and the result is selected, as JAX does under `vmap`:
+/// `vmap`, `jit` and loop bodies (natively) the predicate is read on the host and only the
+/// chosen branch runs (and is differentiated), as in JAX. Inside them — where the predicate is a
+/// placeholder — and in the browser (no blocking reads there), both branches run and the
+/// result is selected, as JAX does under `vmap`:
 /// a NaN in the other branch's derivative then reaches the gradient, as with `where`.
 ///
 /// ```
@@ -375,7 +376,8 @@ pub fn try_cond<A: Tree, O: Tree>(
             pred.shape()
         ));
     }
-    if !is_staged() {
+    // In the browser nothing may wait for the device: both branches, selected.
+    if !is_staged() && !cfg!(target_arch = "wasm32") {
         return Ok(if pred.try_to_vec::<bool>()?[0] {
             true_fn(operands)
         } else {
