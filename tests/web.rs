@@ -373,3 +373,42 @@ async fn the_digits_cnn_learns_in_the_browser() {
         "accuracy {before} -> {after}"
     );
 }
+
+#[wasm_bindgen_test]
+async fn control_flow_and_custom_rules_in_the_browser() {
+    setup().await;
+    let xs = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [4]);
+    let (total, partial) = wgrad::scan(
+        |c: &Tensor, x: &Tensor| {
+            let c = c + x;
+            (c.clone(), c)
+        },
+        &Tensor::scalar(0.0),
+        &xs,
+        false,
+    );
+    assert_eq!(values(&total).await, vec![10.0]);
+    assert_eq!(values(&partial).await, vec![1.0, 3.0, 6.0, 10.0]);
+    // d/dx of x^8 by fori_loop, and cond (selected here: no blocking reads).
+    let x = Tensor::from_vec(vec![1.5f32], [1]);
+    let g =
+        grad(|x: &Tensor| wgrad::fori_loop(0, 3, |_i, c: &Tensor| c.square(), x).sum(None, false))(
+            &x,
+        );
+    let g = values(&g).await[0];
+    assert!((g - 8.0 * 1.5f32.powi(7)).abs() < 1e-2, "{g}");
+    let y = wgrad::cond(
+        &Tensor::scalar(2.0).greater(&Tensor::scalar(0.0)),
+        |x: &Tensor| x * 10.0,
+        |x: &Tensor| -x,
+        &x,
+    );
+    assert_eq!(values(&y).await, vec![15.0]);
+    // custom_vjp's rule is what runs.
+    let f = wgrad::custom_vjp(
+        |x: &Tensor| (x.square(), x.clone()),
+        |x: &Tensor, ct: &Tensor| ct * x * 10.0,
+    );
+    let g = grad(|x: &Tensor| f(x).sum(None, false))(&x);
+    assert_eq!(values(&g).await, vec![15.0]);
+}
