@@ -263,3 +263,31 @@ fn while_loop_forward_mode_and_its_limits() {
     });
     assert!(r.is_err());
 }
+
+#[test]
+fn a_long_scan_stacks_its_outputs() {
+    common::setup();
+    // 300 steps: the outputs are stacked as a tree of at most 8-way stacks (one 300-way
+    // concatenation would bind 300 buffers in one kernel).
+    let xs = Tensor::rand([300, 2], 77);
+    let (total, partial) = scan(
+        |c: &Tensor, x: &Tensor| {
+            let c = c + x;
+            (c.clone(), c.clone())
+        },
+        &Tensor::zeros([2]),
+        &xs,
+        false,
+    );
+    let host = v(&xs);
+    let mut acc = [0.0f32; 2];
+    let mut want = vec![];
+    for row in host.chunks(2) {
+        acc[0] += row[0];
+        acc[1] += row[1];
+        want.extend_from_slice(&acc);
+    }
+    assert_eq!(partial.shape(), &[300, 2]);
+    close(&v(&partial), &want, 1e-5, 1e-5).unwrap();
+    close(&v(&total), &acc, 1e-5, 1e-5).unwrap();
+}

@@ -165,10 +165,33 @@ pub fn try_scan<C: Tree, X: Tree, Y: Tree>(
             if reverse {
                 acc.reverse();
             }
-            try_stack(&acc, 0)
+            stack_many(&acc)
         })
         .collect::<Result<_>>()?;
     Ok((init.rebuild(c), y_out.rebuild(stacked)))
+}
+
+/// `ys` stacked along a new leading axis as a tree of stacks and concatenations of at most 8
+/// (one concatenation of N inputs would bind N buffers in one kernel, more than devices
+/// allow, and be split slowly).
+fn stack_many(ys: &[Tensor]) -> Result<Tensor> {
+    let mut level: Vec<Tensor> = ys
+        .chunks(8)
+        .map(|c| try_stack(c, 0))
+        .collect::<Result<_>>()?;
+    while level.len() > 1 {
+        level = level
+            .chunks(8)
+            .map(|c| {
+                if c.len() == 1 {
+                    Ok(c[0].clone())
+                } else {
+                    crate::prim::movement::try_concat(c, 0)
+                }
+            })
+            .collect::<Result<_>>()?;
+    }
+    Ok(level.remove(0))
 }
 
 /// `jax.lax.fori_loop` with static bounds: `body(i, carry)` for `i` in `lo..hi` (`i` an i32
