@@ -137,3 +137,48 @@ fn a_training_loop_is_bit_identical_with_and_without_the_cache() {
     assert!(on.plan_hits >= 25, "{on:?}");
     assert!(f32::from_bits(cached[29]) < f32::from_bits(cached[0]));
 }
+
+#[test]
+fn multi_output_kernels_compute_what_single_ones_do() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    common::setup();
+    // Adam's moments and parameter per leaf: three results of one shape that share their
+    // inputs, written by one kernel with several outputs.
+    let run = |multi: bool| {
+        let before = wgrad::policy();
+        wgrad::set_policy(wgrad::Policy {
+            multi_output: multi,
+            plan_cache: 0,
+            ..before.clone()
+        });
+        let [k1, k2] = random::key(9).split_n();
+        let mut model = wgrad::nn::Mlp::new(k1, &[3, 8, 2], wgrad::nn::Activation::Relu);
+        let x = random::normal(k2, [16, 3]);
+        let opt = optim::adam(0.01);
+        let mut state = opt.init(&model);
+        let mut kernels = vec![];
+        for _ in 0..3 {
+            let g = grad(|m: &wgrad::nn::Mlp| m.forward(&x).square().mean(None, false))(&model);
+            model = opt.step(&model, &g, &mut state);
+            let c = wgrad::counters();
+            wgrad::tree::realize(&[&model, &state]);
+            kernels.push(wgrad::counters().since(&c).kernels);
+        }
+        wgrad::set_policy(before);
+        let mut leaves: Vec<u32> = vec![];
+        for t in wgrad::tree::tree_leaves(&model)
+            .iter()
+            .chain(wgrad::tree::tree_leaves(&state).iter())
+        {
+            leaves.extend(t.to_vec::<f32>().iter().map(|v| v.to_bits()));
+        }
+        (leaves, kernels)
+    };
+    let (single, k_single) = run(false);
+    let (multi, k_multi) = run(true);
+    assert_eq!(single, multi, "multi-output kernels changed a value");
+    assert!(
+        k_multi[2] + 8 <= k_single[2],
+        "expected fewer kernels: {k_multi:?} vs {k_single:?}"
+    );
+}

@@ -71,6 +71,9 @@ pub(crate) struct Kernel {
     /// Which params hold a node's run-time value (a constant's, a random key's word):
     /// `(param index, node id, word)`. A cached plan refreshes them from the next graph.
     pub origins: Vec<(usize, u64, u8)>,
+    /// Further outputs of a multi-output elementwise kernel (same element count as `out`,
+    /// one binding each, after `out`'s): the buffer and its bytes.
+    pub extra_outs: Vec<(BufRef, u64)>,
     /// Bindings per input: a tensor larger than one storage binding is bound as several
     /// windows of its buffer, `window_bytes` each.
     pub windows: Vec<usize>,
@@ -112,6 +115,8 @@ pub(crate) struct Emitter<'a> {
     params: Vec<u32>,
     /// Params holding a node's value: `(param index, node id, word)`.
     origins: Vec<(usize, u64, u8)>,
+    /// Dtypes of the further outputs (`out1`, `out2`, …) of a multi-output kernel.
+    extra_dtypes: Vec<DType>,
 }
 
 /// Helpers cheap enough to recompute wherever they are needed.
@@ -134,6 +139,7 @@ impl<'a> Emitter<'a> {
             inlined: vec![],
             params: vec![],
             origins: vec![],
+            extra_dtypes: vec![],
         }
     }
 
@@ -378,6 +384,7 @@ impl<'a> Emitter<'a> {
             inlined: self.inlined,
             params: self.params,
             origins: self.origins,
+            extra_outs: vec![],
         }
     }
 
@@ -428,6 +435,14 @@ impl<'a> Emitter<'a> {
             );
             slot += 1;
         }
+        for (k, d) in self.extra_dtypes.iter().enumerate() {
+            s += &format!(
+                "@group(0) @binding({slot}) var<storage, read_write> out{}: array<{}>;\n",
+                k + 1,
+                d.wgsl_storage()
+            );
+            slot += 1;
+        }
         if !self.params.is_empty() {
             s += &format!(
                 "@group(0) @binding({slot}) var<uniform> params: array<vec4<u32>, {}>;\n",
@@ -445,6 +460,14 @@ impl<'a> Emitter<'a> {
             );
             for w in 0..out_windows {
                 s += &format!("    if (w == {w}u) {{\n        out_{w}[j] = v;\n    }}\n");
+            }
+            s += "}\n\n";
+        }
+        // The further outputs of a multi-output kernel (`wg_extra` does nothing in others).
+        if template.contains("wg_extra(") {
+            s += "fn wg_extra(i: u32) {\n";
+            for k in 1..=self.extra_dtypes.len() {
+                s += &format!("    out{k}[i] = result{k}(i);\n");
             }
             s += "}\n\n";
         }
@@ -776,6 +799,43 @@ pub(crate) fn elementwise_kernel(
         .collect::<Result<Vec<_>>>()?;
     let body = e.lower_inline(node, args)?;
     finish_pointwise(e, node, out, body)
+}
+
+/// One elementwise kernel computing `nodes[0]` into `out` and each further node into its own
+/// buffer of `extra` (same element count): siblings that share inputs and intermediate values
+/// (an optimizer's moments and parameter) are computed together, their shared work once.
+pub(crate) fn elementwise_multi_kernel(
+    nodes: &[Tensor],
+    computed: &HashMap<u64, BufRef>,
+    limits: &Limits,
+    policy: &Policy,
+    out: BufRef,
+    extra: Vec<BufRef>,
+) -> Result<Kernel> {
+    let node = &nodes[0];
+    let mut e = Emitter::new(computed, limits, policy);
+    let args = node
+        .inputs()
+        .iter()
+        .map(|x| e.value_fn(x))
+        .collect::<Result<Vec<_>>>()?;
+    let body = e.lower_inline(node, args)?;
+    let mut extra_outs = vec![];
+    for (k, (n, buf)) in nodes[1..].iter().zip(extra).enumerate() {
+        let f = e.value_fn(n)?;
+        e.push_fn(format!(
+            "fn result{}(i: u32) -> {} {{\n    return {};\n}}",
+            k + 1,
+            n.dtype().wgsl_storage(),
+            store_expr(&format!("{f}(i)"), n.dtype())
+        ));
+        e.extra_dtypes.push(n.dtype());
+        e.note_inlined(n);
+        extra_outs.push((buf, (numel(n.shape()) * n.dtype().size()) as u64));
+    }
+    let mut k = finish_pointwise(e, node, out, body)?;
+    k.extra_outs = extra_outs;
+    Ok(k)
 }
 
 /// The elementwise kernel whose root computes `node` by `body`.

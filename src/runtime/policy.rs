@@ -87,6 +87,9 @@ pub struct Policy {
     /// assignment: it refreshes the values and binds the new inputs. Least recently used
     /// plans are dropped past this many.
     pub plan_cache: usize,
+    /// Compute sibling elementwise results of the same shape whose inputs are ready (an
+    /// optimizer's moments and parameter) in one kernel with several outputs.
+    pub multi_output: bool,
 }
 
 impl Policy {
@@ -122,6 +125,7 @@ impl Policy {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(32),
+            multi_output: std::env::var("WGRAD_MULTI_OUTPUT").map_or(true, |v| v != "0"),
         }
     }
 

@@ -6,7 +6,9 @@
 //! to their tensors. No stage names a primitive family: each primitive states how it fuses and
 //! how it lowers.
 
-use super::codegen::{BufRef, Kernel, LowerCx, Lowered, elementwise_kernel, internal};
+use super::codegen::{
+    BufRef, Kernel, LowerCx, Lowered, elementwise_kernel, elementwise_multi_kernel, internal,
+};
 use super::counters::{COUNTERS, note_peak};
 use super::device::{Gpu, Limits, gpu};
 use super::pipelines::{Compiled, pipeline};
@@ -300,6 +302,79 @@ struct Lowering {
     fused: u64,
 }
 
+/// Up to three elementwise roots after `n` in `rest` (the order past it) with `n`'s shape that
+/// can be computed in `n`'s kernel: everything they read through fused nodes is already
+/// computed, an input, or `n` itself (or an earlier sibling). An optimizer's moment and
+/// parameter updates, say: one kernel writes all three, their shared values computed once.
+fn siblings_of(
+    n: &Tensor,
+    rest: &[Tensor],
+    roots: &HashSet<u64>,
+    computed: &HashMap<u64, BufRef>,
+    absorbed: &HashSet<u64>,
+    epilogue_of: &HashMap<u64, Tensor>,
+) -> Vec<Tensor> {
+    if n.op().fusion() != Fusion::Inline {
+        return vec![];
+    }
+    // What a node reads through its fused nodes (buffers, inputs, group members) and how
+    // many fused nodes that is; `None` when it needs a root that is not computed yet.
+    let reads_of = |t: &Tensor, inside: &HashSet<u64>| -> Option<(HashSet<u64>, usize)> {
+        let mut reads = HashSet::new();
+        let mut seen = HashSet::new();
+        let mut stack = t.inputs();
+        while let Some(x) = stack.pop() {
+            if !seen.insert(x.id()) {
+                continue;
+            }
+            if seen.len() > 256 {
+                return None;
+            }
+            if computed.contains_key(&x.id()) || inside.contains(&x.id()) || x.is_realized() {
+                reads.insert(x.id());
+                continue;
+            }
+            if roots.contains(&x.id()) {
+                return None;
+            }
+            stack.extend(x.inputs());
+        }
+        Some((reads, seen.len()))
+    };
+    let mut inside: HashSet<u64> = HashSet::from([n.id()]);
+    let Some((mut shared, mut size)) = reads_of(n, &HashSet::new()) else {
+        return vec![];
+    };
+    shared.insert(n.id());
+    let mut group: Vec<Tensor> = vec![];
+    for s in rest {
+        if group.len() == 3 {
+            break;
+        }
+        if !roots.contains(&s.id())
+            || computed.contains_key(&s.id())
+            || absorbed.contains(&s.id())
+            || epilogue_of.contains_key(&s.id())
+            || s.op().fusion() != Fusion::Inline
+            || s.shape() != n.shape()
+        {
+            continue;
+        }
+        // Only siblings that share what they read (else nothing is saved but a launch, and
+        // the kernel grows), and a bounded kernel.
+        if let Some((reads, k)) = reads_of(s, &inside) {
+            if !reads.is_disjoint(&shared) && size + k <= 64 {
+                inside.insert(s.id());
+                shared.extend(reads);
+                shared.insert(s.id());
+                size += k;
+                group.push(s.clone());
+            }
+        }
+    }
+    group
+}
+
 /// Lower: every root through its primitive, splitting fused groups that would bind more
 /// buffers than the device allows.
 fn lower(
@@ -335,6 +410,8 @@ fn lower(
         let out = BufRef::Virtual(next_virtual);
         next_virtual += 1;
         let epilogue = epilogue_of.get(&n.id()).cloned();
+        // Siblings computed in this node's kernel: (node id, buffer).
+        let mut group: Vec<(u64, BufRef)> = vec![];
         let ks = match (n.op().fusion(), epilogue.clone()) {
             (_, Some(r)) => {
                 // `n` is computed in the store of `r`'s kernel.
@@ -366,15 +443,47 @@ fn lower(
                     }
                 }
             }
-            (_, None) => vec![elementwise_kernel(
-                n,
-                &computed,
-                limits,
-                policy,
-                out.clone(),
-            )?],
+            (_, None) => {
+                let siblings = if policy.multi_output {
+                    siblings_of(n, &order[i..], roots, &computed, &absorbed, &epilogue_of)
+                } else {
+                    vec![]
+                };
+                let single = |computed: &HashMap<u64, BufRef>| {
+                    elementwise_kernel(n, computed, limits, policy, out.clone())
+                };
+                if siblings.is_empty() {
+                    vec![single(&computed)?]
+                } else {
+                    let extra: Vec<BufRef> = siblings
+                        .iter()
+                        .map(|_| {
+                            next_virtual += 1;
+                            BufRef::Virtual(next_virtual - 1)
+                        })
+                        .collect();
+                    let mut nodes = vec![n.clone()];
+                    nodes.extend(siblings.iter().cloned());
+                    let k = elementwise_multi_kernel(
+                        &nodes,
+                        &computed,
+                        limits,
+                        policy,
+                        out.clone(),
+                        extra.clone(),
+                    )?;
+                    let bound = k.windows.iter().sum::<usize>() + k.out_windows + extra.len();
+                    if bound > max_bindings || k.out_windows > 1 {
+                        vec![single(&computed)?]
+                    } else {
+                        group = siblings.iter().map(|s| s.id()).zip(extra).collect();
+                        vec![k]
+                    }
+                }
+            }
         };
-        let bindings = |k: &Kernel| k.windows.iter().sum::<usize>() + k.out_windows;
+        let bindings =
+            |k: &Kernel| k.windows.iter().sum::<usize>() + k.out_windows + k.extra_outs.len();
         if let (true, Some(r)) = (ks.iter().any(|k| bindings(k) > max_bindings), &epilogue) {
             // Too many buffers with the epilogue: compute the root on its own after all.
             epilogue_of.remove(&n.id());
@@ -404,6 +513,9 @@ fn lower(
             .map(|k| k.inlined.iter().filter(|t| !t.same(n)).count() as u64)
             .sum::<u64>();
         computed.insert(n.id(), out);
+        for (id, b) in group {
+            computed.insert(id, b);
+        }
         kernels.extend(ks);
     }
     Ok(Lowering {
@@ -438,6 +550,8 @@ pub(crate) struct KernelIo {
     pub reads: Vec<usize>,
     pub writes: usize,
     pub bytes: u64,
+    /// Further outputs (a multi-output kernel): virtual buffer and bytes.
+    pub extra: Vec<(usize, u64)>,
 }
 
 /// Which buffer (slot) each virtual buffer of a schedule lives in, and each slot's size.
@@ -460,15 +574,20 @@ pub(crate) fn assign_buffers(kernels: &[KernelIo], keep: &HashSet<usize>) -> Ass
     let mut slot_bytes: Vec<u64> = vec![];
     let mut free: HashMap<u64, Vec<usize>> = HashMap::new();
     for (k, io) in kernels.iter().enumerate() {
-        let class = size_class(io.bytes.max(4));
-        let slot = match free.get_mut(&class).and_then(|v| v.pop()) {
-            Some(s) => s,
-            None => {
-                slot_bytes.push(class);
-                slot_bytes.len() - 1
-            }
-        };
-        slot_of.insert(io.writes, slot);
+        let writes: Vec<(usize, u64)> = std::iter::once((io.writes, io.bytes))
+            .chain(io.extra.iter().copied())
+            .collect();
+        for &(w, bytes) in &writes {
+            let class = size_class(bytes.max(4));
+            let slot = match free.get_mut(&class).and_then(|v| v.pop()) {
+                Some(s) => s,
+                None => {
+                    slot_bytes.push(class);
+                    slot_bytes.len() - 1
+                }
+            };
+            slot_of.insert(w, slot);
+        }
         // Buffers nothing reads any more can serve later kernels (not this one: it still
         // reads them while it writes its output). A buffer bound twice is freed once.
         let reads: HashSet<usize> = io.reads.iter().copied().collect();
@@ -479,8 +598,11 @@ pub(crate) fn assign_buffers(kernels: &[KernelIo], keep: &HashSet<usize>) -> Ass
                 }
             }
         }
-        if !last_use.contains_key(&io.writes) && !keep.contains(&io.writes) {
-            free.entry(class).or_default().push(slot);
+        for &(w, _) in &writes {
+            if !last_use.contains_key(&w) && !keep.contains(&w) {
+                let s = slot_of[&w];
+                free.entry(slot_bytes[s]).or_default().push(s);
+            }
         }
     }
     Assignment {
@@ -586,7 +708,7 @@ fn encode<'k>(
                 &kernel.source,
                 &kernel.label,
                 reads,
-                kernel.out_windows,
+                kernel.out_windows + kernel.extra_outs.len(),
                 has_params,
             )?,
         };
@@ -598,6 +720,9 @@ fn encode<'k>(
             .map(|(b, &w)| resolve(b).map(|s| (s, w)))
             .collect::<Result<Vec<_>>>()?;
         bufs.push((resolve(&kernel.out)?, kernel.out_windows));
+        for (b, _) in &kernel.extra_outs {
+            bufs.push((resolve(b)?, 1));
+        }
         // Each buffer as its windows: `window_bytes` at aligned offsets (one window: all of it).
         let mut entries: Vec<wgpu::BindGroupEntry> = vec![];
         for (s, windows) in &bufs {
@@ -807,6 +932,7 @@ fn make_plan(
         if k.inputs
             .iter()
             .chain([&k.out])
+            .chain(k.extra_outs.iter().map(|(b, _)| b))
             .any(|b| matches!(b, BufRef::Real(_)))
         {
             reusable = false;
@@ -839,6 +965,14 @@ fn make_plan(
                     }
                 },
                 bytes: k.out_bytes,
+                extra: k
+                    .extra_outs
+                    .iter()
+                    .map(|(b, bytes)| match b {
+                        BufRef::Virtual(v) if *v < EXTERNAL => Ok((*v, *bytes)),
+                        _ => Err(internal("a kernel writes a realized buffer".into())),
+                    })
+                    .collect::<Result<_>>()?,
             })
         })
         .collect::<Result<_>>()?;
@@ -1019,6 +1153,7 @@ mod tests {
 
     fn io(reads: &[usize], writes: usize, bytes: u64) -> KernelIo {
         KernelIo {
+            extra: vec![],
             reads: reads.to_vec(),
             writes,
             bytes,
