@@ -174,7 +174,11 @@ fn kernels_carry_only_the_helpers_they_call() {
     let x = Tensor::from_vec(vec![1.0f32, 2.0], [2]);
     let plain = validate_all(&[&x + 1.0], &limits, &policy);
     let helpers = plain[0].source.matches("fn wg_").count();
-    assert_eq!(helpers, 2, "only wg_store and wg_extra:\n{}", plain[0].source);
+    assert_eq!(
+        helpers, 2,
+        "only wg_store and wg_extra:\n{}",
+        plain[0].source
+    );
     let erf = validate_all(&[x.erf()], &limits, &policy);
     for f in ["fn wg_erf(", "fn wg_erfc_tail(", "fn wg_exp(", "fn wg_inf("] {
         assert!(erf[0].source.contains(f), "missing {f}");
