@@ -3,40 +3,13 @@
 
 mod common;
 
-use common::{Json, close, parse_json};
+use common::{Json, close, json_tensor, parse_json, to_tensor as tensor};
 use wgrad::nn::{self, init};
 use wgrad::prelude::*;
 use wgrad::random::key;
 
 fn reference() -> Json {
     parse_json(include_str!("data/nn_reference.json"))
-}
-
-fn tensor(j: &Json) -> Tensor {
-    let shape: Vec<usize> = j
-        .get("shape")
-        .unwrap()
-        .arr()
-        .iter()
-        .map(|v| v.num() as usize)
-        .collect();
-    let data: Vec<f32> = j
-        .get("data")
-        .unwrap()
-        .arr()
-        .iter()
-        .map(|v| v.num() as f32)
-        .collect();
-    Tensor::from_vec(data, shape)
-}
-
-fn want(j: &Json) -> Vec<f32> {
-    j.get("data")
-        .unwrap()
-        .arr()
-        .iter()
-        .map(|v| v.num() as f32)
-        .collect()
 }
 
 /// The Python script's `det`: sin(0.7 k + phase) * 0.8.
@@ -49,14 +22,7 @@ fn det(shape: &[usize], phase: f64) -> Tensor {
 }
 
 fn check(name: &str, got: &Tensor, want_j: &Json, tol: f32) {
-    let w = want(want_j);
-    let shape: Vec<usize> = want_j
-        .get("shape")
-        .unwrap()
-        .arr()
-        .iter()
-        .map(|v| v.num() as usize)
-        .collect();
+    let (shape, w) = json_tensor(want_j);
     assert_eq!(got.shape(), &shape[..], "{name}");
     if let Err(e) = close(&got.to_vec::<f32>(), &w, tol, tol) {
         panic!("{name}: {e}");
