@@ -790,15 +790,14 @@ pub(crate) fn elementwise_kernel(
     policy: &Policy,
     out: BufRef,
 ) -> Result<Kernel> {
-    let mut e = Emitter::new(computed, limits, policy);
-    // The root itself is computed inline even when it is a target.
-    let args = node
-        .inputs()
-        .iter()
-        .map(|x| e.value_fn(x))
-        .collect::<Result<Vec<_>>>()?;
-    let body = e.lower_inline(node, args)?;
-    finish_pointwise(e, node, out, body)
+    elementwise_multi_kernel(
+        std::slice::from_ref(node),
+        computed,
+        limits,
+        policy,
+        out,
+        vec![],
+    )
 }
 
 /// One elementwise kernel computing `nodes[0]` into `out` and each further node into its own
@@ -814,6 +813,7 @@ pub(crate) fn elementwise_multi_kernel(
 ) -> Result<Kernel> {
     let node = &nodes[0];
     let mut e = Emitter::new(computed, limits, policy);
+    // The root itself is computed inline even when it is a target.
     let args = node
         .inputs()
         .iter()
