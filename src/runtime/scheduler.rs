@@ -802,6 +802,8 @@ const EXTERNAL: usize = 1 << 30;
 struct Structure {
     key: String,
     externals: Vec<Tensor>,
+    /// Each pending node's position in the order, by id.
+    position: HashMap<u64, usize>,
 }
 
 impl Structure {
@@ -840,7 +842,11 @@ impl Structure {
                 refer(&mut key, t);
             }
         }
-        Structure { key, externals }
+        Structure {
+            key,
+            externals,
+            position,
+        }
     }
 }
 
@@ -901,23 +907,22 @@ fn cache_plan(key: String, plan: Arc<Plan>, capacity: usize) {
 }
 
 /// Plans and lowers `order` with its externals as virtual buffers; the plan it makes can be
-/// reused by later graphs of the same structure (`None` when it cannot: a kernel that binds
-/// a buffer directly).
+/// reused by later graphs of the same structure (the flag is false when it cannot: a kernel
+/// that binds a buffer directly, a value param whose node is not in the order).
 fn make_plan(
     order: &[Tensor],
     targets: &[Tensor],
-    externals: &[Tensor],
+    structure: &Structure,
     limits: &Limits,
     policy: &Policy,
 ) -> Result<(Plan, bool)> {
     let mut computed = HashMap::new();
-    for (k, t) in externals.iter().enumerate() {
+    for (k, t) in structure.externals.iter().enumerate() {
         computed.insert(t.id(), BufRef::Virtual(EXTERNAL + k));
     }
     let mut roots = plan(order, targets, policy);
     let lowering = lower(order, &mut roots, targets, limits, policy, computed, 0)?;
-    let position: HashMap<u64, usize> =
-        order.iter().enumerate().map(|(k, t)| (t.id(), k)).collect();
+    let position = &structure.position;
     let mut reusable = true;
     let mut values = vec![];
     for k in &lowering.kernels {
@@ -1026,8 +1031,7 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
         }
         None => {
             COUNTERS.plan_misses.fetch_add(1, Relaxed);
-            let (plan, reusable) =
-                make_plan(&order, targets, &structure.externals, &g.limits, &policy)?;
+            let (plan, reusable) = make_plan(&order, targets, &structure, &g.limits, &policy)?;
             let plan = Arc::new(plan);
             if reusable && policy.plan_cache > 0 {
                 cache_plan(structure.key.clone(), plan.clone(), policy.plan_cache);
