@@ -114,6 +114,34 @@ struct Mlp {
 }
 wgrad::tree_struct!(Mlp { w, b });
 
+/// The MLP workloads' data and initial parameters: 784-512-512-10, a batch of 256 with
+/// one-hot labels.
+fn mlp_problem() -> (Tensor, Tensor, Mlp) {
+    let dims = [784, 512, 512, 10];
+    let x = normal(&[256, 784], 1.0, 4);
+    let labels: Vec<usize> = (0..256).map(|i| (i * 7 + 3) % 10).collect();
+    let mut onehot = vec![0.0f32; 256 * 10];
+    for (i, &l) in labels.iter().enumerate() {
+        onehot[i * 10 + l] = 1.0;
+    }
+    let y = Tensor::from_vec(onehot, [256, 10]);
+    let init = Mlp {
+        w: (0..3)
+            .map(|k| {
+                normal(
+                    &[dims[k], dims[k + 1]],
+                    (2.0 / dims[k] as f32).sqrt(),
+                    10 + k as u64,
+                )
+            })
+            .collect(),
+        b: (0..3)
+            .map(|k| Tensor::zeros([dims[k + 1]]).realize().clone())
+            .collect(),
+    };
+    (x, y, init)
+}
+
 /// The same tree with zeros.
 fn zeros_like_tree(p: &Mlp) -> Mlp {
     Mlp {
@@ -209,28 +237,7 @@ fn workloads(real_gpu: bool) -> Vec<Workload> {
     w.push((
         "mlp_train_step".into(),
         Box::new(|secs| {
-            let dims = [784, 512, 512, 10];
-            let x = normal(&[256, 784], 1.0, 4);
-            let labels: Vec<usize> = (0..256).map(|i| (i * 7 + 3) % 10).collect();
-            let mut onehot = vec![0.0f32; 256 * 10];
-            for (i, &l) in labels.iter().enumerate() {
-                onehot[i * 10 + l] = 1.0;
-            }
-            let y = Tensor::from_vec(onehot, [256, 10]);
-            let init = Mlp {
-                w: (0..3)
-                    .map(|k| {
-                        normal(
-                            &[dims[k], dims[k + 1]],
-                            (2.0 / dims[k] as f32).sqrt(),
-                            10 + k as u64,
-                        )
-                    })
-                    .collect(),
-                b: (0..3)
-                    .map(|k| Tensor::zeros([dims[k + 1]]).realize().clone())
-                    .collect(),
-            };
+            let (x, y, init) = mlp_problem();
             let params = std::cell::RefCell::new(init);
             let opts = GradOptions {
                 create_graph: false,
@@ -364,28 +371,7 @@ fn workloads(real_gpu: bool) -> Vec<Workload> {
         "adam_mlp_step".into(),
         Box::new(|secs| {
             // Workload 8: the MLP step with Adam; the bias corrections change every step.
-            let dims = [784, 512, 512, 10];
-            let x = normal(&[256, 784], 1.0, 4);
-            let labels: Vec<usize> = (0..256).map(|i| (i * 7 + 3) % 10).collect();
-            let mut onehot = vec![0.0f32; 256 * 10];
-            for (i, &l) in labels.iter().enumerate() {
-                onehot[i * 10 + l] = 1.0;
-            }
-            let y = Tensor::from_vec(onehot, [256, 10]);
-            let init = Mlp {
-                w: (0..3)
-                    .map(|k| {
-                        normal(
-                            &[dims[k], dims[k + 1]],
-                            (2.0 / dims[k] as f32).sqrt(),
-                            10 + k as u64,
-                        )
-                    })
-                    .collect(),
-                b: (0..3)
-                    .map(|k| Tensor::zeros([dims[k + 1]]).realize().clone())
-                    .collect(),
-            };
+            let (x, y, init) = mlp_problem();
             let zeros = |p: &Mlp| Mlp {
                 w: p.w
                     .iter()
