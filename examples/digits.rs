@@ -13,61 +13,17 @@
 #[path = "support/plot.rs"]
 mod plot;
 
+// The model and the data split, shared with the browser demo (which also has a trainer of its
+// own; this example writes its training loop out).
+#[allow(dead_code)]
+#[path = "../web/src/digits.rs"]
+mod digits;
+
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use wgrad::prelude::*;
 use wgrad::{checkpoint, nn, optim, random};
-
-/// The model: two 3×3 convolutions, a 2×2 max pool, two dense layers.
-struct Cnn {
-    c1: nn::Conv2d,
-    c2: nn::Conv2d,
-    fc1: nn::Linear,
-    fc2: nn::Linear,
-}
-wgrad::tree_struct!(Cnn { c1, c2, fc1, fc2 });
-
-impl Cnn {
-    fn new(key: random::Key) -> Cnn {
-        let [k1, k2, k3, k4] = key.split_n();
-        let same = Conv2d {
-            padding: [1, 1],
-            ..Default::default()
-        };
-        Cnn {
-            c1: nn::Conv2d::new(k1, 1, 16, [3, 3], same),
-            c2: nn::Conv2d::new(k2, 16, 32, [3, 3], same),
-            fc1: nn::Linear::new(k3, 32 * 4 * 4, 64),
-            fc2: nn::Linear::new(k4, 64, 10),
-        }
-    }
-
-    /// Logits `[n, 10]` for images `[n, 1, 8, 8]`.
-    fn forward(&self, x: &Tensor) -> Tensor {
-        let n = x.shape()[0];
-        let h = self.c1.forward(x).relu();
-        let h = self.c2.forward(&h).relu().max_pool2d(2, None);
-        let h = self.fc1.forward(&h.reshape([n, 32 * 4 * 4])).relu();
-        self.fc2.forward(&h)
-    }
-}
-
-/// Images `[n, 1, 8, 8]` scaled to [0, 1] and labels `[n]` (i32).
-fn load_digits() -> (Tensor, Tensor) {
-    let bytes = include_bytes!("data/digits.bin");
-    let n = bytes.len() / 65;
-    let mut pixels = Vec::with_capacity(n * 64);
-    let mut labels = Vec::with_capacity(n);
-    for rec in bytes.chunks_exact(65) {
-        pixels.extend(rec[..64].iter().map(|&p| p as f32 / 16.0));
-        labels.push(rec[64] as i32);
-    }
-    (
-        Tensor::from_vec(pixels, [n, 1, 8, 8]),
-        Tensor::from_slice(&labels, [n]),
-    )
-}
 
 struct Args {
     epochs: usize,
@@ -117,7 +73,7 @@ fn args() -> Args {
     a
 }
 
-fn accuracy(model: &Cnn, x: &Tensor, y: &Tensor) -> f32 {
+fn accuracy(model: &digits::Cnn, x: &Tensor, y: &Tensor) -> f32 {
     nn::accuracy(&model.forward(x), y).item()
 }
 
@@ -126,34 +82,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let info = wgrad::init()?;
     println!("adapter: {} ({})", info.name, info.backend);
 
-    // Shuffle once with a fixed key; hold out 360 images (20 %).
-    let (images, labels) = load_digits();
-    let n = labels.numel();
-    let order = random::permutation(random::key(0), n);
-    let (images, labels) = (images.take(&order, 0), labels.take(&order, 0));
-    let n_test = 360;
-    let (x_test, y_test) = (
-        images.slice_axis(0, 0..n_test),
-        labels.slice_axis(0, 0..n_test),
-    );
-    let (x_train, y_train) = (
-        images.slice_axis(0, n_test..n),
-        labels.slice_axis(0, n_test..n),
-    );
+    // Shuffled with a fixed key; 360 images (20 %) held out.
+    let digits::Digits {
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+    } = digits::load();
     wgrad::realize(&[
         x_test.clone(),
         y_test.clone(),
         x_train.clone(),
         y_train.clone(),
     ]);
-    let n_train = n - n_test;
+    let (n_train, n_test) = (y_train.numel(), y_test.numel());
 
     let batch = 64;
     let per_epoch = if args.quick { 5 } else { n_train / batch };
     let total = (args.epochs * per_epoch) as u64;
     let schedule = optim::warmup_cosine_decay_schedule(0.0, 3e-3, total / 20, total, 1e-4);
     let opt = optim::adam(schedule);
-    let mut model = Cnn::new(random::key(42));
+    let mut model = digits::Cnn::new(random::key(42));
     let mut state = opt.init(&model);
     println!(
         "{} training and {} test images; {} parameters; {} epochs of {} steps",
@@ -164,7 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         per_epoch
     );
 
-    let loss_fn = |m: &Cnn, x: &Tensor, y: &Tensor| {
+    let loss_fn = |m: &digits::Cnn, x: &Tensor, y: &Tensor| {
         nn::softmax_cross_entropy_with_integer_labels(&m.forward(x), y).mean(None, false)
     };
     let bar = ProgressBar::new(total);
@@ -187,7 +136,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for step in 0..per_epoch {
             let idx = shuffle.slice_axis(0, step * batch..(step + 1) * batch);
             let (x, y) = (x_train.take(&idx, 0), y_train.take(&idx, 0));
-            let (loss, g) = value_and_grad(|m: &Cnn| loss_fn(m, &x, &y))(&model);
+            let (loss, g) = value_and_grad(|m: &digits::Cnn| loss_fn(m, &x, &y))(&model);
             model = opt.step(&model, &g, &mut state);
             wgrad::tree::realize(&[&model, &state, &loss]);
             let l = loss.item();
@@ -244,7 +193,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "target/digits.safetensors".into());
     let acc_text = format!("{acc:.4}");
     checkpoint::save(&path, &model, &[("test_accuracy", &acc_text)])?;
-    let (reloaded, meta) = checkpoint::load(&path, &Cnn::new(random::key(7)))?;
+    let (reloaded, meta) = checkpoint::load(&path, &digits::Cnn::new(random::key(7)))?;
     let again = accuracy(&reloaded, &x_test, &y_test);
     println!(
         "saved to {path} and loaded back: test accuracy {again:.4} (file says {})",
