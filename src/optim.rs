@@ -27,7 +27,7 @@
 use std::fmt;
 use std::rc::Rc;
 
-use crate::error::{Error, Result};
+use crate::error::{Result, shape_err};
 use crate::tensor::Tensor;
 use crate::transforms::tree::Tree;
 
@@ -477,15 +477,15 @@ impl Optimizer {
         for (t, part) in self.parts.iter().zip(&mut parts) {
             u = t.update(u, &mut part.slots, &p, state.step);
             if u.len() != p.len() {
-                return Err(Error::Shape {
-                    op: "optim.update",
-                    msg: format!(
+                return shape_err(
+                    "optim.update",
+                    format!(
                         "transformation {} returned {} updates for {} parameters",
                         t.name(),
                         u.len(),
                         p.len()
                     ),
-                });
+                );
             }
         }
         state.parts = parts;
@@ -494,12 +494,7 @@ impl Optimizer {
     }
 
     fn check(&self, state: &OptState, leaves: &[Tensor], what: &str) -> Result<()> {
-        let err = |msg: String| {
-            Err(Error::Shape {
-                op: "optim.update",
-                msg,
-            })
-        };
+        let err = |msg: String| shape_err("optim.update", msg);
         if state.parts.len() != self.parts.len()
             || state
                 .parts

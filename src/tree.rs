@@ -17,7 +17,7 @@
 //! assert!((global_norm(&grads).item() - 22f32.sqrt()).abs() < 1e-6); // grads: [3, 3] and [2]
 //! ```
 
-use crate::error::{Error, Result};
+use crate::error::{Result, shape_err};
 use crate::tensor::Tensor;
 pub use crate::transforms::tree::{Tree, join_path};
 
@@ -66,10 +66,10 @@ pub fn try_tree_map2<T: Tree>(
 ) -> Result<T> {
     let (la, lb) = (a.leaves(), b.leaves());
     if la.len() != lb.len() {
-        return Err(Error::Shape {
-            op: "tree_map2",
-            msg: format!("the trees have {} leaves and {}", la.len(), lb.len()),
-        });
+        return shape_err(
+            "tree_map2",
+            format!("the trees have {} leaves and {}", la.len(), lb.len()),
+        );
     }
     let out = la.iter().zip(&lb).map(|(x, y)| f(x, y)).collect();
     Ok(a.rebuild(out))

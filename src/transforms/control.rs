@@ -12,7 +12,7 @@ use super::jit::replay;
 use super::trace::{is_staged, staged};
 use super::tree::Tree;
 use crate::compose::where_;
-use crate::error::{Error, Result, or_panic};
+use crate::error::{Result, or_panic, transform_err};
 use crate::prim::movement::try_stack;
 use crate::tensor::Tensor;
 
@@ -28,30 +28,29 @@ impl Body {
     }
 }
 
-fn control_err<T>(msg: String) -> Result<T> {
-    Err(Error::Transform {
-        transform: "control flow",
-        msg,
-    })
-}
-
 fn check_carry(what: &str, init: &[Tensor], out: &[Tensor]) -> Result<()> {
     if init.len() != out.len() {
-        return control_err(format!(
-            "{what}: the body returned a carry of {} leaves for an initial carry of {}",
-            out.len(),
-            init.len()
-        ));
+        return transform_err(
+            "control flow",
+            format!(
+                "{what}: the body returned a carry of {} leaves for an initial carry of {}",
+                out.len(),
+                init.len()
+            ),
+        );
     }
     for (k, (a, b)) in init.iter().zip(out).enumerate() {
         if a.shape() != b.shape() || a.dtype() != b.dtype() {
-            return control_err(format!(
-                "{what}: carry leaf {k} went in as {:?} {} and came out as {:?} {} (a carry keeps its shape and dtype)",
-                a.shape(),
-                a.dtype(),
-                b.shape(),
-                b.dtype()
-            ));
+            return transform_err(
+                "control flow",
+                format!(
+                    "{what}: carry leaf {k} went in as {:?} {} and came out as {:?} {} (a carry keeps its shape and dtype)",
+                    a.shape(),
+                    a.dtype(),
+                    b.shape(),
+                    b.dtype()
+                ),
+            );
         }
     }
     Ok(())
@@ -102,15 +101,21 @@ pub fn try_scan<C: Tree, X: Tree, Y: Tree>(
     let carry = init.leaves();
     let slices = xs.leaves();
     let Some(first) = slices.first() else {
-        return control_err("scan: xs has no leaves (its length is their leading axis)".into());
+        return transform_err(
+            "control flow",
+            "scan: xs has no leaves (its length is their leading axis)",
+        );
     };
     let n = first.shape().first().copied().unwrap_or(0);
     for (k, s) in slices.iter().enumerate() {
         if s.rank() == 0 || s.shape()[0] != n {
-            return control_err(format!(
-                "scan: xs leaf {k} has shape {:?}, not a leading axis of length {n} like leaf 0",
-                s.shape()
-            ));
+            return transform_err(
+                "control flow",
+                format!(
+                    "scan: xs leaf {k} has shape {:?}, not a leading axis of length {n} like leaf 0",
+                    s.shape()
+                ),
+            );
         }
     }
     // Trace the body once, on the first step's slice (or zeros when there is none).
@@ -270,10 +275,10 @@ pub fn while_loop_with<C: Tree>(
     opts: WhileOptions,
 ) -> Result<C> {
     if is_staged() {
-        return control_err(
+        return transform_err(
+            "control flow",
             "while_loop: the number of iterations depends on values, which are placeholders \
-             inside vmap, jit or a loop body; use fori_loop or scan with a static count"
-                .into(),
+             inside vmap, jit or a loop body; use fori_loop or scan with a static count",
         );
     }
     let carry = init.leaves();
@@ -283,11 +288,14 @@ pub fn while_loop_with<C: Tree>(
         (cond(&c), body(&c).leaves())
     });
     if pred.numel() != 1 || pred.dtype() != crate::DType::Bool {
-        return control_err(format!(
-            "while_loop: cond must return a bool scalar, got {} of shape {:?}",
-            pred.dtype(),
-            pred.shape()
-        ));
+        return transform_err(
+            "control flow",
+            format!(
+                "while_loop: cond must return a bool scalar, got {} of shape {:?}",
+                pred.dtype(),
+                pred.shape()
+            ),
+        );
     }
     check_carry("while_loop", &carry, &next)?;
     let pred_body = Body {
@@ -323,10 +331,13 @@ pub fn while_loop_with<C: Tree>(
         crate::tensor::try_realize(&c)?;
         done += every;
         if done > opts.max_iterations {
-            return control_err(format!(
-                "while_loop: still running after {} iterations (WhileOptions::max_iterations)",
-                opts.max_iterations
-            ));
+            return transform_err(
+                "control flow",
+                format!(
+                    "while_loop: still running after {} iterations (WhileOptions::max_iterations)",
+                    opts.max_iterations
+                ),
+            );
         }
     }
     // Reverse mode through the loop is refused at the pullback, as in JAX; values and forward
@@ -393,11 +404,14 @@ pub fn try_cond<A: Tree, O: Tree>(
     operands: &A,
 ) -> Result<O> {
     if pred.numel() != 1 || pred.dtype() != crate::DType::Bool {
-        return control_err(format!(
-            "cond: the predicate must be a bool scalar, got {} of shape {:?}",
-            pred.dtype(),
-            pred.shape()
-        ));
+        return transform_err(
+            "control flow",
+            format!(
+                "cond: the predicate must be a bool scalar, got {} of shape {:?}",
+                pred.dtype(),
+                pred.shape()
+            ),
+        );
     }
     // In the browser nothing may wait for the device: both branches, selected.
     if !is_staged() && !cfg!(target_arch = "wasm32") {
@@ -415,11 +429,14 @@ pub fn try_cond<A: Tree, O: Tree>(
             .zip(&fl)
             .any(|(a, b)| a.shape() != b.shape() || a.dtype() != b.dtype())
     {
-        return control_err(format!(
-            "cond: the branches return different trees: {:?} and {:?}",
-            tl.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>(),
-            fl.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>()
-        ));
+        return transform_err(
+            "control flow",
+            format!(
+                "cond: the branches return different trees: {:?} and {:?}",
+                tl.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>(),
+                fl.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>()
+            ),
+        );
     }
     let p = pred.try_reshape([])?;
     let out = tl
