@@ -87,6 +87,12 @@ fn a_file_made_by_python_loads() {
             vec![half::f16::from_f32(1.5), half::f16::from_f32(-65504.0)]
         );
         assert_eq!(h.dtype(), DType::F16);
+    } else {
+        // Not a silent skip: without shader-f16 an f16 tensor is refused, by name.
+        let e = Tensor::try_from_slice(&[half::f16::ZERO; 2], [2])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("shader-f16"), "{e}");
     }
 }
 
