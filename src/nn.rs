@@ -35,6 +35,12 @@ pub mod init {
     use super::*;
 
     /// Which fan the variance is divided by.
+    ///
+    /// ```
+    /// use wgrad::nn::init::{variance_scaling, FanMode, Distribution};
+    /// let w = variance_scaling(wgrad::random::key(0), [4, 8], 1.0, FanMode::FanOut, Distribution::Uniform, -2, -1);
+    /// assert!(w.abs().max(None, false).item() <= (3.0f32 / 8.0).sqrt());
+    /// ```
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub enum FanMode {
         /// The inputs to a unit.
@@ -46,6 +52,13 @@ pub mod init {
     }
 
     /// The distribution samples are drawn from.
+    ///
+    /// ```
+    /// use wgrad::nn::init::{variance_scaling, FanMode, Distribution};
+    /// // Truncated at two standard deviations of the rescaled normal.
+    /// let w = variance_scaling(wgrad::random::key(1), [100, 100], 1.0, FanMode::FanIn, Distribution::TruncatedNormal, -2, -1);
+    /// assert!(w.abs().max(None, false).item() <= 2.0 * 0.1 / 0.879_625_7 + 1e-6);
+    /// ```
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub enum Distribution {
         /// A normal truncated to two standard deviations, rescaled to the variance.
@@ -479,6 +492,14 @@ impl MultiHeadAttention {
 }
 
 /// An activation function between layers.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// use wgrad::nn::Activation;
+/// let x = Tensor::from_vec(vec![-1.0f32, 2.0], [2]);
+/// assert_eq!(Activation::Identity.apply(&x).to_vec::<f32>(), vec![-1.0, 2.0]);
+/// assert_eq!(Activation::Relu.apply(&x).to_vec::<f32>(), vec![0.0, 2.0]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
     /// `max(x, 0)`.

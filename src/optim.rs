@@ -730,6 +730,11 @@ pub fn trace(decay: f32, nesterov: bool) -> Optimizer {
 
 /// Adam's moment estimates and bias correction, without the learning rate (optax's
 /// `scale_by_adam`).
+///
+/// ```
+/// let c = wgrad::optim::AdamConfig { b1: 0.8, ..Default::default() };
+/// assert_eq!((c.b1, c.b2, c.eps), (0.8, 0.999, 1e-8));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamConfig {
     /// Decay of the first moment (0.9).

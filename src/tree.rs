@@ -153,6 +153,13 @@ pub fn size<T: Tree>(tree: &T) -> usize {
 
 /// Any tree, seen only through its leaves (an object-safe view of [`Tree`], so that trees of
 /// different types can be passed together to [`realize`]).
+///
+/// ```
+/// use wgrad::prelude::*;
+/// use wgrad::tree::Leaves;
+/// let trees: [&dyn Leaves; 2] = [&Tensor::ones([2]), &(Tensor::ones([1]), Tensor::ones([3]))];
+/// assert_eq!(trees.iter().map(|t| t.leaf_tensors().len()).sum::<usize>(), 3);
+/// ```
 pub trait Leaves {
     /// The leaves in order.
     fn leaf_tensors(&self) -> Vec<Tensor>;

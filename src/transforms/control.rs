@@ -222,6 +222,11 @@ pub fn fori_loop<C: Tree>(lo: i32, hi: i32, body: impl Fn(&Tensor, &C) -> C, ini
 }
 
 /// Options of [`while_loop_with`].
+///
+/// ```
+/// let o = wgrad::WhileOptions { check_every: 8, ..Default::default() };
+/// assert_eq!(o.max_iterations, 1_000_000);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WhileOptions {
     /// Iterations run between two reads of the predicate on the host (each read waits for the

@@ -31,6 +31,13 @@ pub trait Tree: Sized {
     /// Appends the leaves with their paths (`layers.0.w`), in [`Tree::flatten`]'s order; the
     /// names checkpoints use. The default names the leaves `prefix.0`, `prefix.1`, …;
     /// [`crate::tree_struct!`] names them by field.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let mut v = vec![];
+    /// (Tensor::ones([1]), vec![Tensor::ones([1])]).flatten_named("p", &mut v);
+    /// assert_eq!(v.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["p.0", "p.1.0"]);
+    /// ```
     fn flatten_named(&self, prefix: &str, leaves: &mut Vec<(String, Tensor)>) {
         let mut v = vec![];
         self.flatten(&mut v);
