@@ -7,6 +7,7 @@ pub(crate) mod custom;
 pub(crate) mod identity;
 pub(crate) mod index;
 pub(crate) mod logic;
+pub(crate) mod loops;
 pub(crate) mod matmul;
 pub(crate) mod movement;
 pub(crate) mod reduce;
@@ -87,6 +88,7 @@ pub(crate) enum Op {
     Cumsum(scan::Cumsum),
     Patches(window::Patches),
     Custom(custom::Custom),
+    Loop(loops::Loop),
 }
 
 impl Op {
@@ -104,6 +106,7 @@ impl Op {
             Op::Cumsum(p) => p,
             Op::Patches(p) => p,
             Op::Custom(p) => p,
+            Op::Loop(p) => p,
         }
     }
     pub(crate) fn name(&self) -> &'static str {
@@ -137,6 +140,32 @@ impl Op {
             _ => None,
         }
     }
+    /// Whether `node` (of this op) holds the first elements of `other`'s value, computed from
+    /// the same inputs: a loop whose results another loop also computes, with more after
+    /// them (the loop a VJP runs to save each step's carry). The scheduler then computes
+    /// only `other` and lets `node` share its buffer.
+    pub(crate) fn prefix_of(&self, node: &Tensor, other: &Tensor) -> bool {
+        match (self, other.op()) {
+            (Op::Loop(a), Op::Loop(b)) => {
+                a.prefix_of(b) && node.dtype() == other.dtype() && {
+                    let (x, y) = (node.inputs(), other.inputs());
+                    // Through aliases and other views that keep the shape (same values).
+                    let base = |t: &Tensor| {
+                        let mut cur = t.clone();
+                        while cur.op().fusion() == Fusion::View && !cur.has_value() {
+                            match cur.inputs().first() {
+                                Some(x) if x.shape() == cur.shape() => cur = x.clone(),
+                                _ => break,
+                            }
+                        }
+                        cur
+                    };
+                    x.len() == y.len() && x.iter().zip(&y).all(|(p, q)| base(p).same(&base(q)))
+                }
+            }
+            _ => false,
+        }
+    }
     /// A short description with the op's parameters, for the graph printout.
     pub(crate) fn describe(&self) -> String {
         match self {
@@ -146,6 +175,7 @@ impl Op {
             Op::Logic(l) => l.describe(),
             Op::Index(i) => i.describe(),
             Op::Patches(p) => p.describe(),
+            Op::Loop(l) => l.describe(),
             other => other.name().to_string(),
         }
     }

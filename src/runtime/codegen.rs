@@ -81,6 +81,54 @@ pub(crate) struct Kernel {
     pub out_windows: usize,
     /// The size of a window, in bytes.
     pub window_bytes: u64,
+    /// What the step does: a dispatch (all of the above), or a copy or loop marker.
+    pub step: Step,
+}
+
+/// What a [`Kernel`] entry of a schedule does when it is recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Step {
+    /// A compute dispatch.
+    Dispatch,
+    /// `bytes` copied from `inputs[0]` at byte `src` to `out` at byte `dst` (`out_bytes` is
+    /// the whole of `out`'s size, for buffer assignment). Inside a repeat, `src_step` and
+    /// `dst_step` bytes are added per iteration index `t` (`n - 1 - j` at iteration `j` of
+    /// `n` when `reverse`).
+    Copy {
+        src: u64,
+        dst: u64,
+        bytes: u64,
+        src_step: u64,
+        dst_step: u64,
+        reverse: bool,
+    },
+    /// The entries up to the matching [`Step::EndRepeat`] are recorded `times` times.
+    Repeat { times: usize },
+    /// The end of a repeated block.
+    EndRepeat,
+}
+
+impl Kernel {
+    /// A schedule entry that is not a dispatch: a copy (from `src` into `out`) or a marker.
+    pub(crate) fn marker(step: Step, src: Option<BufRef>, out: BufRef, out_bytes: u64) -> Kernel {
+        let inputs: Vec<BufRef> = src.into_iter().collect();
+        Kernel {
+            source: String::new(),
+            windows: vec![1; inputs.len()],
+            inputs,
+            out,
+            out_bytes,
+            out_windows: 1,
+            window_bytes: 0,
+            groups: [0; 3],
+            label: format!("{step:?}"),
+            inlined: vec![],
+            params: vec![],
+            origins: vec![],
+            extra_outs: vec![],
+            step,
+        }
+    }
 }
 
 /// A buffer a kernel reads: the buffer, its dtype, whether read as `vec4<f32>`, and the number
@@ -385,6 +433,7 @@ impl<'a> Emitter<'a> {
             params: self.params,
             origins: self.origins,
             extra_outs: vec![],
+            step: Step::Dispatch,
         }
     }
 
@@ -647,6 +696,19 @@ impl<'a> LowerCx<'a> {
     /// The next unused scratch number (the scheduler continues from it).
     pub fn next_virtual(&self) -> usize {
         self.next_virtual
+    }
+    /// Kernel roots: scratch numbers below `v` are taken (by a nested schedule).
+    pub fn skip_to(&mut self, v: usize) {
+        self.next_virtual = self.next_virtual.max(v);
+    }
+    /// Kernel roots: the buffer holding `t`'s values, if one does (computed, realized, or
+    /// shared by a view).
+    pub fn buffer_of(&self, t: &Tensor) -> Option<BufRef> {
+        self.kernel().buffer_of(t)
+    }
+    /// Kernel roots: a kernel computing `t` (its producers fused) into `buf`.
+    pub fn kernel_into(&self, t: &Tensor, buf: BufRef) -> Result<Kernel> {
+        elementwise_kernel(t, self.computed, self.limits, self.policy, buf)
     }
     /// A 1-D grid of `threads` invocations in workgroups of `per_group`, folded into 2-D
     /// when it needs more workgroups than one dimension allows.

@@ -7,7 +7,7 @@
 //! how it lowers.
 
 use super::codegen::{
-    BufRef, Kernel, LowerCx, Lowered, elementwise_kernel, elementwise_multi_kernel, internal,
+    BufRef, Kernel, LowerCx, Lowered, Step, elementwise_kernel, elementwise_multi_kernel, internal,
 };
 use super::counters::{COUNTERS, note_peak};
 use super::device::{Gpu, Limits, gpu};
@@ -300,6 +300,7 @@ struct Lowering {
     kernels: Vec<Kernel>,
     computed: HashMap<u64, BufRef>,
     fused: u64,
+    next_virtual: usize,
 }
 
 /// Up to three elementwise roots after `n` in `rest` (the order past it) with `n`'s shape that
@@ -395,10 +396,42 @@ fn lower(
         HashMap::new()
     };
     let mut absorbed: HashSet<u64> = epilogue_of.values().map(|r| r.id()).collect();
+    // Kernel roots whose value is the start of another's (see `Op::prefix_of`): the other is
+    // computed in their place and they share its buffer.
+    let heavy: Vec<&Tensor> = order
+        .iter()
+        .filter(|t| matches!(t.op().fusion(), Fusion::KernelRoot { .. }))
+        .collect();
+    let mut covered_by: HashMap<u64, Tensor> = HashMap::new();
+    for a in &heavy {
+        if let Some(b) = heavy.iter().find(|b| a.op().prefix_of(a, b)) {
+            covered_by.insert(a.id(), (*b).clone());
+        }
+    }
     let mut i = 0;
     while i < order.len() {
         let n = &order[i];
         i += 1;
+        if let Some(b) = covered_by.get(&n.id()) {
+            if let Some(buf) = computed.get(&b.id()).cloned() {
+                computed.insert(n.id(), buf);
+                continue;
+            }
+            // Compute the covering node now; this one shares its buffer.
+            let out = BufRef::Virtual(next_virtual);
+            let mut cx = LowerCx::root(limits, policy, &computed, out.clone(), next_virtual + 1);
+            let Lowered::Kernels(ks) = b.op().prim().lower(b, &mut cx)? else {
+                return Err(internal(format!(
+                    "{} is a kernel root but lowered to a node body",
+                    b.op().name()
+                )));
+            };
+            next_virtual = cx.next_virtual();
+            computed.insert(b.id(), out.clone());
+            computed.insert(n.id(), out);
+            kernels.extend(ks);
+            continue;
+        }
         if !roots.contains(&n.id()) || computed.contains_key(&n.id()) || absorbed.contains(&n.id())
         {
             continue;
@@ -522,7 +555,97 @@ fn lower(
         kernels,
         computed,
         fused,
+        next_virtual,
     })
+}
+
+/// A loop body's schedule: `order` (the body's nodes, inputs first) lowered with `seeds`
+/// (its placeholders' and captured tensors' buffers) and virtual buffers numbered from
+/// `next_virtual`. Returns the kernels (their scalars baked in: the body is part of the
+/// loop's structure, values included), the buffer of each of `outputs`, and the next free
+/// virtual number.
+pub(crate) fn lower_body(
+    order: &[Tensor],
+    outputs: &[Tensor],
+    seeds: HashMap<u64, BufRef>,
+    limits: &Limits,
+    policy: &Policy,
+    next_virtual: usize,
+) -> Result<(Vec<Kernel>, Vec<BufRef>, usize)> {
+    let mut roots = plan(order, outputs, policy);
+    let lowering = lower(
+        order,
+        &mut roots,
+        outputs,
+        limits,
+        policy,
+        seeds,
+        next_virtual,
+    )?;
+    let bufs = outputs
+        .iter()
+        .map(|o| {
+            lowering
+                .computed
+                .get(&o.id())
+                .cloned()
+                .ok_or_else(|| internal("a loop body's output has no buffer".into()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let kernels = lowering
+        .kernels
+        .into_iter()
+        .map(|mut k| {
+            k.origins.clear();
+            k
+        })
+        .collect();
+    Ok((kernels, bufs, lowering.next_virtual))
+}
+
+/// A loop body's structure, values included: its nodes (ops, run-time values, shapes, dtypes,
+/// wiring) over numbered `leaves` (placeholders, then captured tensors), and its outputs. Two
+/// bodies with the same key lower to the same kernels and compute the same values (views
+/// that keep shape and dtype are skipped: an alias, a stop_gradient).
+pub(crate) fn body_key(order: &[Tensor], leaves: &[Tensor], outputs: &[Tensor]) -> String {
+    use std::fmt::Write;
+    let mut name: HashMap<u64, String> = HashMap::new();
+    for (k, t) in leaves.iter().enumerate() {
+        name.entry(t.id()).or_insert_with(|| format!("l{k}"));
+    }
+    let mut key = String::with_capacity(order.len() * 48);
+    let mut k = 0;
+    for n in order {
+        // A view that keeps shape and dtype (an alias) is its operand, for the values.
+        if let (Fusion::View, [x]) = (n.op().fusion(), &n.inputs()[..]) {
+            if x.shape() == n.shape() && x.dtype() == n.dtype() {
+                if let Some(r) = name.get(&x.id()).cloned() {
+                    name.insert(n.id(), r);
+                    continue;
+                }
+            }
+        }
+        n.op().write_structure(&mut key);
+        for w in 0..2 {
+            if let Some(v) = n.op().value_word(n.dtype(), w) {
+                let _ = write!(key, "={v}");
+            }
+        }
+        let _ = write!(key, "{:?}{:?}(", n.shape(), n.dtype());
+        for x in n.inputs() {
+            let r = name.get(&x.id()).map_or("?", String::as_str);
+            let _ = write!(key, "{r},");
+        }
+        key.push(')');
+        name.insert(n.id(), format!("n{k}"));
+        k += 1;
+    }
+    key.push('|');
+    for o in outputs {
+        let r = name.get(&o.id()).map_or("?", String::as_str);
+        let _ = write!(key, "{r},");
+    }
+    key
 }
 
 /// The kernels that would compute `targets`, generated without a device: tensors that hold
@@ -554,6 +677,9 @@ pub(crate) struct KernelIo {
     pub extra: Vec<(usize, u64)>,
 }
 
+/// `KernelIo::writes` of an entry that writes nothing (a loop marker).
+pub(crate) const NO_WRITE: usize = usize::MAX;
+
 /// Which buffer (slot) each virtual buffer of a schedule lives in, and each slot's size.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Assignment {
@@ -575,9 +701,16 @@ pub(crate) fn assign_buffers(kernels: &[KernelIo], keep: &HashSet<usize>) -> Ass
     let mut free: HashMap<u64, Vec<usize>> = HashMap::new();
     for (k, io) in kernels.iter().enumerate() {
         let writes: Vec<(usize, u64)> = std::iter::once((io.writes, io.bytes))
+            .filter(|&(w, _)| w != NO_WRITE)
             .chain(io.extra.iter().copied())
             .collect();
+        let mut fresh = vec![];
         for &(w, bytes) in &writes {
+            if slot_of.contains_key(&w) {
+                // Written again (a loop's carry or stacked output): the same buffer.
+                continue;
+            }
+            fresh.push(w);
             let class = size_class(bytes.max(4));
             let slot = match free.get_mut(&class).and_then(|v| v.pop()) {
                 Some(s) => s,
@@ -598,7 +731,7 @@ pub(crate) fn assign_buffers(kernels: &[KernelIo], keep: &HashSet<usize>) -> Ass
                 }
             }
         }
-        for &(w, _) in &writes {
+        for &w in &fresh {
             if !last_use.contains_key(&w) && !keep.contains(&w) {
                 let s = slot_of[&w];
                 free.entry(slot_bytes[s]).or_default().push(s);
@@ -609,6 +742,73 @@ pub(crate) fn assign_buffers(kernels: &[KernelIo], keep: &HashSet<usize>) -> Ass
         slot_of,
         slot_bytes,
     }
+}
+
+/// The buffer traffic of a schedule's entries, for [`assign_buffers`]. A repeated block's
+/// buffers (everything its entries read or write) stay alive to its end: its first entries
+/// run again after its last ones.
+fn kernel_io(kernels: &[Kernel]) -> Result<Vec<KernelIo>> {
+    let external_free = |b: &BufRef| -> Result<usize> {
+        match b {
+            BufRef::Virtual(v) if *v < EXTERNAL => Ok(*v),
+            _ => Err(internal("a kernel writes a realized buffer".into())),
+        }
+    };
+    let mut open: Vec<HashSet<usize>> = vec![];
+    let mut io = Vec::with_capacity(kernels.len());
+    for k in kernels {
+        let reads: Vec<usize> = virtuals(&k.inputs)
+            .into_iter()
+            .filter(|v| *v < EXTERNAL)
+            .collect();
+        let entry = match &k.step {
+            Step::Repeat { .. } => {
+                open.push(HashSet::new());
+                KernelIo {
+                    reads: vec![],
+                    writes: NO_WRITE,
+                    bytes: 0,
+                    extra: vec![],
+                }
+            }
+            Step::EndRepeat => {
+                let used = open
+                    .pop()
+                    .ok_or_else(|| internal("a loop end without its start".into()))?;
+                if let Some(outer) = open.last_mut() {
+                    outer.extend(used.iter().copied());
+                }
+                let mut reads: Vec<usize> = used.into_iter().collect();
+                reads.sort_unstable();
+                KernelIo {
+                    reads,
+                    writes: NO_WRITE,
+                    bytes: 0,
+                    extra: vec![],
+                }
+            }
+            Step::Dispatch | Step::Copy { .. } => KernelIo {
+                reads,
+                writes: external_free(&k.out)?,
+                bytes: k.out_bytes,
+                extra: k
+                    .extra_outs
+                    .iter()
+                    .map(|(b, bytes)| Ok((external_free(b)?, *bytes)))
+                    .collect::<Result<_>>()?,
+            },
+        };
+        if let Some(used) = open.last_mut() {
+            used.extend(entry.reads.iter().copied());
+            used.extend(
+                std::iter::once(entry.writes)
+                    .filter(|&w| w != NO_WRITE)
+                    .chain(entry.extra.iter().map(|(v, _)| *v)),
+            );
+        }
+        io.push(entry);
+    }
+    Ok(io)
 }
 
 /// The virtual buffers a list of buffer references names.
@@ -632,6 +832,138 @@ struct Dispatch<'k> {
     label: &'k str,
 }
 
+/// A schedule entry, ready to record.
+enum Recorded<'k> {
+    Dispatch(Dispatch<'k>),
+    Copy {
+        src: Storage,
+        dst: Storage,
+        step: &'k Step,
+    },
+    Repeat(usize),
+    EndRepeat,
+    /// Nothing to do (an empty output).
+    Skip,
+}
+
+/// What goes into the command encoder, in order: repeated blocks unrolled, copy offsets
+/// resolved (the same dispatches, bind groups included, recur in every iteration).
+enum Action<'r> {
+    Dispatch(&'r Dispatch<'r>),
+    Copy {
+        src: &'r Storage,
+        src_offset: u64,
+        dst: &'r Storage,
+        dst_offset: u64,
+        bytes: u64,
+    },
+}
+
+fn actions<'r>(recorded: &'r [Recorded<'r>]) -> Result<Vec<Action<'r>>> {
+    // (entry after the block's start, iterations, iteration now)
+    let mut open: Vec<(usize, usize, usize)> = vec![];
+    let mut out = vec![];
+    let mut i = 0;
+    while i < recorded.len() {
+        match &recorded[i] {
+            Recorded::Dispatch(d) => out.push(Action::Dispatch(d)),
+            Recorded::Copy { src, dst, step } => {
+                if let Step::Copy {
+                    src: s0,
+                    dst: d0,
+                    bytes,
+                    src_step,
+                    dst_step,
+                    reverse,
+                } = step
+                {
+                    let t = match open.last() {
+                        Some(&(_, n, j)) if *reverse => (n - 1 - j) as u64,
+                        Some(&(_, _, j)) => j as u64,
+                        None => 0,
+                    };
+                    if *bytes > 0 {
+                        out.push(Action::Copy {
+                            src,
+                            src_offset: s0 + src_step * t,
+                            dst,
+                            dst_offset: d0 + dst_step * t,
+                            bytes: *bytes,
+                        });
+                    }
+                }
+            }
+            Recorded::Repeat(0) => {
+                // Skip to the matching end.
+                let mut depth = 0usize;
+                loop {
+                    i += 1;
+                    match recorded.get(i) {
+                        Some(Recorded::Repeat(_)) => depth += 1,
+                        Some(Recorded::EndRepeat) if depth == 0 => break,
+                        Some(Recorded::EndRepeat) => depth -= 1,
+                        Some(_) => {}
+                        None => return Err(internal("a loop without its end".into())),
+                    }
+                }
+            }
+            Recorded::Repeat(n) => open.push((i + 1, *n, 0)),
+            Recorded::EndRepeat => {
+                let top = open
+                    .last_mut()
+                    .ok_or_else(|| internal("a loop end without its start".into()))?;
+                top.2 += 1;
+                if top.2 < top.1 {
+                    i = top.0;
+                    continue;
+                }
+                open.pop();
+            }
+            Recorded::Skip => {}
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// Records `actions` into `encoder`: runs of dispatches share a compute pass; copies go
+/// between passes.
+fn record(encoder: &mut wgpu::CommandEncoder, actions: &[Action]) {
+    let mut k = 0;
+    while k < actions.len() {
+        match &actions[k] {
+            Action::Copy {
+                src,
+                src_offset,
+                dst,
+                dst_offset,
+                bytes,
+            } => {
+                encoder.copy_buffer_to_buffer(
+                    src.raw(),
+                    *src_offset,
+                    dst.raw(),
+                    *dst_offset,
+                    *bytes,
+                );
+                k += 1;
+            }
+            Action::Dispatch(_) => {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("wgrad"),
+                    timestamp_writes: None,
+                });
+                while let Some(Action::Dispatch(d)) = actions.get(k) {
+                    pass.set_pipeline(&d.pipe.pipeline);
+                    pass.set_bind_group(0, &d.bind, &[]);
+                    pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
+                    k += 1;
+                }
+            }
+        }
+    }
+}
+
 /// Encode: buffers for the slots, a pipeline and bind group per kernel, and one compute pass
 /// recording every dispatch.
 fn encode<'k>(
@@ -641,7 +973,7 @@ fn encode<'k>(
     externals: &[Storage],
     pipelines: &std::sync::OnceLock<Vec<Option<Compiled>>>,
     sentinel: bool,
-) -> Result<(Vec<Dispatch<'k>>, Vec<Storage>, Option<wgpu::Buffer>)> {
+) -> Result<(Vec<Recorded<'k>>, Vec<Storage>, Option<wgpu::Buffer>)> {
     let slots: Vec<Storage> = assignment
         .slot_bytes
         .iter()
@@ -696,8 +1028,32 @@ fn encode<'k>(
     let mut looked_up = vec![];
     let mut dispatches = vec![];
     for (k, (kernel, &offset)) in kernels.iter().zip(&offsets).enumerate() {
+        let marker = match &kernel.step {
+            Step::Dispatch => None,
+            Step::Repeat { times } => Some(Recorded::Repeat(*times)),
+            Step::EndRepeat => Some(Recorded::EndRepeat),
+            step @ Step::Copy { bytes, .. } => Some(if *bytes == 0 {
+                Recorded::Skip
+            } else {
+                let src = kernel
+                    .inputs
+                    .first()
+                    .ok_or_else(|| internal("a copy without a source".into()))?;
+                Recorded::Copy {
+                    src: resolve(src)?,
+                    dst: resolve(&kernel.out)?,
+                    step,
+                }
+            }),
+        };
+        if let Some(m) = marker {
+            looked_up.push(None);
+            dispatches.push(m);
+            continue;
+        }
         if !kernel.groups.iter().all(|&d| d > 0) || kernel.out_bytes == 0 {
             looked_up.push(None);
+            dispatches.push(Recorded::Skip);
             continue;
         }
         let has_params = !kernel.params.is_empty();
@@ -754,12 +1110,12 @@ fn encode<'k>(
             layout: &pipe.layout,
             entries: &entries,
         });
-        dispatches.push(Dispatch {
+        dispatches.push(Recorded::Dispatch(Dispatch {
             pipe,
             bind,
             groups: kernel.groups,
             label: &kernel.label,
-        });
+        }));
     }
     if known.is_none() {
         let _ = pipelines.set(looked_up);
@@ -767,25 +1123,22 @@ fn encode<'k>(
     Ok((dispatches, slots, uniform))
 }
 
-/// `WGRAD_DEBUG=profile`: each kernel in a submit of its own, timed (debugging only).
-fn profile(g: &Gpu, dispatches: &[Dispatch]) {
-    for d in dispatches {
+/// `WGRAD_DEBUG=profile`: each kernel (and copy) in a submit of its own, timed (debugging
+/// only).
+fn profile(g: &Gpu, actions: &[Action]) {
+    for a in actions {
         let started = std::time::Instant::now();
         let mut enc = g.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&d.pipe.pipeline);
-            pass.set_bind_group(0, &d.bind, &[]);
-            pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
-        }
+        record(&mut enc, std::slice::from_ref(a));
         g.queue.submit([enc.finish()]);
         let _ = g.device.poll(wgpu::PollType::wait_indefinitely());
-        eprintln!(
-            "wgrad: kernel {} {:?}: {:.3} ms",
-            d.label,
-            d.groups,
-            started.elapsed().as_secs_f64() * 1e3
-        );
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        match a {
+            Action::Dispatch(d) => {
+                eprintln!("wgrad: kernel {} {:?}: {ms:.3} ms", d.label, d.groups)
+            }
+            Action::Copy { bytes, .. } => eprintln!("wgrad: copy of {bytes} bytes: {ms:.3} ms"),
+        }
     }
 }
 
@@ -954,33 +1307,7 @@ fn make_plan(
             _ => None,
         })
         .collect();
-    let io: Vec<KernelIo> = lowering
-        .kernels
-        .iter()
-        .map(|k| {
-            Ok(KernelIo {
-                reads: virtuals(&k.inputs)
-                    .into_iter()
-                    .filter(|v| *v < EXTERNAL)
-                    .collect(),
-                writes: match k.out {
-                    BufRef::Virtual(v) if v < EXTERNAL => v,
-                    _ => {
-                        return Err(internal("a kernel writes a realized buffer".into()));
-                    }
-                },
-                bytes: k.out_bytes,
-                extra: k
-                    .extra_outs
-                    .iter()
-                    .map(|(b, bytes)| match b {
-                        BufRef::Virtual(v) if *v < EXTERNAL => Ok((*v, *bytes)),
-                        _ => Err(internal("a kernel writes a realized buffer".into())),
-                    })
-                    .collect::<Result<_>>()?,
-            })
-        })
-        .collect::<Result<_>>()?;
+    let io = kernel_io(&lowering.kernels)?;
     let assignment = assign_buffers(&io, &keep);
     let kernels = lowering
         .kernels
@@ -1059,8 +1386,13 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
         &plan.pipelines,
         policy.sentinel,
     )?;
+    let actions = actions(&dispatches)?;
+    let launches = actions
+        .iter()
+        .filter(|a| matches!(a, Action::Dispatch(_)))
+        .count();
     if policy.debug >= DebugOutput::Profile {
-        profile(g, &dispatches);
+        profile(g, &actions);
     }
     let mut encoder = g
         .device
@@ -1068,22 +1400,22 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
             label: Some("wgrad realize"),
         });
     if policy.debug < DebugOutput::Profile {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("wgrad"),
-            timestamp_writes: None,
-        });
-        for d in &dispatches {
-            pass.set_pipeline(&d.pipe.pipeline);
-            pass.set_bind_group(0, &d.bind, &[]);
-            pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
-        }
+        record(&mut encoder, &actions);
     }
     if policy.debug >= DebugOutput::Kernels {
-        let labels: Vec<&str> = dispatches.iter().map(|d| d.label).collect();
+        let labels: Vec<&str> = dispatches
+            .iter()
+            .filter_map(|d| match d {
+                Recorded::Dispatch(d) => Some(d.label),
+                Recorded::Repeat(n) if *n > 0 => Some("[repeat"),
+                Recorded::EndRepeat => Some("]"),
+                _ => None,
+            })
+            .collect();
         eprintln!(
-            "wgrad: realize of {} nodes -> {} kernels {labels:?}",
+            "wgrad: realize of {} nodes -> {launches} kernels ({} distinct) {labels:?}",
             order.len(),
-            dispatches.len()
+            labels.len()
         );
     }
     let value_of = |k: usize| -> Option<Storage> {
@@ -1104,7 +1436,8 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
     // Submit.
     g.queue.submit([encoder.finish()]);
     drop(scalars);
-    COUNTERS.kernels.fetch_add(dispatches.len() as u64, Relaxed);
+    drop(actions);
+    COUNTERS.kernels.fetch_add(launches as u64, Relaxed);
     COUNTERS.fused_nodes.fetch_add(plan.fused, Relaxed);
     COUNTERS.submits.fetch_add(1, Relaxed);
     if !kernels.is_empty() {

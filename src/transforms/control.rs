@@ -1,19 +1,20 @@
 //! Control flow: [`scan`], [`fori_loop`], [`while_loop`] and [`cond`] (JAX's `lax.scan`,
 //! `lax.fori_loop`, `lax.while_loop`, `lax.cond`).
 //!
-//! How loops run today: the body is traced **once**, on placeholders, and its graph is then
-//! copied once per iteration with each step's carry and slice in place of the placeholders
-//! (no user code, no transform runs again), all of it lazily, so a loop of N steps is one
-//! realize and one submit, and every transform differentiates or batches the copies. It is
-//! not yet a loop primitive: the scheduler still sees N copies of the body (the plan cache
-//! makes the second call cheap), and an outer `grad` walks all N.
+//! How loops run: the body is traced **once**, on placeholders, and becomes one loop node
+//! (`prim::loops`): the scheduler plans the body once and records its kernels once per step
+//! into the same submit, so a loop of N steps is one realize and one submit whose host work
+//! does not grow with N (bar recording N copies of the body's dispatches). Its derivatives
+//! and batched forms are loops too: `grad` of a scan is a loop saving each step's carry and a
+//! reverse loop, not N copies. Loops whose results mix dtypes are unrolled (the traced
+//! graph copied per step), as is every loop under `Policy::loops = false`.
 
 use super::jit::replay;
 use super::trace::{is_staged, staged};
 use super::tree::Tree;
 use crate::compose::where_;
 use crate::error::{Result, or_panic, transform_err};
-use crate::prim::movement::try_stack;
+use crate::prim::loops::{check_carry, loop_flat};
 use crate::tensor::Tensor;
 
 /// A traced body: its placeholders and its flat outputs.
@@ -26,34 +27,6 @@ impl Body {
     fn run(&self, args: &[Tensor]) -> Vec<Tensor> {
         replay(&self.placeholders, &self.outputs, args)
     }
-}
-
-fn check_carry(what: &str, init: &[Tensor], out: &[Tensor]) -> Result<()> {
-    if init.len() != out.len() {
-        return transform_err(
-            "control flow",
-            format!(
-                "{what}: the body returned a carry of {} leaves for an initial carry of {}",
-                out.len(),
-                init.len()
-            ),
-        );
-    }
-    for (k, (a, b)) in init.iter().zip(out).enumerate() {
-        if a.shape() != b.shape() || a.dtype() != b.dtype() {
-            return transform_err(
-                "control flow",
-                format!(
-                    "{what}: carry leaf {k} went in as {:?} {} and came out as {:?} {} (a carry keeps its shape and dtype)",
-                    a.shape(),
-                    a.dtype(),
-                    b.shape(),
-                    b.dtype()
-                ),
-            );
-        }
-    }
-    Ok(())
 }
 
 /// `jax.lax.scan`: `f(carry, x_t) -> (carry, y_t)` over the leading axis of `xs` (every leaf
@@ -118,85 +91,22 @@ pub fn try_scan<C: Tree, X: Tree, Y: Tree>(
             );
         }
     }
-    // Trace the body once, on the first step's slice (or zeros when there is none).
-    let x0: Vec<Tensor> = slices
-        .iter()
-        .map(|s| {
-            if n > 0 {
-                s.try_index(if reverse { n as isize - 1 } else { 0 })
-            } else {
-                Tensor::try_full(&s.shape()[1..], 0.0, s.dtype())
-            }
-        })
-        .collect::<Result<_>>()?;
-    let placeholders: Vec<Tensor> = carry.iter().chain(&x0).map(Tensor::alias).collect();
-    let (c_t, x_t) = placeholders.split_at(carry.len());
-    let (c_out, y_out) = staged(|| f(&init.rebuild(c_t.to_vec()), &xs.rebuild(x_t.to_vec())));
-    let c_leaves = c_out.leaves();
-    check_carry("scan", &carry, &c_leaves)?;
-    let y_leaves = y_out.leaves();
-    let body = Body {
-        placeholders,
-        outputs: c_leaves.iter().chain(&y_leaves).cloned().collect(),
+    // The body, flat; its output tree is kept from the one trace.
+    let template: std::cell::RefCell<Option<Y>> = std::cell::RefCell::new(None);
+    let m = carry.len();
+    let flat = |a: &[Tensor]| -> Vec<Tensor> {
+        let (c, y) = f(&init.rebuild(a[..m].to_vec()), &xs.rebuild(a[m..].to_vec()));
+        let mut out = c.leaves();
+        out.extend(y.leaves());
+        *template.borrow_mut() = Some(y);
+        out
     };
-    let mut c = carry;
-    let mut ys: Vec<Vec<Tensor>> = vec![vec![]; y_leaves.len()];
-    let steps: Vec<usize> = if reverse {
-        (0..n).rev().collect()
-    } else {
-        (0..n).collect()
-    };
-    for t in steps {
-        let mut args = c.clone();
-        for s in &slices {
-            args.push(s.try_index(t as isize)?);
-        }
-        let mut out = body.run(&args);
-        let y = out.split_off(c.len());
-        c = out;
-        for (acc, y) in ys.iter_mut().zip(y) {
-            acc.push(y);
-        }
-    }
-    let stacked: Vec<Tensor> = ys
-        .into_iter()
-        .zip(&y_leaves)
-        .map(|(mut acc, like)| {
-            if n == 0 {
-                let mut shape = vec![0];
-                shape.extend_from_slice(like.shape());
-                return Tensor::try_full(&shape, 0.0, like.dtype());
-            }
-            if reverse {
-                acc.reverse();
-            }
-            stack_many(&acc)
-        })
-        .collect::<Result<_>>()?;
-    Ok((init.rebuild(c), y_out.rebuild(stacked)))
-}
-
-/// `ys` stacked along a new leading axis as a tree of stacks and concatenations of at most 8
-/// (one concatenation of N inputs would bind N buffers in one kernel, more than devices
-/// allow, and be split slowly).
-fn stack_many(ys: &[Tensor]) -> Result<Tensor> {
-    let mut level: Vec<Tensor> = ys
-        .chunks(8)
-        .map(|c| try_stack(c, 0))
-        .collect::<Result<_>>()?;
-    while level.len() > 1 {
-        level = level
-            .chunks(8)
-            .map(|c| {
-                if c.len() == 1 {
-                    Ok(c[0].clone())
-                } else {
-                    crate::prim::movement::try_concat(c, 0)
-                }
-            })
-            .collect::<Result<_>>()?;
-    }
-    Ok(level.remove(0))
+    let mut out = loop_flat(&flat, &carry, &slices, n, reverse)?;
+    let ys = out.split_off(m);
+    let y = template
+        .into_inner()
+        .ok_or_else(|| crate::runtime::codegen::internal("scan: the body was not traced".into()))?;
+    Ok((init.rebuild(out), y.rebuild(ys)))
 }
 
 /// `jax.lax.fori_loop` with static bounds: `body(i, carry)` for `i` in `lo..hi` (`i` an i32
@@ -303,6 +213,16 @@ pub fn while_loop_with<C: Tree>(
         );
     }
     check_carry("while_loop", &carry, &next)?;
+    if next.len() != carry.len() {
+        return transform_err(
+            "control flow",
+            format!(
+                "while_loop: the body returned a carry of {} leaves for an initial carry of {}",
+                next.len(),
+                carry.len()
+            ),
+        );
+    }
     let pred_body = Body {
         placeholders: placeholders.clone(),
         outputs: vec![pred],
