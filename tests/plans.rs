@@ -139,15 +139,16 @@ fn a_training_loop_is_bit_identical_with_and_without_the_cache() {
 }
 
 #[test]
-fn multi_output_kernels_compute_what_single_ones_do() {
+fn multi_output_and_horizontal_kernels_compute_what_single_ones_do() {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     common::setup();
     // Adam's moments and parameter per leaf: three results of one shape that share their
     // inputs, written by one kernel with several outputs.
-    let run = |multi: bool| {
+    let run = |multi: bool, horizontal: bool| {
         let before = wgrad::policy();
         wgrad::set_policy(wgrad::Policy {
             multi_output: multi,
+            horizontal,
             plan_cache: 0,
             ..before.clone()
         });
@@ -174,11 +175,22 @@ fn multi_output_kernels_compute_what_single_ones_do() {
         }
         (leaves, kernels)
     };
-    let (single, k_single) = run(false);
-    let (multi, k_multi) = run(true);
+    let (single, k_single) = run(false, false);
+    let (multi, k_multi) = run(true, false);
     assert_eq!(single, multi, "multi-output kernels changed a value");
     assert!(
         k_multi[2] + 8 <= k_single[2],
         "expected fewer kernels: {k_multi:?} vs {k_single:?}"
     );
+    // Horizontal fusion: the four leaves' updates (of four shapes) in fewer launches, where
+    // the adapter binds enough buffers for two leaves' (each reads four, writes three).
+    let (horizontal, k_horizontal) = run(true, true);
+    assert_eq!(single, horizontal, "horizontal fusion changed a value");
+    let device = wgrad::device_info();
+    if device.max_storage_buffers_per_shader_stage >= 16 {
+        assert!(
+            k_horizontal[2] + 2 <= k_multi[2],
+            "expected fewer kernels: {k_horizontal:?} vs {k_multi:?}"
+        );
+    }
 }

@@ -165,6 +165,9 @@ pub(crate) struct Emitter<'a> {
     origins: Vec<(usize, u64, u8)>,
     /// Dtypes of the further outputs (`out1`, `out2`, …) of a multi-output kernel.
     extra_dtypes: Vec<DType>,
+    /// Element counts of the further outputs (at most the kernel's `N`; each is stored only
+    /// below its own count).
+    extra_elems: Vec<usize>,
 }
 
 /// Helpers cheap enough to recompute wherever they are needed.
@@ -188,6 +191,7 @@ impl<'a> Emitter<'a> {
             params: vec![],
             origins: vec![],
             extra_dtypes: vec![],
+            extra_elems: vec![],
         }
     }
 
@@ -515,8 +519,9 @@ impl<'a> Emitter<'a> {
         // The further outputs of a multi-output kernel (`wg_extra` does nothing in others).
         if template.contains("wg_extra(") {
             s += "fn wg_extra(i: u32) {\n";
-            for k in 1..=self.extra_dtypes.len() {
-                s += &format!("    out{k}[i] = result{k}(i);\n");
+            for (k, n) in self.extra_elems.iter().enumerate() {
+                let k = k + 1;
+                s += &format!("    if (i < {n}u) {{\n        out{k}[i] = result{k}(i);\n    }}\n");
             }
             s += "}\n\n";
         }
@@ -863,8 +868,10 @@ pub(crate) fn elementwise_kernel(
 }
 
 /// One elementwise kernel computing `nodes[0]` into `out` and each further node into its own
-/// buffer of `extra` (same element count): siblings that share inputs and intermediate values
-/// (an optimizer's moments and parameter) are computed together, their shared work once.
+/// buffer of `extra` (at most as many elements as `nodes[0]`; a single binding each):
+/// siblings that share inputs and intermediate values (an optimizer's moments and parameter)
+/// are computed together, their shared work once, and small independent results of other
+/// shapes share the launch (horizontal fusion).
 pub(crate) fn elementwise_multi_kernel(
     nodes: &[Tensor],
     computed: &HashMap<u64, BufRef>,
@@ -892,6 +899,7 @@ pub(crate) fn elementwise_multi_kernel(
             store_expr(&format!("{f}(i)"), n.dtype())
         ));
         e.extra_dtypes.push(n.dtype());
+        e.extra_elems.push(numel(n.shape()));
         e.note_inlined(n);
         extra_outs.push((buf, (numel(n.shape()) * n.dtype().size()) as u64));
     }

@@ -90,6 +90,10 @@ pub struct Policy {
     /// Compute sibling elementwise results of the same shape whose inputs are ready (an
     /// optimizer's moments and parameter) in one kernel with several outputs.
     pub multi_output: bool,
+    /// With `multi_output`, also compute small independent elementwise results of other
+    /// shapes (every parameter's update, say) in one kernel, as far as the device's binding
+    /// limit allows (`WGRAD_HORIZONTAL=0`: off).
+    pub horizontal: bool,
     /// Run `scan` and `fori_loop` as loop nodes: the body is scheduled once and its kernels
     /// are recorded once per step into the same submit (carries in buffers of their own,
     /// `ys` copied into one stacked buffer). Off (`WGRAD_LOOPS=unroll`): the body's graph is
@@ -131,6 +135,7 @@ impl Policy {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(32),
             multi_output: std::env::var("WGRAD_MULTI_OUTPUT").map_or(true, |v| v != "0"),
+            horizontal: std::env::var("WGRAD_HORIZONTAL").map_or(true, |v| v != "0"),
             loops: std::env::var("WGRAD_LOOPS").map_or(true, |v| v != "unroll"),
         }
     }

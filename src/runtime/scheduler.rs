@@ -303,21 +303,28 @@ struct Lowering {
     next_virtual: usize,
 }
 
-/// Up to three elementwise roots after `n` in `rest` (the order past it) with `n`'s shape that
-/// can be computed in `n`'s kernel: everything they read through fused nodes is already
-/// computed, an input, or `n` itself (or an earlier sibling). An optimizer's moment and
-/// parameter updates, say: one kernel writes all three, their shared values computed once.
+/// Elementwise roots after `n` in `rest` that can be computed in `n`'s kernel: everything
+/// they read through fused nodes is already computed, an input, or `n` itself (or an earlier
+/// sibling), and not `claimed` (by an epilogue). Of `n`'s shape, when they share what they read (an optimizer's moment and
+/// parameter updates: one kernel writes all three, their shared values computed once; up to
+/// three); with `Policy::horizontal`, also small independent ones of other shapes, no larger
+/// than `n` (every parameter's update in one launch), while the kernel's buffers stay within
+/// `max_bindings`.
 fn siblings_of(
     n: &Tensor,
     rest: &[Tensor],
     roots: &HashSet<u64>,
     computed: &HashMap<u64, BufRef>,
-    absorbed: &HashSet<u64>,
-    epilogue_of: &HashMap<u64, Tensor>,
+    claimed: &dyn Fn(u64) -> bool,
+    policy: &Policy,
+    limits: &Limits,
 ) -> Vec<Tensor> {
     if n.op().fusion() != Fusion::Inline {
         return vec![];
     }
+    let max_bindings = limits.max_storage_buffers.max(3) as usize;
+    let window = limits.window_bytes();
+    let fits_one_binding = |t: &Tensor| (t.numel() * t.dtype().size()) as u64 <= window;
     // What a node reads through its fused nodes (buffers, inputs, group members) and how
     // many fused nodes that is; `None` when it needs a root that is not computed yet.
     let reads_of = |t: &Tensor, inside: &HashSet<u64>| -> Option<(HashSet<u64>, usize)> {
@@ -342,36 +349,67 @@ fn siblings_of(
         }
         Some((reads, seen.len()))
     };
+    // Buffers a set of reads binds (group members are computed in the kernel).
+    let buffers = |reads: &HashSet<u64>, inside: &HashSet<u64>| {
+        reads.iter().filter(|id| !inside.contains(id)).count()
+    };
     let mut inside: HashSet<u64> = HashSet::from([n.id()]);
     let Some((mut shared, mut size)) = reads_of(n, &HashSet::new()) else {
         return vec![];
     };
     shared.insert(n.id());
     let mut group: Vec<Tensor> = vec![];
+    let mut same_shape = 0;
     for s in rest {
-        if group.len() == 3 {
+        if group.len() == 7 {
             break;
         }
         if !roots.contains(&s.id())
             || computed.contains_key(&s.id())
-            || absorbed.contains(&s.id())
-            || epilogue_of.contains_key(&s.id())
+            || claimed(s.id())
             || s.op().fusion() != Fusion::Inline
-            || s.shape() != n.shape()
         {
             continue;
         }
-        // Only siblings that share what they read (else nothing is saved but a launch, and
-        // the kernel grows), and a bounded kernel.
-        if let Some((reads, k)) = reads_of(s, &inside) {
-            if !reads.is_disjoint(&shared) && size + k <= 64 {
-                inside.insert(s.id());
-                shared.extend(reads);
-                shared.insert(s.id());
-                size += k;
-                group.push(s.clone());
-            }
+        let same = s.shape() == n.shape();
+        let horizontal = policy.horizontal
+            && s.numel() <= n.numel()
+            && s.numel() > 0
+            && fits_one_binding(s)
+            && fits_one_binding(n);
+        if !(horizontal || same && same_shape < 3) {
+            continue;
         }
+        let Some((reads, k)) = reads_of(s, &inside) else {
+            continue;
+        };
+        // Same-shape siblings must share what they read (else the kernel only grows); the
+        // others are worth a launch when the bindings allow.
+        let sharing = same && !reads.is_disjoint(&shared);
+        if !sharing && !horizontal {
+            continue;
+        }
+        let mut all = shared.clone();
+        all.extend(reads.iter().copied());
+        let mut with = inside.clone();
+        with.insert(s.id());
+        // Inputs, the first output and one binding per further output (the scalars are a
+        // uniform buffer, not counted here).
+        let bindings = buffers(&all, &with) + 1 + group.len() + 1;
+        // Nodes per kernel: shared work stays small; independent results may add up to twice
+        // as many (each is no bigger than it would be alone).
+        let budget = if sharing { 64 } else { 128 };
+        if size + k > budget || bindings > max_bindings {
+            continue;
+        }
+        inside = with;
+        shared = all;
+        shared.insert(s.id());
+        size += k;
+        if sharing {
+            same_shape += 1;
+        }
+        group.push(s.clone());
     }
     group
 }
@@ -387,6 +425,13 @@ fn lower(
     mut computed: HashMap<u64, BufRef>,
     mut next_virtual: usize,
 ) -> Result<Lowering> {
+    let deferred;
+    let order = if policy.multi_output && policy.horizontal {
+        deferred = defer_final_updates(order, targets);
+        &deferred[..]
+    } else {
+        order
+    };
     let max_bindings = limits.max_storage_buffers.max(3) as usize;
     let mut kernels = vec![];
     let mut fused = 0u64;
@@ -478,7 +523,15 @@ fn lower(
             }
             (_, None) => {
                 let siblings = if policy.multi_output {
-                    siblings_of(n, &order[i..], roots, &computed, &absorbed, &epilogue_of)
+                    siblings_of(
+                        n,
+                        &order[i..],
+                        roots,
+                        &computed,
+                        &|id| absorbed.contains(&id) || epilogue_of.contains_key(&id),
+                        policy,
+                        limits,
+                    )
                 } else {
                     vec![]
                 };
@@ -557,6 +610,27 @@ fn lower(
         fused,
         next_virtual,
     })
+}
+
+/// `order` with its final elementwise results (targets nothing else in it reads: the new
+/// parameters and optimizer states of a training step) moved to the end, so that they are
+/// all ready together and can share kernels across parameters (see [`siblings_of`]). Moving
+/// a node that nothing reads later is always valid; the inputs they read live until then.
+fn defer_final_updates(order: &[Tensor], targets: &[Tensor]) -> Vec<Tensor> {
+    let mut read: HashSet<u64> = HashSet::new();
+    for n in order {
+        for x in n.inputs() {
+            read.insert(x.id());
+        }
+    }
+    let target_ids: HashSet<u64> = targets.iter().map(|t| t.id()).collect();
+    let last = |n: &Tensor| {
+        target_ids.contains(&n.id()) && !read.contains(&n.id()) && n.op().fusion() == Fusion::Inline
+    };
+    let (mut early, late): (Vec<Tensor>, Vec<Tensor>) =
+        order.iter().cloned().partition(|n| !last(n));
+    early.extend(late);
+    early
 }
 
 /// A loop body's schedule: `order` (the body's nodes, inputs first) lowered with `seeds`
