@@ -646,6 +646,12 @@ pub(crate) fn lower_body(
     policy: &Policy,
     next_virtual: usize,
 ) -> Result<(Vec<Kernel>, Vec<BufRef>, usize)> {
+    // Epilogues pay in a loop body on every adapter (unless turned off): each launch they
+    // save is saved once per step.
+    let policy = &Policy {
+        epilogues: policy.epilogues.or(Some(true)),
+        ..policy.clone()
+    };
     let mut roots = plan(order, outputs, policy);
     let lowering = lower(
         order,
