@@ -488,6 +488,7 @@ impl Primitive for Loop {
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         let b = &self.0;
         let (m, s, _) = b.counts();
+        let n = b.steps as u64;
         let ins = node.inputs();
         let packed = cx.out();
         let packed_bytes = bytes_of(node);
@@ -495,13 +496,28 @@ impl Primitive for Loop {
         let copy = |src: &BufRef, dst: &BufRef, whole: u64, step: Step| {
             Kernel::marker(step, Some(src.clone()), dst.clone(), whole)
         };
-        let plain = |bytes: u64, src: u64, dst: u64| Step::Copy {
-            src,
+        // A copy at step `t = stride * j + phase` of a repeat, moving `src_step`/`dst_step`
+        // bytes per step (in the loop's direction).
+        let at_step =
+            |bytes: u64, src_step: u64, dst_step: u64, dst: u64, stride: u64, phase| Step::Copy {
+                src: 0,
+                dst,
+                bytes,
+                src_step,
+                dst_step,
+                stride,
+                phase,
+                reverse_of: b.reverse.then_some(n),
+            };
+        let plain = |bytes: u64, dst: u64| Step::Copy {
+            src: 0,
             dst,
             bytes,
             src_step: 0,
             dst_step: 0,
-            reverse: false,
+            stride: 0,
+            phase: 0,
+            reverse_of: None,
         };
         // Every input in a buffer (materialized when it is fused elsewhere).
         let mut in_buf = |cx: &mut LowerCx, t: &Tensor| -> Result<BufRef> {
@@ -528,7 +544,7 @@ impl Primitive for Loop {
         for (p, t) in b.placeholders[..m].iter().zip(&ins[..m]) {
             let buf = cx.scratch();
             match cx.buffer_of(t) {
-                Some(src) => ks.push(copy(&src, &buf, bytes_of(t), plain(bytes_of(t), 0, 0))),
+                Some(src) => ks.push(copy(&src, &buf, bytes_of(t), plain(bytes_of(t), 0))),
                 None => ks.push(cx.kernel_into(t, buf.clone())?),
             }
             seeds.insert(p.id(), buf.clone());
@@ -551,81 +567,148 @@ impl Primitive for Loop {
             cx.next_virtual(),
         )?;
         cx.skip_to(next);
-        ks.push(Kernel::marker(
-            Step::Repeat { times: b.steps },
-            None,
-            BufRef::Virtual(crate::runtime::scheduler::NO_WRITE),
-            0,
-        ));
-        for ((p, src), dst) in b.placeholders[m..].iter().zip(&xs).zip(&slices) {
-            let n = bytes_of(p);
-            ks.push(copy(
-                src,
-                dst,
-                n,
-                Step::Copy {
-                    src: 0,
-                    dst: 0,
-                    bytes: n,
-                    src_step: n,
-                    dst_step: 0,
-                    reverse: b.reverse,
-                },
-            ));
+        // Ping-pong: a new carry that a body kernel writes into a buffer of its own is written
+        // straight into the carry's other buffer, and the next step reads it from there (no
+        // copy). Other new carries (passed through, swapped, shared) are copied.
+        let virtual_of = |b: &BufRef| match b {
+            BufRef::Virtual(v) => Some(*v),
+            BufRef::Real(_) => None,
+        };
+        let written: HashSet<usize> = body
+            .iter()
+            .flat_map(|k| std::iter::once(&k.out).chain(k.extra_outs.iter().map(|(b, _)| b)))
+            .filter_map(virtual_of)
+            .collect();
+        let mut other: Vec<Option<BufRef>> = vec![None; m];
+        for j in 0..m {
+            let fresh = virtual_of(&outs[j]).is_some_and(|v| written.contains(&v));
+            let shared = outs
+                .iter()
+                .enumerate()
+                .any(|(k, o)| k != j && *o == outs[j]);
+            if fresh && !shared {
+                other[j] = Some(cx.scratch());
+            }
         }
-        ks.extend(body);
-        // The step's outputs into the packed value, at their offsets.
-        let pieces = b.pieces();
+        // Per phase: buffer renames (old virtual -> new) for the body and the copies.
+        let pingpong = other.iter().any(Option::is_some);
+        let phases: Vec<HashMap<usize, usize>> = (0..if pingpong { 2 } else { 1 })
+            .map(|phase| {
+                let mut map = HashMap::new();
+                for (j, o) in other.iter().enumerate() {
+                    let (Some(o), Some(a), Some(v)) = (
+                        o.as_ref().and_then(virtual_of),
+                        virtual_of(&carries[j]),
+                        virtual_of(&outs[j]),
+                    ) else {
+                        continue;
+                    };
+                    if phase == 0 {
+                        map.insert(v, o);
+                    } else {
+                        map.insert(a, o);
+                        map.insert(v, a);
+                    }
+                }
+                map
+            })
+            .collect();
+        let rename = |map: &HashMap<usize, usize>, b: &BufRef| match b {
+            BufRef::Virtual(v) => BufRef::Virtual(*map.get(v).unwrap_or(v)),
+            real => real.clone(),
+        };
+        let stride = phases.len() as u64;
         let mut offsets = vec![];
         let mut at = 0u64;
-        for p in &pieces {
+        for p in &b.pieces() {
             offsets.push(at);
             at += (p.iter().product::<usize>() * node.dtype().size()) as u64;
         }
-        for (k, y) in b.outputs.iter().enumerate().skip(m) {
-            let n = bytes_of(y);
-            ks.push(copy(
-                &outs[k],
-                &packed,
-                packed_bytes,
-                Step::Copy {
-                    src: 0,
-                    dst: offsets[k],
-                    bytes: n,
-                    src_step: 0,
-                    dst_step: n,
-                    reverse: b.reverse,
-                },
-            ));
+        // One step in phase `phase`, at step index `stride * j + phase` (or a fixed index
+        // outside the repeat, with stride 0).
+        let step =
+            |ks: &mut Vec<Kernel>, cx: &mut LowerCx, phase: usize, stride: u64, index: u64| {
+                let map = &phases[phase];
+                for ((p, src), dst) in b.placeholders[m..].iter().zip(&xs).zip(&slices) {
+                    let k = bytes_of(p);
+                    ks.push(copy(src, dst, k, at_step(k, k, 0, 0, stride, index)));
+                }
+                for k in &body {
+                    let mut k = k.clone();
+                    k.inputs = k.inputs.iter().map(|b| rename(map, b)).collect();
+                    k.out = rename(map, &k.out);
+                    for (b, _) in k.extra_outs.iter_mut() {
+                        *b = rename(map, b);
+                    }
+                    ks.push(k);
+                }
+                // The step's outputs into the packed value, at their offsets.
+                for (k, y) in b.outputs.iter().enumerate().skip(m) {
+                    let bytes = bytes_of(y);
+                    ks.push(copy(
+                        &rename(map, &outs[k]),
+                        &packed,
+                        packed_bytes,
+                        at_step(bytes, 0, bytes, offsets[k], stride, index),
+                    ));
+                }
+                // Copied carries: through a buffer of their own first where the source is another
+                // copied carry's buffer, so that no copy reads an overwritten one.
+                let copied: Vec<usize> = (0..m).filter(|&j| other[j].is_none()).collect();
+                let mut sources = vec![];
+                for &j in &copied {
+                    let src = rename(map, &outs[j]);
+                    let bytes = bytes_of(&b.outputs[j]);
+                    if copied.iter().any(|&i| carries[i] == src) {
+                        let tmp = cx.scratch();
+                        ks.push(copy(&src, &tmp, bytes, plain(bytes, 0)));
+                        sources.push(tmp);
+                    } else {
+                        sources.push(src);
+                    }
+                }
+                for (&j, src) in copied.iter().zip(&sources) {
+                    if *src != carries[j] {
+                        let bytes = bytes_of(&b.outputs[j]);
+                        ks.push(copy(src, &carries[j], bytes, plain(bytes, 0)));
+                    }
+                }
+            };
+        let marker = |step: Step| {
+            Kernel::marker(
+                step,
+                None,
+                BufRef::Virtual(crate::runtime::scheduler::NO_WRITE),
+                0,
+            )
+        };
+        let tail = phases.len() == 2 && b.steps % 2 == 1;
+        if tail {
+            // The repeat and the last step in one block, so that the buffers of both stay
+            // alive to its end (the last step writes the repeat's buffers again).
+            ks.push(marker(Step::Repeat { times: 1 }));
         }
-        // The new carries: through a buffer of their own first where a new carry is an old
-        // one (a carry passed through or swapped), so that no copy reads an overwritten one.
-        let mut sources = vec![];
-        for (k, src) in outs[..m].iter().enumerate() {
-            let n = bytes_of(&b.outputs[k]);
-            if carries.contains(src) {
-                let tmp = cx.scratch();
-                ks.push(copy(src, &tmp, n, plain(n, 0, 0)));
-                sources.push(tmp);
-            } else {
-                sources.push(src.clone());
-            }
+        ks.push(marker(Step::Repeat {
+            times: b.steps / phases.len(),
+        }));
+        for phase in 0..phases.len() {
+            step(&mut ks, cx, phase, stride, phase as u64);
         }
-        for (k, (src, dst)) in sources.iter().zip(&carries).enumerate() {
-            if src != dst {
-                let n = bytes_of(&b.outputs[k]);
-                ks.push(copy(src, dst, n, plain(n, 0, 0)));
-            }
+        ks.push(marker(Step::EndRepeat));
+        if tail {
+            // An odd count: the last step after the pairs, in the first phase.
+            step(&mut ks, cx, 0, 0, n - 1);
+            ks.push(marker(Step::EndRepeat));
         }
-        ks.push(Kernel::marker(
-            Step::EndRepeat,
-            None,
-            BufRef::Virtual(crate::runtime::scheduler::NO_WRITE),
-            0,
-        ));
-        for (k, c) in carries.iter().enumerate() {
-            let n = bytes_of(&b.outputs[k]);
-            ks.push(copy(c, &packed, packed_bytes, plain(n, 0, offsets[k])));
+        // The final carries into the packed value: a ping-ponged one is in its other buffer
+        // after an odd number of steps.
+        for (j, c) in carries.iter().enumerate() {
+            let from = match &other[j] {
+                Some(o) if b.steps % 2 == 1 => o,
+                _ => c,
+            };
+            let bytes = bytes_of(&b.outputs[j]);
+            ks.push(copy(from, &packed, packed_bytes, plain(bytes, offsets[j])));
         }
         Ok(Lowered::Kernels(ks))
     }

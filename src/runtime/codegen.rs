@@ -91,16 +91,18 @@ pub(crate) enum Step {
     /// A compute dispatch.
     Dispatch,
     /// `bytes` copied from `inputs[0]` at byte `src` to `out` at byte `dst` (`out_bytes` is
-    /// the whole of `out`'s size, for buffer assignment). Inside a repeat, `src_step` and
-    /// `dst_step` bytes are added per iteration index `t` (`n - 1 - j` at iteration `j` of
-    /// `n` when `reverse`).
+    /// the whole of `out`'s size, for buffer assignment), plus `src_step` and `dst_step` bytes
+    /// per step index `t = stride * j + phase`, `j` the iteration of the innermost repeat (0
+    /// outside one); `t` counts down from `reverse_of - 1` instead when that is set.
     Copy {
         src: u64,
         dst: u64,
         bytes: u64,
         src_step: u64,
         dst_step: u64,
-        reverse: bool,
+        stride: u64,
+        phase: u64,
+        reverse_of: Option<u64>,
     },
     /// The entries up to the matching [`Step::EndRepeat`] are recorded `times` times.
     Repeat { times: usize },

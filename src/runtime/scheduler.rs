@@ -954,13 +954,16 @@ fn actions<'r>(recorded: &'r [Recorded<'r>]) -> Result<Vec<Action<'r>>> {
                     bytes,
                     src_step,
                     dst_step,
-                    reverse,
+                    stride,
+                    phase,
+                    reverse_of,
                 } = step
                 {
-                    let t = match open.last() {
-                        Some(&(_, n, j)) if *reverse => (n - 1 - j) as u64,
-                        Some(&(_, _, j)) => j as u64,
-                        None => 0,
+                    let j = open.last().map_or(0, |&(_, _, j)| j as u64);
+                    let t = stride * j + phase;
+                    let t = match reverse_of {
+                        Some(n) => n - 1 - t,
+                        None => t,
                     };
                     if *bytes > 0 {
                         out.push(Action::Copy {
