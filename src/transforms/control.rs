@@ -140,8 +140,10 @@ pub fn fori_loop<C: Tree>(lo: i32, hi: i32, body: impl Fn(&Tensor, &C) -> C, ini
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WhileOptions {
     /// Iterations run between two reads of the predicate on the host (each read waits for the
-    /// device). With more than 1, the steps after the predicate turns false keep the carry
-    /// unchanged (a select), so the result is the same; fewer round trips, a little extra work.
+    /// device). With more than 1, the steps between two reads run as one loop node (its body
+    /// scheduled once, one submit) and the steps after the predicate turns false keep the
+    /// carry unchanged (a select), so the result is the same; fewer round trips, a little
+    /// extra work.
     pub check_every: usize,
     /// An error after this many iterations (a loop that does not end).
     pub max_iterations: usize,
@@ -239,20 +241,21 @@ pub fn while_loop_with<C: Tree>(
         if !p.try_to_vec::<bool>()?[0] {
             break;
         }
-        for k in 0..every {
-            let stepped = step_body.run(&c);
-            c = if k == 0 {
-                stepped
-            } else {
-                // Past the end the carry stays as it is.
-                let go = pred_body.run(&c).remove(0);
+        c = if every == 1 {
+            step_body.run(&c)
+        } else {
+            // `every` steps as one loop node; past the end the carry stays as it is.
+            let guarded = |a: &[Tensor]| -> Vec<Tensor> {
+                let go = pred_body.run(a).remove(0).reshape([]);
+                let stepped = step_body.run(a);
                 stepped
                     .iter()
-                    .zip(&c)
-                    .map(|(s, old)| where_(&go.reshape([]), s, old))
+                    .zip(a)
+                    .map(|(s, old)| where_(&go, s, old))
                     .collect()
             };
-        }
+            loop_flat(&guarded, &c, &[], every, false)?
+        };
         crate::tensor::try_realize(&c)?;
         done += every;
         if done > opts.max_iterations {
