@@ -160,15 +160,61 @@ pub(crate) fn loop_flat(
         }
         return Ok(out);
     }
+    let traced = Traced {
+        placeholders,
+        outputs,
+        init,
+        xs,
+        steps,
+        reverse,
+    };
     if crate::runtime::policy::policy().loops && steps > 1 {
-        if let Some(out) = hoist(&placeholders, &outputs, init, xs, steps, reverse)? {
+        if let Some(out) = hoist(&traced)? {
             return Ok(out);
         }
-        if let Some(out) = sink(&placeholders, &outputs, init, xs, steps, reverse)? {
+        if let Some(out) = sink(&traced)? {
             return Ok(out);
         }
     }
-    build(placeholders, outputs, init, xs, steps, reverse)
+    build(&traced)
+}
+
+/// A traced loop body (placeholders: the carry's, then the slices'), and what it runs over.
+struct Traced<'a> {
+    placeholders: Vec<Tensor>,
+    outputs: Vec<Tensor>,
+    init: &'a [Tensor],
+    xs: &'a [Tensor],
+    steps: usize,
+    reverse: bool,
+}
+
+/// The tensors of `candidates` that `keep` accepts, each once, in first-seen order.
+fn distinct(
+    candidates: impl Iterator<Item = Tensor>,
+    keep: impl Fn(&Tensor) -> bool,
+) -> Vec<Tensor> {
+    let mut seen = HashSet::new();
+    candidates
+        .filter(|x| keep(x) && seen.insert(x.id()))
+        .collect()
+}
+
+/// `values` (a traced graph over `keys`) for every step at once: vmapped over the leading
+/// axis of `stacked`, one stack per key.
+fn every_step(
+    keys: &[Tensor],
+    values: &[Tensor],
+    stacked: &[Tensor],
+    steps: usize,
+) -> Result<Vec<Tensor>> {
+    vmap_flat(
+        &|a| replay(keys, values, a),
+        stacked,
+        &vec![Some(0); stacked.len()],
+        &|k| Ok(vec![Some(0); k]),
+        Some(steps),
+    )
 }
 
 /// Whether moving `n` out of a loop saves work (views and index maps cost nothing).
@@ -188,45 +234,26 @@ fn stacked_bytes(ts: &[Tensor], steps: usize) -> usize {
 /// Loop-invariant code motion for slices: the part of the body that depends on the slices
 /// but not on the carry (an RNN's input projection, say) is computed for every step at once
 /// before the loop (vmapped over the steps), and the loop reads its results as slices.
-fn hoist(
-    placeholders: &[Tensor],
-    outputs: &[Tensor],
-    init: &[Tensor],
-    xs: &[Tensor],
-    steps: usize,
-    reverse: bool,
-) -> Result<Option<Vec<Tensor>>> {
+fn hoist(t: &Traced) -> Result<Option<Vec<Tensor>>> {
+    let (placeholders, outputs) = (&t.placeholders[..], &t.outputs[..]);
+    let (init, xs, steps, reverse) = (t.init, t.xs, t.steps, t.reverse);
     let m = init.len();
     let (carry_p, slice_p) = placeholders.split_at(m);
     let (order, depends) = between(outputs, placeholders);
     let (_, on_carry) = between(outputs, carry_p);
     // The slice-only values that carry-dependent nodes (or the outputs) read.
-    let mut frontier: Vec<Tensor> = vec![];
-    let mut seen = HashSet::new();
     let slice_only = |x: &Tensor| depends.contains(&x.id()) && !on_carry.contains(&x.id());
     let reads = order
         .iter()
         .filter(|n| on_carry.contains(&n.id()))
         .flat_map(|n| n.inputs())
         .chain(outputs.iter().cloned());
-    for x in reads {
-        if slice_only(&x) && seen.insert(x.id()) {
-            frontier.push(x);
-        }
-    }
+    let frontier = distinct(reads, slice_only);
     let work = order.iter().any(|n| slice_only(n) && computes(n));
     if !work || stacked_bytes(&frontier, steps) > MOTION_BYTES {
         return Ok(None);
     }
-    let slices = slice_p.to_vec();
-    let values = frontier.clone();
-    let stacked = vmap_flat(
-        &|a| replay(&slices, &values, a),
-        xs,
-        &vec![Some(0); xs.len()],
-        &|k| Ok(vec![Some(0); k]),
-        Some(steps),
-    )?;
+    let stacked = every_step(slice_p, &frontier, xs, steps)?;
     let keys: Vec<Tensor> = carry_p.iter().chain(&frontier).cloned().collect();
     let body = |a: &[Tensor]| replay(&keys, outputs, a);
     loop_flat(&body, init, &stacked, steps, reverse).map(Some)
@@ -235,14 +262,9 @@ fn hoist(
 /// The converse: the part of the body that only the step's outputs need (not the new carry)
 /// is computed after the loop for every step at once (vmapped), from the values it reads,
 /// which the loop stacks instead (a slice it reads is `xs` itself).
-fn sink(
-    placeholders: &[Tensor],
-    outputs: &[Tensor],
-    init: &[Tensor],
-    xs: &[Tensor],
-    steps: usize,
-    reverse: bool,
-) -> Result<Option<Vec<Tensor>>> {
+fn sink(t: &Traced) -> Result<Option<Vec<Tensor>>> {
+    let (placeholders, outputs) = (&t.placeholders[..], &t.outputs[..]);
+    let (init, xs, steps, reverse) = (t.init, t.xs, t.steps, t.reverse);
     let m = init.len();
     let (order, depends) = between(outputs, placeholders);
     let (carry_order, _) = between(&outputs[..m], placeholders);
@@ -256,18 +278,14 @@ fn sink(
         return Ok(None);
     }
     // What the late part reads from the loop (or the outputs that are not late).
-    let mut reads: Vec<Tensor> = vec![];
-    let mut seen = HashSet::new();
     let candidates = order
         .iter()
         .filter(|n| late.contains(&n.id()))
         .flat_map(|n| n.inputs())
         .chain(outputs[m..].iter().cloned());
-    for x in candidates {
-        if depends.contains(&x.id()) && !late.contains(&x.id()) && seen.insert(x.id()) {
-            reads.push(x);
-        }
-    }
+    let reads = distinct(candidates, |x| {
+        depends.contains(&x.id()) && !late.contains(&x.id())
+    });
     // A slice (or a view of one: a reshape, an alias) is stacked already: `xs` itself.
     let slice_of = |x: &Tensor| {
         let mut cur = x.clone();
@@ -301,13 +319,7 @@ fn sink(
             None => stacked_of.next().cloned().expect("one stack per value"),
         })
         .collect();
-    let ys = vmap_flat(
-        &|a| replay(&reads, &outputs[m..], a),
-        &stacked,
-        &vec![Some(0); stacked.len()],
-        &|k| Ok(vec![Some(0); k]),
-        Some(steps),
-    )?;
+    let ys = every_step(&reads, &outputs[m..], &stacked, steps)?;
     let mut out = inner[..m].to_vec();
     out.extend(ys);
     Ok(Some(out))
@@ -315,28 +327,17 @@ fn sink(
 
 /// The loop node for a traced body (or the body unrolled, where its results cannot share one
 /// packed buffer).
-fn build(
-    placeholders: Vec<Tensor>,
-    outputs: Vec<Tensor>,
-    init: &[Tensor],
-    xs: &[Tensor],
-    steps: usize,
-    reverse: bool,
-) -> Result<Vec<Tensor>> {
+fn build(t: &Traced) -> Result<Vec<Tensor>> {
+    let (placeholders, outputs) = (t.placeholders.clone(), t.outputs.clone());
+    let (init, xs, steps, reverse) = (t.init, t.xs, t.steps, t.reverse);
     let m = init.len();
     let (order, depends) = between(&outputs, &placeholders);
     // What the body captured: inputs of its nodes (and outputs) that depend on no placeholder.
-    let mut consts: Vec<Tensor> = vec![];
-    let mut seen: HashSet<u64> = HashSet::new();
     let captured = order
         .iter()
         .flat_map(|n| n.inputs())
         .chain(outputs.iter().cloned());
-    for x in captured {
-        if !depends.contains(&x.id()) && seen.insert(x.id()) {
-            consts.push(x);
-        }
-    }
+    let consts = distinct(captured, |x| !depends.contains(&x.id()));
     let dtype = outputs.first().map(|o| o.dtype());
     let packable = crate::runtime::policy::policy().loops
         && dtype.is_some_and(|d| d.size() == 4 && outputs.iter().all(|o| o.dtype() == d))
