@@ -571,18 +571,14 @@ impl Primitive for Loop {
         // Ping-pong: a new carry that a body kernel writes into a buffer of its own is written
         // straight into the carry's other buffer, and the next step reads it from there (no
         // copy). Other new carries (passed through, swapped, shared) are copied.
-        let virtual_of = |b: &BufRef| match b {
-            BufRef::Virtual(v) => Some(*v),
-            BufRef::Real(_) => None,
-        };
         let written: HashSet<usize> = body
             .iter()
             .flat_map(|k| std::iter::once(&k.out).chain(k.extra_outs.iter().map(|(b, _)| b)))
-            .filter_map(virtual_of)
+            .filter_map(BufRef::virtual_id)
             .collect();
         let mut other: Vec<Option<BufRef>> = vec![None; m];
         for j in 0..m {
-            let fresh = virtual_of(&outs[j]).is_some_and(|v| written.contains(&v));
+            let fresh = outs[j].virtual_id().is_some_and(|v| written.contains(&v));
             let shared = outs
                 .iter()
                 .enumerate()
@@ -598,9 +594,9 @@ impl Primitive for Loop {
                 let mut map = HashMap::new();
                 for (j, o) in other.iter().enumerate() {
                     let (Some(o), Some(a), Some(v)) = (
-                        o.as_ref().and_then(virtual_of),
-                        virtual_of(&carries[j]),
-                        virtual_of(&outs[j]),
+                        o.as_ref().and_then(BufRef::virtual_id),
+                        carries[j].virtual_id(),
+                        outs[j].virtual_id(),
                     ) else {
                         continue;
                     };

@@ -43,6 +43,16 @@ pub(crate) enum BufRef {
     Virtual(usize),
 }
 
+impl BufRef {
+    /// The virtual buffer's number (`None` for a buffer that exists).
+    pub(crate) fn virtual_id(&self) -> Option<usize> {
+        match self {
+            BufRef::Virtual(v) => Some(*v),
+            BufRef::Real(_) => None,
+        }
+    }
+}
+
 impl PartialEq for BufRef {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {

@@ -305,11 +305,11 @@ struct Lowering {
 
 /// Elementwise roots after `n` in `rest` that can be computed in `n`'s kernel: everything
 /// they read through fused nodes is already computed, an input, or `n` itself (or an earlier
-/// sibling), and not `claimed` (by an epilogue). Of `n`'s shape, when they share what they read (an optimizer's moment and
-/// parameter updates: one kernel writes all three, their shared values computed once; up to
-/// three); with `Policy::horizontal`, also small independent ones of other shapes, no larger
-/// than `n` (every parameter's update in one launch), while the kernel's buffers stay within
-/// `max_bindings`.
+/// sibling), and they are not `claimed` (by an epilogue). Of `n`'s shape when they share what
+/// they read (an optimizer's moment and parameter updates: one kernel writes all three, their
+/// shared values computed once; up to three); with `Policy::horizontal`, also small
+/// independent ones of other shapes, no larger than `n` (several parameters' updates in one
+/// launch), while the kernel's buffers stay within the device's binding limit.
 fn siblings_of(
     n: &Tensor,
     rest: &[Tensor],
@@ -464,14 +464,16 @@ fn lower(
             }
             // Compute the covering node now; this one shares its buffer.
             let out = BufRef::Virtual(next_virtual);
-            let mut cx = LowerCx::root(limits, policy, &computed, out.clone(), next_virtual + 1);
-            let Lowered::Kernels(ks) = b.op().prim().lower(b, &mut cx)? else {
-                return Err(internal(format!(
-                    "{} is a kernel root but lowered to a node body",
-                    b.op().name()
-                )));
-            };
-            next_virtual = cx.next_virtual();
+            let ks;
+            (ks, next_virtual) = root_kernels(
+                b,
+                None,
+                out.clone(),
+                &computed,
+                limits,
+                policy,
+                next_virtual + 1,
+            )?;
             computed.insert(b.id(), out.clone());
             computed.insert(n.id(), out);
             kernels.extend(ks);
@@ -493,33 +495,30 @@ fn lower(
         let ks = match (n.op().fusion(), epilogue.clone()) {
             (_, Some(r)) => {
                 // `n` is computed in the store of `r`'s kernel.
-                let mut cx = LowerCx::root(limits, policy, &computed, out.clone(), next_virtual)
-                    .with_epilogue(n.clone());
-                let lowered = r.op().prim().lower(&r, &mut cx)?;
-                next_virtual = cx.next_virtual();
-                match lowered {
-                    Lowered::Kernels(ks) => ks,
-                    Lowered::Body(_) => {
-                        return Err(internal(format!(
-                            "{} took an epilogue but lowered to a node body",
-                            r.op().name()
-                        )));
-                    }
-                }
+                let ks;
+                (ks, next_virtual) = root_kernels(
+                    &r,
+                    Some(n),
+                    out.clone(),
+                    &computed,
+                    limits,
+                    policy,
+                    next_virtual,
+                )?;
+                ks
             }
             (Fusion::KernelRoot { .. }, None) => {
-                let mut cx = LowerCx::root(limits, policy, &computed, out.clone(), next_virtual);
-                let lowered = n.op().prim().lower(n, &mut cx)?;
-                next_virtual = cx.next_virtual();
-                match lowered {
-                    Lowered::Kernels(ks) => ks,
-                    Lowered::Body(_) => {
-                        return Err(internal(format!(
-                            "{} is a kernel root but lowered to a node body",
-                            n.op().name()
-                        )));
-                    }
-                }
+                let ks;
+                (ks, next_virtual) = root_kernels(
+                    n,
+                    None,
+                    out.clone(),
+                    &computed,
+                    limits,
+                    policy,
+                    next_virtual,
+                )?;
+                ks
             }
             (_, None) => {
                 let siblings = if policy.multi_output {
@@ -610,6 +609,36 @@ fn lower(
         fused,
         next_virtual,
     })
+}
+
+/// The kernels of kernel root `r` that write `out` (computing `epilogue`, an elementwise
+/// consumer of `r`, in their store instead of `r`'s own value), scratch buffers numbered from
+/// `next_virtual`; and the next free number.
+fn root_kernels(
+    r: &Tensor,
+    epilogue: Option<&Tensor>,
+    out: BufRef,
+    computed: &HashMap<u64, BufRef>,
+    limits: &Limits,
+    policy: &Policy,
+    next_virtual: usize,
+) -> Result<(Vec<Kernel>, usize)> {
+    let mut cx = LowerCx::root(limits, policy, computed, out, next_virtual);
+    if let Some(e) = epilogue {
+        cx = cx.with_epilogue(e.clone());
+    }
+    match r.op().prim().lower(r, &mut cx)? {
+        Lowered::Kernels(ks) => Ok((ks, cx.next_virtual())),
+        Lowered::Body(_) => Err(internal(format!(
+            "{} {} but lowered to a node body",
+            r.op().name(),
+            if epilogue.is_some() {
+                "took an epilogue"
+            } else {
+                "is a kernel root"
+            }
+        ))),
+    }
 }
 
 /// `order` with its final elementwise results (targets nothing else in it reads: the new
@@ -828,7 +857,7 @@ pub(crate) fn assign_buffers(kernels: &[KernelIo], keep: &HashSet<usize>) -> Ass
 /// buffers (everything its entries read or write) stay alive to its end: its first entries
 /// run again after its last ones.
 fn kernel_io(kernels: &[Kernel]) -> Result<Vec<KernelIo>> {
-    let external_free = |b: &BufRef| -> Result<usize> {
+    let written = |b: &BufRef| -> Result<usize> {
         match b {
             BufRef::Virtual(v) if *v < EXTERNAL => Ok(*v),
             _ => Err(internal("a kernel writes a realized buffer".into())),
@@ -869,12 +898,12 @@ fn kernel_io(kernels: &[Kernel]) -> Result<Vec<KernelIo>> {
             }
             Step::Dispatch | Step::Copy { .. } => KernelIo {
                 reads,
-                writes: external_free(&k.out)?,
+                writes: written(&k.out)?,
                 bytes: k.out_bytes,
                 extra: k
                     .extra_outs
                     .iter()
-                    .map(|(b, bytes)| Ok((external_free(b)?, *bytes)))
+                    .map(|(b, bytes)| Ok((written(b)?, *bytes)))
                     .collect::<Result<_>>()?,
             },
         };
@@ -893,12 +922,7 @@ fn kernel_io(kernels: &[Kernel]) -> Result<Vec<KernelIo>> {
 
 /// The virtual buffers a list of buffer references names.
 fn virtuals(bufs: &[BufRef]) -> Vec<usize> {
-    bufs.iter()
-        .filter_map(|b| match b {
-            BufRef::Virtual(v) => Some(*v),
-            BufRef::Real(_) => None,
-        })
-        .collect()
+    bufs.iter().filter_map(BufRef::virtual_id).collect()
 }
 
 /// The bits every buffer a realize writes holds first under `Policy::sentinel` (a NaN).
@@ -965,15 +989,13 @@ fn actions<'r>(recorded: &'r [Recorded<'r>]) -> Result<Vec<Action<'r>>> {
                         Some(n) => n - 1 - t,
                         None => t,
                     };
-                    if *bytes > 0 {
-                        out.push(Action::Copy {
-                            src,
-                            src_offset: s0 + src_step * t,
-                            dst,
-                            dst_offset: d0 + dst_step * t,
-                            bytes: *bytes,
-                        });
-                    }
+                    out.push(Action::Copy {
+                        src,
+                        src_offset: s0 + src_step * t,
+                        dst,
+                        dst_offset: d0 + dst_step * t,
+                        bytes: *bytes,
+                    });
                 }
             }
             Recorded::Repeat(0) => {
@@ -1486,19 +1508,22 @@ fn run(targets: &[Tensor], read: Option<(&wgpu::Buffer, u64)>) -> Result<()> {
         record(&mut encoder, &actions);
     }
     if policy.debug >= DebugOutput::Kernels {
-        let labels: Vec<&str> = dispatches
+        let labels: Vec<String> = dispatches
             .iter()
             .filter_map(|d| match d {
-                Recorded::Dispatch(d) => Some(d.label),
-                Recorded::Repeat(n) if *n > 0 => Some("[repeat"),
-                Recorded::EndRepeat => Some("]"),
+                Recorded::Dispatch(d) => Some(d.label.to_string()),
+                Recorded::Repeat(n) => Some(format!("[repeat {n}")),
+                Recorded::EndRepeat => Some("]".into()),
                 _ => None,
             })
             .collect();
+        let distinct = dispatches
+            .iter()
+            .filter(|d| matches!(d, Recorded::Dispatch(_)))
+            .count();
         eprintln!(
-            "wgrad: realize of {} nodes -> {launches} kernels ({} distinct) {labels:?}",
-            order.len(),
-            labels.len()
+            "wgrad: realize of {} nodes -> {launches} kernels ({distinct} distinct) {labels:?}",
+            order.len()
         );
     }
     let value_of = |k: usize| -> Option<Storage> {
