@@ -72,18 +72,24 @@ fn write_axis(
 }
 
 impl fmt::Display for Tensor {
+    /// The values (realizing the tensor first); where they cannot be had (no device, a value
+    /// being traced by a transform, the browser, which cannot block) the error, never a panic.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let vals: Vec<String> = match self.dtype() {
-            DType::F16 | DType::F32 | DType::I32 | DType::U32 | DType::Bool => {
-                let raw = match self.dtype() {
-                    DType::F32 => self.try_to_vec::<f32>().map_err(|_| fmt::Error)?,
-                    _ => self.to_f32_vec(),
-                };
-                raw.into_iter()
-                    .map(|v| fmt_value(v, self.dtype()))
-                    .collect()
+        let raw = match self.try_to_f32_vec() {
+            Ok(raw) => raw,
+            Err(e) => {
+                return write!(
+                    f,
+                    "tensor(<values unavailable: {e}>, shape={:?}, dtype={})",
+                    self.shape(),
+                    self.dtype()
+                );
             }
         };
+        let vals: Vec<String> = raw
+            .into_iter()
+            .map(|v| fmt_value(v, self.dtype()))
+            .collect();
         let mut body = String::new();
         let summarize = self.numel() > SUMMARIZE_ABOVE;
         write_axis(

@@ -16,6 +16,7 @@ use std::fmt;
 /// assert!(err.to_string().contains("[2, 3]"));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Error {
     /// Shapes that do not fit the operation.
     Shape {
@@ -45,8 +46,24 @@ pub enum Error {
         /// What is wrong.
         msg: String,
     },
-    /// No usable GPU adapter, or the device could not be created.
+    /// No usable GPU adapter, the device could not be created, or it refused work.
     Device(String),
+    /// An operation on tensors of two devices.
+    DeviceMismatch {
+        /// The operation.
+        op: &'static str,
+        /// One device, as its `Debug` form names it.
+        first: String,
+        /// The other device.
+        second: String,
+    },
+    /// An application's buffer that cannot hold a tensor as asked (usages, size, alignment).
+    Buffer {
+        /// What was asked, and what is wrong.
+        msg: String,
+    },
+    /// A bug in wgrad (an invariant that does not hold): please report it.
+    Internal(String),
     /// The tensor or the work does not fit the device's limits.
     TooLarge {
         /// The operation.
@@ -72,6 +89,12 @@ impl fmt::Display for Error {
             Error::DType { op, msg } => write!(f, "{op}: dtype error: {msg}"),
             Error::Transform { transform, msg } => write!(f, "{transform}: {msg}"),
             Error::Device(msg) => write!(f, "device: {msg}"),
+            Error::DeviceMismatch { op, first, second } => write!(
+                f,
+                "{op}: operands on two devices, {first} and {second}; move one with `Tensor::to_device`"
+            ),
+            Error::Buffer { msg } => write!(f, "from_wgpu_buffer: {msg}"),
+            Error::Internal(msg) => write!(f, "internal error in wgrad (please report): {msg}"),
             Error::TooLarge { op, msg } => write!(f, "{op}: too large for the device: {msg}"),
             Error::Checkpoint { source, msg } => write!(f, "checkpoint {source}: {msg}"),
         }

@@ -50,13 +50,14 @@ pub use error::{Error, Result};
 pub use prim::movement::{concat, stack, try_concat, try_stack};
 pub use prim::reduce::Axes;
 pub use runtime::counters::{Counters, counters, reset_counters};
-pub use runtime::device::{DeviceInfo, device_info, init, init_async};
+pub use runtime::device::{Device, DeviceInfo, device_info, init, init_async, with_device};
+pub use runtime::interop::TensorBuffer;
 pub use runtime::policy::{
     DebugOutput, MatmulKernel, Policy, policy, set_jacobian_chunk_bytes, set_matmul_kernel,
-    set_policy,
+    set_policy, with_policy,
 };
 pub use runtime::pool::trim_pool;
-pub use runtime::scheduler::synchronize;
+pub use runtime::realize::synchronize;
 pub use tensor::{Element, Tensor, realize, try_realize};
 pub use transforms::api::{
     AdOptions, GradOptions, InAxes, Pullback, VmapOptions, grad, grad_aux, grad_with, jvp, jvp_aux,
@@ -83,11 +84,11 @@ pub use transforms::tree::Tree;
 pub mod prelude {
     pub use crate::tree::{global_norm, tree_leaves, tree_map, tree_map2, tree_reduce};
     pub use crate::{
-        AdOptions, Argnums, Axes, Conv2d, DType, GradOptions, InAxes, Indices, Mode, Tensor, Tree,
-        VmapOptions, WhileOptions, check_grads, checkpoint, concat, cond, custom_jvp, custom_vjp,
-        fori_loop, grad, grad_argnums, grad_aux, grad_with, hessian, jacfwd, jacfwd_argnums,
-        jacfwd_aux, jacrev, jacrev_argnums, jacrev_aux, jit, jvp, jvp_aux, one_hot, scan, stack,
-        try_concat, try_cond, try_jvp, try_jvp_aux, try_one_hot, try_scan, try_stack,
+        AdOptions, Argnums, Axes, Conv2d, DType, Device, GradOptions, InAxes, Indices, Mode,
+        Tensor, Tree, VmapOptions, WhileOptions, check_grads, checkpoint, concat, cond, custom_jvp,
+        custom_vjp, fori_loop, grad, grad_argnums, grad_aux, grad_with, hessian, jacfwd,
+        jacfwd_argnums, jacfwd_aux, jacrev, jacrev_argnums, jacrev_aux, jit, jvp, jvp_aux, one_hot,
+        scan, stack, try_concat, try_cond, try_jvp, try_jvp_aux, try_one_hot, try_scan, try_stack,
         try_value_and_grad_argnums, try_value_and_grad_aux, try_vmap, try_vmap2, try_where,
         value_and_grad, value_and_grad_argnums, value_and_grad_aux, value_and_grad_with, vjp,
         vjp_aux, vjp_with, vmap, vmap_with, vmap2, where_, while_loop, while_loop_with,

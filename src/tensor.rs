@@ -4,9 +4,10 @@ use crate::dtype::{DType, numel};
 use crate::error::{Error, Result, or_panic};
 use crate::prim::Op;
 use crate::prim::source::Source;
-use crate::runtime::pool::{self, Storage};
+use crate::runtime::device::Device;
+use crate::runtime::pool::Storage;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -19,6 +20,9 @@ pub(crate) struct Node {
     /// training loop does not keep the history of all its steps alive.
     pub inputs: RwLock<Vec<Tensor>>,
     pub storage: Mutex<Option<Storage>>,
+    /// The device the node is placed on: its operands', its `with_device` scope's, or the one
+    /// that first computed it; unset while nothing places it.
+    pub device: OnceLock<Device>,
     /// Data from the host not yet on the device (uploaded by the first realize that needs it).
     pub host: Mutex<Option<Vec<u8>>>,
 }
@@ -97,8 +101,21 @@ impl Element for bool {
 /// Checks what a node needs of the device: against its limits when a device is open, else
 /// only what needs none (the rest is checked when the graph is realized).
 pub(crate) fn check_fits(op: &'static str, shape: &[usize], dtype: DType) -> Result<()> {
+    check_fits_on(op, shape, dtype, None)
+}
+
+fn check_fits_on(
+    op: &'static str,
+    shape: &[usize],
+    dtype: DType,
+    device: Option<&Device>,
+) -> Result<()> {
     let n = crate::dtype::checked_numel(op, shape)?;
-    match crate::runtime::device::opened() {
+    let opened = match device {
+        Some(d) => d.opened(),
+        None => crate::runtime::device::opened(),
+    };
+    match opened {
         Some(g) => check_fits_limits(op, shape, dtype, &g.limits),
         None if n >= u32::MAX as usize => too_large(op, shape, dtype, u32::MAX as u128),
         None => Ok(()),
@@ -145,7 +162,12 @@ impl Tensor {
         shape: Vec<usize>,
         dtype: DType,
     ) -> Result<Tensor> {
-        check_fits(op.name(), &shape, dtype)?;
+        let device = device_of(op.name(), &inputs)?;
+        check_fits_on(op.name(), &shape, dtype, device.as_ref())?;
+        let placed = OnceLock::new();
+        if let Some(d) = device {
+            let _ = placed.set(d);
+        }
         Ok(Tensor(Arc::new(Node {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             op,
@@ -153,12 +175,22 @@ impl Tensor {
             dtype,
             inputs: RwLock::new(inputs),
             storage: Mutex::new(None),
+            device: placed,
             host: Mutex::new(None),
         })))
     }
 
+    /// The device the tensor is placed on, if anything places it yet (see [`Tensor::device`]).
+    pub(crate) fn placed(&self) -> Option<&Device> {
+        self.0.device.get()
+    }
+
     /// Uploads host data still waiting for the device (once; the host copy is released).
-    pub(crate) fn upload_pending(&self, g: &crate::runtime::device::Gpu) -> Result<()> {
+    pub(crate) fn upload_pending(
+        &self,
+        device: &Device,
+        g: &crate::runtime::device::Gpu,
+    ) -> Result<()> {
         let mut storage = self.0.storage.lock().unwrap();
         if storage.is_some() {
             return Ok(());
@@ -166,13 +198,16 @@ impl Tensor {
         let Some(bytes) = self.0.host.lock().unwrap().take() else {
             return Ok(());
         };
-        let s = pool::alloc(bytes.len() as u64);
+        let s = g.pool.alloc(bytes.len() as u64);
         g.queue.write_buffer(s.raw(), 0, &bytes);
+        let _ = self.0.device.set(device.clone());
         *storage = Some(s);
         Ok(())
     }
 
-    pub(crate) fn set_storage(&self, s: Storage) {
+    /// Gives the node its value, on `device`.
+    pub(crate) fn set_storage(&self, s: Storage, device: &Device) {
+        let _ = self.0.device.set(device.clone());
         *self.0.storage.lock().unwrap() = Some(s);
     }
 
@@ -327,7 +362,7 @@ impl Tensor {
     /// assert!(y.is_realized());
     /// ```
     pub fn realize(&self) -> &Tensor {
-        crate::runtime::scheduler::realize(std::slice::from_ref(self));
+        crate::runtime::realize::realize(std::slice::from_ref(self));
         self
     }
     /// Fallible [`Tensor::realize`]: a device error (no adapter, a tensor too large for it)
@@ -338,7 +373,7 @@ impl Tensor {
     /// assert!(Tensor::ones([3]).exp().try_realize().is_ok());
     /// ```
     pub fn try_realize(&self) -> Result<&Tensor> {
-        crate::runtime::scheduler::try_realize(std::slice::from_ref(self))?;
+        crate::runtime::realize::try_realize(std::slice::from_ref(self))?;
         Ok(self)
     }
 
@@ -363,7 +398,7 @@ impl Tensor {
     /// ```
     pub fn try_to_vec<T: Element>(&self) -> Result<Vec<T>> {
         self.check_element::<T>()?;
-        let bytes = crate::runtime::scheduler::read_bytes(self)?;
+        let bytes = crate::runtime::realize::read_bytes(self)?;
         Ok(T::read_bytes(&bytes, self.numel()))
     }
     /// Copies the values to the host without blocking (what the browser needs).
@@ -376,7 +411,7 @@ impl Tensor {
     /// ```
     pub async fn to_vec_async<T: Element>(&self) -> Result<Vec<T>> {
         self.check_element::<T>()?;
-        let bytes = crate::runtime::scheduler::read_bytes_async(self).await?;
+        let bytes = crate::runtime::realize::read_bytes_async(self).await?;
         Ok(T::read_bytes(&bytes, self.numel()))
     }
     fn check_element<T: Element>(&self) -> Result<()> {
@@ -400,22 +435,40 @@ impl Tensor {
     /// let m = Tensor::from_vec(vec![1.0f32, -1.0], [2]).greater(&Tensor::scalar(0.0));
     /// assert_eq!(m.to_f32_vec(), vec![1.0, 0.0]);
     /// ```
+    #[track_caller]
     pub fn to_f32_vec(&self) -> Vec<f32> {
-        match self.dtype() {
-            DType::F32 => self.to_vec::<f32>(),
+        or_panic(self.try_to_f32_vec())
+    }
+    /// Fallible [`Tensor::to_f32_vec`].
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// assert_eq!(Tensor::from_slice(&[3i32], [1]).try_to_f32_vec().unwrap(), vec![3.0]);
+    /// ```
+    pub fn try_to_f32_vec(&self) -> Result<Vec<f32>> {
+        Ok(match self.dtype() {
+            DType::F32 => self.try_to_vec::<f32>()?,
             DType::F16 => self
-                .to_vec::<half::f16>()
+                .try_to_vec::<half::f16>()?
                 .into_iter()
                 .map(f32::from)
                 .collect(),
-            DType::I32 => self.to_vec::<i32>().into_iter().map(|v| v as f32).collect(),
-            DType::U32 => self.to_vec::<u32>().into_iter().map(|v| v as f32).collect(),
+            DType::I32 => self
+                .try_to_vec::<i32>()?
+                .into_iter()
+                .map(|v| v as f32)
+                .collect(),
+            DType::U32 => self
+                .try_to_vec::<u32>()?
+                .into_iter()
+                .map(|v| v as f32)
+                .collect(),
             DType::Bool => self
-                .to_vec::<bool>()
+                .try_to_vec::<bool>()?
                 .into_iter()
                 .map(|v| v as u8 as f32)
                 .collect(),
-        }
+        })
     }
     /// The single value of a one-element tensor, as `f32`.
     ///
@@ -436,6 +489,27 @@ impl Tensor {
     }
 }
 
+/// The one device among `inputs`' (an error naming both when there are two), else the device of
+/// the enclosing `with_device`, else none.
+fn device_of(op: &'static str, inputs: &[Tensor]) -> Result<Option<Device>> {
+    let mut found: Option<&Device> = None;
+    for x in inputs {
+        if let Some(d) = x.placed() {
+            match found {
+                Some(f) if f != d => {
+                    return Err(Error::DeviceMismatch {
+                        op,
+                        first: format!("{f:?}"),
+                        second: format!("{d:?}"),
+                    });
+                }
+                _ => found = Some(d),
+            }
+        }
+    }
+    Ok(found.cloned().or_else(crate::runtime::device::scoped))
+}
+
 /// Realizes several tensors together: one schedule, one submit.
 ///
 /// ```standalone_crate
@@ -447,7 +521,7 @@ impl Tensor {
 /// assert_eq!(wgrad::counters().since(&before).submits, 1);
 /// ```
 pub fn realize(tensors: &[Tensor]) {
-    crate::runtime::scheduler::realize(tensors);
+    crate::runtime::realize::realize(tensors);
 }
 
 /// Fallible [`realize`].
@@ -458,5 +532,5 @@ pub fn realize(tensors: &[Tensor]) {
 /// assert!(wgrad::try_realize(&[x.exp(), x.sin()]).is_ok());
 /// ```
 pub fn try_realize(tensors: &[Tensor]) -> Result<()> {
-    crate::runtime::scheduler::try_realize(tensors)
+    crate::runtime::realize::try_realize(tensors)
 }

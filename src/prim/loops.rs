@@ -675,7 +675,7 @@ impl Primitive for Loop {
             Kernel::marker(
                 step,
                 None,
-                BufRef::Virtual(crate::runtime::scheduler::NO_WRITE),
+                BufRef::Virtual(crate::runtime::buffers::NO_WRITE),
                 0,
             )
         };

@@ -766,7 +766,7 @@ pub(crate) fn scalar_read(slot: &str, dtype: DType) -> String {
 
 /// An internal error: a bug in wgrad, reported instead of a panic.
 pub(crate) fn internal(msg: String) -> Error {
-    Error::Device(format!("internal error (please report): {msg}"))
+    Error::Internal(msg)
 }
 
 /// The value read from a buffer element, as the dtype's kernel type.

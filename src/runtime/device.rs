@@ -1,7 +1,13 @@
 //! Finding an adapter and creating the device: hardware first, then lavapipe, then llvmpipe.
 
+use super::access::AccessLock;
+use super::pipelines::PipelineCache;
+use super::plans::PlanCache;
+use super::pool::Pool;
 use crate::error::{Error, Result};
-use std::sync::OnceLock;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 /// What wgrad runs on: the adapter and the limits requested from it.
 ///
@@ -52,12 +58,63 @@ impl std::fmt::Display for DeviceInfo {
     }
 }
 
-/// The long-lived GPU context: device, queue and what we know about them.
+/// The long-lived GPU context of one device: device, queue, what we know about them, and
+/// what wgrad keeps per device (its buffer pool, compiled pipelines and realize plans).
 pub(crate) struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: DeviceInfo,
     pub limits: Limits,
+    /// Serializes wgrad's calls into the device where the backend needs it (GL).
+    pub access: Arc<AccessLock>,
+    pub pool: Arc<Pool>,
+    pub pipelines: Mutex<PipelineCache>,
+    pub plans: Mutex<PlanCache>,
+}
+
+impl Gpu {
+    fn new(device: wgpu::Device, queue: wgpu::Queue, info: DeviceInfo) -> Gpu {
+        // On GL, wgpu-hal guards its one context with a lock that gives up after 6 s and
+        // panics; llvmpipe runs a submit's kernels inside `queue.submit`, holding that lock.
+        // wgrad's own calls therefore queue on a lock of wgrad's (which waits as long as it
+        // must), and waits on the GPU poll without holding either.
+        let access = Arc::new(AccessLock::new(info.backend == "gl"));
+        Gpu {
+            pool: Arc::new(Pool::new(device.clone(), access.clone())),
+            device,
+            queue,
+            limits: Limits::of(&info),
+            info,
+            access,
+            pipelines: Mutex::new(PipelineCache::default()),
+            plans: Mutex::new(PlanCache::default()),
+        }
+    }
+
+    /// Waits until the device has finished all submitted work. Where the backend serializes
+    /// (GL) this polls without blocking, taking wgrad's lock only for each poll, so that other
+    /// threads' kernels can be compiled and submitted meanwhile.
+    pub(crate) fn wait_idle(&self) -> Result<()> {
+        let failed = |e: wgpu::PollError| Error::Device(format!("waiting for the GPU failed: {e}"));
+        if !self.access.serializes() {
+            self.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(failed)?;
+            return Ok(());
+        }
+        let mut pause = std::time::Duration::from_micros(50);
+        loop {
+            let status = {
+                let _held = self.access.hold();
+                self.device.poll(wgpu::PollType::Poll).map_err(failed)?
+            };
+            if status.is_queue_empty() {
+                return Ok(());
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(2));
+        }
+    }
 }
 
 /// The device limits that size checks and lowering need; passed to lowering as an argument,
@@ -116,41 +173,257 @@ impl Limits {
     }
 }
 
-/// The device, if one has been created (never creates one).
-pub(crate) fn opened() -> Option<&'static Gpu> {
-    GPU.get().and_then(|g| g.as_ref().ok())
+static NEXT_DEVICE: AtomicU64 = AtomicU64::new(1);
+
+/// The process's default device (opened on first use).
+static DEFAULT: LazyLock<Device> = LazyLock::new(Device::unopened);
+
+thread_local! {
+    /// The devices of the enclosing [`with_device`] calls, innermost last.
+    static SCOPE: RefCell<Vec<Device>> = const { RefCell::new(Vec::new()) };
 }
 
-static GPU: OnceLock<std::result::Result<Gpu, Error>> = OnceLock::new();
+/// A GPU device that wgrad runs on. Cheap to clone; every clone is the same device.
+///
+/// wgrad opens a default device by itself on first use (the best adapter: hardware first, then
+/// lavapipe, then llvmpipe; `WGRAD_BACKEND` and `WGRAD_ADAPTER` choose), so most programs never
+/// name one. An application with a wgpu device of its own hands it to wgrad with
+/// [`Device::from_wgpu`] and shares its GPU; [`Device::open`] opens another device of wgrad's.
+///
+/// Tensors know their device: data are placed on the device of the [`with_device`] call that
+/// makes them, results on their operands' device; a tensor made outside every `with_device`
+/// (a constant, host data) is placed where it is first computed. Combining tensors of two
+/// devices is an error naming both; [`Tensor::to_device`](crate::Tensor::to_device) moves one.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let dev = wgrad::Device::open().unwrap();
+/// let x = wgrad::with_device(&dev, || Tensor::from_vec(vec![1.0f32, 2.0], [2]));
+/// let y = (&x * 3.0).exp();
+/// assert_eq!(y.device(), dev);
+/// assert_ne!(y.device(), wgrad::Device::default());
+/// assert!((y.to_vec::<f32>()[0] - 3.0f32.exp()).abs() < 1e-4);
+/// ```
+#[derive(Clone)]
+pub struct Device(Arc<DeviceSlot>);
 
-/// The global device, created on first use.
-pub(crate) fn gpu() -> Result<&'static Gpu> {
-    GPU.get_or_init(|| pollster::block_on(create_gpu()))
-        .as_ref()
-        .map_err(|e| e.clone())
+struct DeviceSlot {
+    id: u64,
+    gpu: OnceLock<std::result::Result<Arc<Gpu>, Error>>,
 }
 
-/// The global device, or a panic that says what to install.
-pub(crate) fn gpu_or_panic() -> &'static Gpu {
-    crate::error::or_panic(gpu())
+impl PartialEq for Device {
+    fn eq(&self, other: &Device) -> bool {
+        self.0.id == other.0.id
+    }
+}
+impl Eq for Device {}
+
+// wgrad's state behind a device stays consistent across a panic (its locks ignore poisoning
+// and nothing is left half-updated), so tensors may be used inside `catch_unwind`.
+impl std::panic::UnwindSafe for Device {}
+impl std::panic::RefUnwindSafe for Device {}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.gpu.get() {
+            Some(Ok(g)) => write!(
+                f,
+                "device #{} ({}, {})",
+                self.0.id, g.info.name, g.info.backend
+            ),
+            Some(Err(_)) => write!(f, "device #{} (failed to open)", self.0.id),
+            None => write!(f, "device #{} (not opened yet)", self.0.id),
+        }
+    }
 }
 
-/// Creates the device without blocking (for the browser); native code may call it too.
+impl Default for Device {
+    /// The process's default device (the same handle every time; opened on first use).
+    fn default() -> Device {
+        DEFAULT.clone()
+    }
+}
+
+impl Device {
+    fn unopened() -> Device {
+        Device(Arc::new(DeviceSlot {
+            id: NEXT_DEVICE.fetch_add(1, Ordering::Relaxed),
+            gpu: OnceLock::new(),
+        }))
+    }
+
+    /// Opens a new device of wgrad's on the best adapter (another logical device when the
+    /// default one is open already: its own queue, buffers and pipelines).
+    ///
+    /// ```
+    /// let a = wgrad::Device::open().unwrap();
+    /// let b = wgrad::Device::open().unwrap();
+    /// assert_ne!(a, b);
+    /// ```
+    pub fn open() -> Result<Device> {
+        #[cfg(not(target_arch = "wasm32"))]
+        return pollster::block_on(Self::open_async());
+        #[cfg(target_arch = "wasm32")]
+        Err(Error::Device(
+            "opening a device blocks, which the browser cannot do: use `Device::open_async().await`"
+                .into(),
+        ))
+    }
+
+    /// Opens a new device without blocking (for the browser).
+    ///
+    /// ```
+    /// let d = pollster::block_on(wgrad::Device::open_async()).unwrap();
+    /// assert!(!d.info().unwrap().name.is_empty());
+    /// ```
+    pub async fn open_async() -> Result<Device> {
+        let d = Device::unopened();
+        let gpu = create_gpu().await.map(Arc::new);
+        let _ = d.0.gpu.set(gpu.clone());
+        gpu.map(|_| d)
+    }
+
+    /// A device from an application's own wgpu device and queue, so that wgrad shares its
+    /// GPU instead of opening a second device. `adapter` describes the adapter the device was
+    /// made from (its name, backend and type go into [`DeviceInfo`]); limits and features are
+    /// read from the device (wgrad uses `shader-f16` when the device has it).
+    ///
+    /// ```
+    /// let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    /// let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
+    /// let (device, queue) =
+    ///     pollster::block_on(adapter.request_device(&Default::default())).unwrap();
+    /// let dev = wgrad::Device::from_wgpu(&adapter.get_info(), device, queue);
+    /// let y = wgrad::with_device(&dev, || wgrad::Tensor::ones([3]).exp().sum(None, false));
+    /// assert!((y.item() - 3.0 * 1f32.exp()).abs() < 1e-4);
+    /// ```
+    pub fn from_wgpu(
+        adapter: &wgpu::AdapterInfo,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+    ) -> Device {
+        let d = Device::unopened();
+        let info = describe(adapter, &device.limits(), device.features());
+        let gpu = Arc::new(Gpu::new(device, queue, info));
+        let _ = d.0.gpu.set(Ok(gpu));
+        d
+    }
+
+    /// The adapter and limits of this device (opening it if it is the default one and not
+    /// open yet).
+    ///
+    /// ```
+    /// let info = wgrad::Device::default().info().unwrap();
+    /// assert!(info.max_storage_buffer_binding_size > 0);
+    /// ```
+    pub fn info(&self) -> Result<DeviceInfo> {
+        self.gpu().map(|g| g.info.clone())
+    }
+
+    /// The wgpu device and queue wgrad uses (the application's own ones for a device made by
+    /// [`Device::from_wgpu`]), for an application's passes over wgrad's buffers.
+    ///
+    /// ```
+    /// let (device, _queue) = wgrad::Device::default().wgpu().unwrap();
+    /// assert!(device.limits().max_storage_buffers_per_shader_stage >= 4);
+    /// ```
+    pub fn wgpu(&self) -> Result<(wgpu::Device, wgpu::Queue)> {
+        self.gpu().map(|g| (g.device.clone(), g.queue.clone()))
+    }
+
+    /// Waits until this device has finished all work submitted to it.
+    ///
+    /// ```
+    /// let d = wgrad::Device::default();
+    /// wgrad::Tensor::ones([4]).exp().realize();
+    /// d.synchronize().unwrap();
+    /// ```
+    pub fn synchronize(&self) -> Result<()> {
+        self.gpu()?.wait_idle()
+    }
+
+    /// The device's context, opened on first use.
+    pub(crate) fn gpu(&self) -> Result<Arc<Gpu>> {
+        #[cfg(target_arch = "wasm32")]
+        return match self.0.gpu.get() {
+            Some(g) => g.clone(),
+            // (Not remembered: `init_async` may still open it.)
+            None => Err(Error::Device(
+                "no device yet: in the browser call `wgrad::init_async().await` first".into(),
+            )),
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            self.0
+                .gpu
+                .get_or_init(|| pollster::block_on(create_gpu()).map(Arc::new))
+                .clone()
+        }
+    }
+
+    /// The device's context if it is open (never opens it).
+    pub(crate) fn opened(&self) -> Option<Arc<Gpu>> {
+        self.0.gpu.get().and_then(|g| g.as_ref().ok().cloned())
+    }
+}
+
+/// Runs `f` with `device` as the current device: tensors made from data or constants inside
+/// are placed on it, and work on tensors that no device holds yet runs there.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let dev = wgrad::Device::open().unwrap();
+/// let x = wgrad::with_device(&dev, || Tensor::ones([2]));
+/// assert_eq!(x.device(), dev);
+/// assert_eq!(Tensor::ones([2]).device(), wgrad::Device::default());
+/// ```
+pub fn with_device<R>(device: &Device, f: impl FnOnce() -> R) -> R {
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            SCOPE.with(|s| s.borrow_mut().pop());
+        }
+    }
+    SCOPE.with(|s| s.borrow_mut().push(device.clone()));
+    let _pop = Pop;
+    f()
+}
+
+/// The device of the innermost [`with_device`], if any.
+pub(crate) fn scoped() -> Option<Device> {
+    SCOPE.with(|s| s.borrow().last().cloned())
+}
+
+/// The current device: the innermost [`with_device`]'s, else the default one.
+pub(crate) fn current() -> Device {
+    scoped().unwrap_or_default()
+}
+
+/// The current device's context, if it is open (never opens it).
+pub(crate) fn opened() -> Option<Arc<Gpu>> {
+    current().opened()
+}
+
+/// Opens the current device (the default one unless inside [`with_device`]) without
+/// blocking (for the browser, where the default device must be opened this way); native
+/// code may call it too.
 ///
 /// ```
 /// let info = pollster::block_on(wgrad::init_async()).unwrap();
 /// assert!(!info.name.is_empty());
 /// ```
 pub async fn init_async() -> Result<DeviceInfo> {
-    if let Some(g) = GPU.get() {
+    let d = current();
+    if let Some(g) = d.0.gpu.get() {
         return g.as_ref().map(|g| g.info.clone()).map_err(|e| e.clone());
     }
-    let created = create_gpu().await;
-    let _ = GPU.set(created);
-    gpu().map(|g| g.info.clone())
+    let created = create_gpu().await.map(Arc::new);
+    let _ = d.0.gpu.set(created);
+    d.info()
 }
 
-/// Creates the device now (blocking) and reports it; an error says what to install.
+/// Opens the current device now (blocking) and reports it; an error says what to install.
 ///
 /// ```
 /// let info = wgrad::init().unwrap();
@@ -158,16 +431,17 @@ pub async fn init_async() -> Result<DeviceInfo> {
 /// ```
 pub fn init() -> Result<DeviceInfo> {
     // (On the web this only reports a device that `init_async` created.)
-    gpu().map(|g| g.info.clone())
+    current().info()
 }
 
-/// The adapter and limits in use (creates the device if needed; panics with advice if none).
+/// The adapter and limits of the current device (opens it if needed; panics with advice if
+/// there is none).
 ///
 /// ```
 /// println!("{}", wgrad::device_info());
 /// ```
 pub fn device_info() -> DeviceInfo {
-    gpu_or_panic().info.clone()
+    crate::error::or_panic(current().info())
 }
 
 fn backend_from_env() -> Result<Option<wgpu::Backends>> {
@@ -276,25 +550,29 @@ async fn create_gpu() -> Result<Gpu> {
         })
         .await
         .map_err(|e| Error::Device(format!("adapter {} refused a device: {e}", ainfo.name)))?;
-    let info = DeviceInfo {
-        name: ainfo.name.clone(),
-        backend: format!("{:?}", ainfo.backend).to_lowercase(),
-        device_type: format!("{:?}", ainfo.device_type),
-        driver: format!("{} {}", ainfo.driver, ainfo.driver_info)
+    let info = describe(&ainfo, &limits, features);
+    Ok(Gpu::new(device, queue, info))
+}
+
+/// What wgrad reports of a device made from `adapter` with `limits` and `features`.
+fn describe(
+    adapter: &wgpu::AdapterInfo,
+    limits: &wgpu::Limits,
+    features: wgpu::Features,
+) -> DeviceInfo {
+    DeviceInfo {
+        name: adapter.name.clone(),
+        backend: format!("{:?}", adapter.backend).to_lowercase(),
+        device_type: format!("{:?}", adapter.device_type),
+        driver: format!("{} {}", adapter.driver, adapter.driver_info)
             .trim()
             .to_string(),
         max_buffer_size: limits.max_buffer_size,
-        max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size as u64,
+        max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
         max_storage_buffers_per_shader_stage: limits.max_storage_buffers_per_shader_stage,
         max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
         max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
-        shader_f16,
+        shader_f16: features.contains(wgpu::Features::SHADER_F16),
         min_uniform_buffer_offset_alignment: limits.min_uniform_buffer_offset_alignment,
-    };
-    Ok(Gpu {
-        device,
-        queue,
-        limits: Limits::of(&info),
-        info,
-    })
+    }
 }

@@ -4,22 +4,20 @@
 //! step.
 
 use super::counters::COUNTERS;
-use super::device::gpu;
+use super::device::Gpu;
 use crate::error::{Error, Result};
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{LazyLock, Mutex};
 
-/// Pipelines by source, with the tick of their last use.
-static CACHE: LazyLock<Mutex<Lru>> = LazyLock::new(|| Mutex::new(Lru::default()));
-
+/// A device's pipelines by source, with the tick of their last use.
 #[derive(Default)]
-struct Lru {
+pub(crate) struct PipelineCache {
     map: HashMap<String, (Compiled, u64)>,
     tick: u64,
 }
 
-impl Lru {
+impl PipelineCache {
     fn get(&mut self, source: &str) -> Option<Compiled> {
         self.tick += 1;
         let tick = self.tick;
@@ -32,7 +30,9 @@ impl Lru {
     /// once, so eviction costs O(1) per insert on average).
     fn insert(&mut self, source: String, c: Compiled, cap: usize) {
         self.tick += 1;
-        self.map.insert(source, (c, self.tick));
+        if self.map.insert(source, (c, self.tick)).is_none() {
+            CACHED.fetch_add(1, Relaxed);
+        }
         if self.map.len() > cap.max(1) {
             let mut ticks: Vec<u64> = self.map.values().map(|(_, t)| *t).collect();
             ticks.sort_unstable();
@@ -40,6 +40,7 @@ impl Lru {
             let cut = ticks[ticks.len() - keep.max(1)];
             let before = self.map.len();
             self.map.retain(|_, (_, t)| *t >= cut);
+            CACHED.fetch_sub((before - self.map.len()) as u64, Relaxed);
             COUNTERS
                 .pipelines_evicted
                 .fetch_add((before - self.map.len()) as u64, Relaxed);
@@ -47,9 +48,18 @@ impl Lru {
     }
 }
 
-/// Pipelines held by the cache now.
+/// Pipelines held by every device's cache now.
+static CACHED: AtomicU64 = AtomicU64::new(0);
+
+impl Drop for PipelineCache {
+    fn drop(&mut self) {
+        CACHED.fetch_sub(self.map.len() as u64, Relaxed);
+    }
+}
+
+/// Pipelines held by every device's cache now.
 pub(crate) fn cached() -> usize {
-    CACHE.lock().unwrap_or_else(|e| e.into_inner()).map.len()
+    CACHED.load(Relaxed) as usize
 }
 
 /// Validates WGSL with naga, as the device would; the error names the kernel.
@@ -84,17 +94,24 @@ pub(crate) struct Compiled {
 /// compiled on first use. The layout is explicit (not derived from the shader), so a binding
 /// that a kernel happens not to read is still accepted.
 pub(crate) fn pipeline(
+    g: &Gpu,
     source: &str,
     label: &str,
     reads: usize,
     writes: usize,
     params: bool,
 ) -> Result<Compiled> {
-    if let Some(p) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(source) {
+    if let Some(p) = g
+        .pipelines
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(source)
+    {
         return Ok(p);
     }
     validate_wgsl(source, label)?;
-    let device = &gpu()?.device;
+    let _held = g.access.hold();
+    let device = &g.device;
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(label),
         source: wgpu::ShaderSource::Wgsl(source.into()),
@@ -152,10 +169,9 @@ pub(crate) fn pipeline(
         layout,
     };
     let cap = super::policy::policy().pipeline_cache;
-    CACHE.lock().unwrap_or_else(|e| e.into_inner()).insert(
-        source.to_string(),
-        compiled.clone(),
-        cap,
-    );
+    g.pipelines
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(source.to_string(), compiled.clone(), cap);
     Ok(compiled)
 }

@@ -1,7 +1,8 @@
 //! The process-wide knobs in one place: which matmul kernel to generate, how large a chunk of
 //! Jacobian rows may be, how long a fused chain may grow, and what to print while realizing.
 //! The environment (`WGRAD_MATMUL`, `WGRAD_DEBUG`) is read once, when the policy is first
-//! used; [`set_policy`] replaces it; the scheduler and the transforms take one snapshot per call.
+//! used; [`set_policy`] replaces it for the process, [`with_policy`] for one closure on one
+//! thread; the scheduler and the transforms take one snapshot per call.
 
 use std::sync::{LazyLock, RwLock};
 
@@ -153,13 +154,46 @@ impl Policy {
 
 static POLICY: LazyLock<RwLock<Policy>> = LazyLock::new(|| RwLock::new(Policy::from_env()));
 
-/// The policy in force (a snapshot).
+thread_local! {
+    /// The policies of the enclosing [`with_policy`] calls, innermost last.
+    static SCOPED: std::cell::RefCell<Vec<Policy>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The policy in force on this thread (a snapshot): the innermost [`with_policy`]'s, else the
+/// process-wide one.
 ///
 /// ```
 /// assert!(wgrad::policy().max_fused_depth > 0);
 /// ```
 pub fn policy() -> Policy {
-    POLICY.read().unwrap_or_else(|e| e.into_inner()).clone()
+    SCOPED
+        .with(|s| s.borrow().last().cloned())
+        .unwrap_or_else(|| POLICY.read().unwrap_or_else(|e| e.into_inner()).clone())
+}
+
+/// Runs `f` under the policy `p` on this thread only (the process-wide policy and other
+/// threads are unaffected; calls nest). Graphs are lazy: the policy applies to what `f`
+/// realizes and transforms, not to work realized after it returns.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let p = wgrad::Policy { matmul: wgrad::MatmulKernel::Tiled, ..wgrad::policy() };
+/// let c = wgrad::with_policy(p, || {
+///     assert_eq!(wgrad::policy().matmul, wgrad::MatmulKernel::Tiled);
+///     Tensor::eye(3).matmul(&Tensor::ones([3, 2])).to_vec::<f32>()
+/// });
+/// assert_eq!(c, vec![1.0; 6]);
+/// ```
+pub fn with_policy<R>(p: Policy, f: impl FnOnce() -> R) -> R {
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            SCOPED.with(|s| s.borrow_mut().pop());
+        }
+    }
+    SCOPED.with(|s| s.borrow_mut().push(p));
+    let _pop = Pop;
+    f()
 }
 
 /// Replaces the policy for every later realize and transform (kernels already compiled stay
@@ -176,8 +210,8 @@ pub fn set_policy(p: Policy) {
     *POLICY.write().unwrap_or_else(|e| e.into_inner()) = p;
 }
 
-/// Chooses the matmul kernel for the kernels generated from now on (a shortcut for
-/// [`set_policy`]; tests use it to cover both variants on one adapter).
+/// Chooses the matmul kernel for the kernels generated from now on (a test hook: a shortcut
+/// for [`set_policy`]; [`with_policy`] is the way for programs).
 ///
 /// ```
 /// wgrad::set_matmul_kernel(wgrad::MatmulKernel::Tiled);
@@ -185,13 +219,15 @@ pub fn set_policy(p: Policy) {
 /// assert_eq!(c.to_vec::<f32>(), vec![1.0; 6]);
 /// wgrad::set_matmul_kernel(wgrad::MatmulKernel::Auto);
 /// ```
+#[doc(hidden)]
 pub fn set_matmul_kernel(k: MatmulKernel) {
     let mut p = POLICY.write().unwrap_or_else(|e| e.into_inner());
     p.matmul = k;
 }
 
 /// Caps the bytes of one chunk of Jacobian rows (0: half the device's largest binding, the
-/// default; a shortcut for [`set_policy`]). Tests use a small cap to exercise the chunking.
+/// default; a test hook: a shortcut for [`set_policy`]; [`with_policy`] is the way for
+/// programs). Tests use a small cap to exercise the chunking.
 ///
 /// ```
 /// use wgrad::prelude::*;
@@ -200,6 +236,7 @@ pub fn set_matmul_kernel(k: MatmulKernel) {
 /// wgrad::set_jacobian_chunk_bytes(0);
 /// assert_eq!(j.sum(None, false).item(), 80.0);
 /// ```
+#[doc(hidden)]
 pub fn set_jacobian_chunk_bytes(bytes: usize) {
     let mut p = POLICY.write().unwrap_or_else(|e| e.into_inner());
     p.jacobian_chunk_bytes = bytes;

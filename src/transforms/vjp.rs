@@ -81,13 +81,15 @@ impl FlatPullback {
                 };
                 let needs: Vec<bool> = ins.iter().map(|x| self.depends.contains(&x.id())).collect();
                 let grads = n.op().prim().vjp(ins, n, &ct, &needs);
+                check_cotangents(n, ins, &grads)?;
                 for ((x, g), need) in ins.iter().zip(grads).zip(needs) {
                     if let (Some(g), true) = (g, need) {
                         add(&mut ctmap, x.id(), g);
                     }
                 }
             }
-        });
+            Ok::<(), crate::Error>(())
+        })?;
         Ok(self
             .leaves
             .iter()
@@ -104,6 +106,36 @@ impl FlatPullback {
             })
             .collect())
     }
+}
+
+/// A VJP rule's result must have one cotangent per input, each of its input's shape: anything
+/// else is a bug in the rule, reported as one (not truncated by a `zip`).
+fn check_cotangents(n: &Tensor, ins: &[Tensor], grads: &[Option<Tensor>]) -> Result<()> {
+    let bad = |msg: String| {
+        Err(crate::Error::Internal(format!(
+            "{} VJP: {msg}",
+            n.op().name()
+        )))
+    };
+    if grads.len() != ins.len() {
+        return bad(format!(
+            "{} cotangents for {} inputs",
+            grads.len(),
+            ins.len()
+        ));
+    }
+    for (k, (x, g)) in ins.iter().zip(grads).enumerate() {
+        if let Some(g) = g {
+            if g.shape() != x.shape() {
+                return bad(format!(
+                    "cotangent {k} has shape {:?}, input {k} has shape {:?}",
+                    g.shape(),
+                    x.shape()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `f(primals)` and its pullback, on flat lists of tensors.

@@ -126,6 +126,7 @@ pub(crate) fn vmap_flat(
                 .map(|x| bmap.get(&x.id()).cloned().unwrap_or_else(|| x.clone()))
                 .collect();
             let b = n.op().prim().batch(&args, &n, &batched, size)?;
+            check_batched(&n, &b, size)?;
             bmap.insert(n.id(), b);
         }
         Ok::<(), crate::Error>(())
@@ -152,4 +153,18 @@ pub(crate) fn vmap_flat(
             }
         })
         .collect()
+}
+
+/// A batching rule's result must be its node's shape with the batch axis in front: anything
+/// else is a bug in the rule, reported as one.
+fn check_batched(n: &Tensor, b: &Tensor, size: usize) -> crate::Result<()> {
+    if b.shape().first() == Some(&size) && b.shape()[1..] == *n.shape() {
+        return Ok(());
+    }
+    Err(crate::Error::Internal(format!(
+        "{} batching rule: result of shape {:?} for a node of shape {:?} batched by {size}",
+        n.op().name(),
+        b.shape(),
+        n.shape()
+    )))
 }

@@ -1,0 +1,336 @@
+//! `realize`, from the top: **collect** the pending graph (see `scheduler`), find the one
+//! device it runs on, **check** it against that device's limits, **upload** pending host data,
+//! take a plan from the device's cache or make one, **encode**, **submit** once and **commit**
+//! the results to their tensors. Reading a tensor back rides on the same submit.
+
+use super::codegen::{BufRef, internal};
+use super::counters::COUNTERS;
+use super::device::{Device, Gpu, Limits};
+use super::encode::{Action, Recorded, actions, encode, profile, record};
+use super::plans::{EXTERNAL, Structure, cache_plan, cached_plan, make_plan};
+use super::policy::DebugOutput;
+use super::pool::Storage;
+use super::scheduler::collect;
+use crate::error::{Result, or_panic};
+use crate::tensor::Tensor;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// Realizes `targets` (one submit), panicking on device errors. Returns once submitted on GPUs
+/// (a read waits for the device: `read_bytes` polls), so the host can trace the next step
+/// meanwhile; waits on CPU adapters (`Policy::wait_after_realize`). Work in flight at process
+/// exit is harmless (`tests/exit.rs`).
+pub(crate) fn realize(targets: &[Tensor]) {
+    or_panic(try_realize(targets));
+}
+
+/// Fallible [`realize`].
+pub(crate) fn try_realize(targets: &[Tensor]) -> Result<()> {
+    let Some(done) = run(targets, false)? else {
+        return Ok(());
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    if super::policy::policy()
+        .wait_after_realize
+        .unwrap_or(done.gpu.limits.cpu)
+    {
+        done.gpu.wait_idle()?;
+    }
+    let _ = done;
+    Ok(())
+}
+
+/// Realizes `t` and reads its bytes back (blocking).
+pub(crate) fn read_bytes(t: &Tensor) -> Result<Vec<u8>> {
+    if cfg!(target_arch = "wasm32") {
+        return Err(crate::Error::Device(
+            "reading a tensor blocks, which the browser cannot do: use `to_vec_async().await`"
+                .into(),
+        ));
+    }
+    // Native: the async path waits for the device before it awaits the mapping, so this
+    // completes at once.
+    pollster::block_on(read_bytes_async(t))
+}
+
+/// Realizes `t` and reads its bytes back without blocking the thread.
+pub(crate) async fn read_bytes_async(t: &Tensor) -> Result<Vec<u8>> {
+    let done = run(std::slice::from_ref(t), true)?
+        .ok_or_else(|| internal("a read-back without its submit".into()))?;
+    let (staging, bytes) = done
+        .staging
+        .ok_or_else(|| internal("a read-back without its buffer".into()))?;
+    let g = done.gpu;
+    let (tx, rx) = futures::channel::oneshot::channel();
+    {
+        let _held = g.access.hold();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    g.wait_idle()?;
+    rx.await
+        .map_err(|_| crate::Error::Device("read-back callback never ran".into()))?
+        .map_err(|e| crate::Error::Device(format!("mapping the read-back buffer failed: {e}")))?;
+    let _held = g.access.hold();
+    let data = staging
+        .slice(..)
+        .get_mapped_range()
+        .map_err(|e| crate::Error::Device(format!("reading the mapped buffer failed: {e}")))?
+        .to_vec();
+    staging.unmap();
+    drop(staging);
+    Ok(data[..bytes as usize].to_vec())
+}
+
+/// Check: every node fits the device (graphs built before the device existed were checked
+/// only for what needs no limits).
+fn check(order: &[Tensor], limits: &Limits) -> Result<()> {
+    for t in order {
+        crate::tensor::check_fits_limits(t.op().name(), t.shape(), t.dtype(), limits)?;
+    }
+    Ok(())
+}
+
+/// Upload: host data waiting for the device goes into buffers (before this submit's kernels).
+fn upload(order: &[Tensor], device: &Device, g: &Gpu) -> Result<()> {
+    for t in order {
+        t.upload_pending(device, g)?;
+    }
+    Ok(())
+}
+
+/// What a realize leaves to its caller: the device it ran on, and the read-back buffer it
+/// filled in the same submit (with the bytes to read).
+pub(crate) struct Submitted {
+    pub gpu: Arc<Gpu>,
+    pub staging: Option<(wgpu::Buffer, u64)>,
+}
+
+/// The device a realize runs on: the one its tensors are placed on (an error naming both
+/// when there are two), else the current one.
+fn graph_device(order: &[Tensor], targets: &[Tensor]) -> Result<Device> {
+    let mut found: Option<Device> = None;
+    let mut see = |t: &Tensor| -> Result<()> {
+        match (t.placed(), &found) {
+            (Some(d), Some(f)) if d != f => Err(crate::Error::DeviceMismatch {
+                op: "realize",
+                first: format!("{f:?}"),
+                second: format!("{d:?}"),
+            }),
+            (Some(d), None) => {
+                found = Some(d.clone());
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    };
+    for t in targets {
+        see(t)?;
+    }
+    for n in order {
+        see(n)?;
+        for x in n.0.inputs.read().unwrap().iter() {
+            see(x)?;
+        }
+    }
+    Ok(found.unwrap_or_else(super::device::current))
+}
+
+/// Runs every stage, holding the device (see `AccessLock`); with `read`, copies the first
+/// target into a staging buffer in the same submit. `None`: nothing to do.
+fn run(targets: &[Tensor], read: bool) -> Result<Option<Submitted>> {
+    let order = collect(targets);
+    if order.is_empty() && !read {
+        return Ok(None);
+    }
+    let device = graph_device(&order, targets)?;
+    let gpu = device.gpu()?;
+    let g = &*gpu;
+    let held = g.access.hold();
+    let staging = read.then(|| {
+        let t = &targets[0];
+        let bytes = ((t.numel() * t.dtype().size()) as u64).div_ceil(4) * 4;
+        let b = g.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("wgrad read-back"),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        (b, bytes)
+    });
+    encode_and_submit(&order, targets, &device, g, staging.as_ref())?;
+    g.pool.destroy_doomed();
+    drop(held);
+    Ok(Some(Submitted { gpu, staging }))
+}
+
+/// The stages of [`run`] from the check on (the device held).
+fn encode_and_submit(
+    order: &[Tensor],
+    targets: &[Tensor],
+    device: &Device,
+    g: &Gpu,
+    read: Option<&(wgpu::Buffer, u64)>,
+) -> Result<()> {
+    let order = order.to_vec();
+    // Device errors (validation, out of memory) come back as errors, not panics: they are
+    // caught by error scopes for this thread's work (popped, innermost first, before any
+    // result is committed; an early return drops them in that order too).
+    #[cfg(not(target_arch = "wasm32"))]
+    let validation = g.device.push_error_scope(wgpu::ErrorFilter::Validation);
+    #[cfg(not(target_arch = "wasm32"))]
+    let out_of_memory = g.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let policy = super::policy::policy();
+    check(&order, &g.limits)?;
+    upload(&order, device, g)?;
+    let order: Vec<Tensor> = order.into_iter().filter(|t| !t.is_realized()).collect();
+    let structure = Structure::of(&order, targets, &policy);
+    let cached = (policy.plan_cache > 0)
+        .then(|| cached_plan(g, &structure.key))
+        .flatten();
+    let plan = match cached {
+        Some(plan) => {
+            COUNTERS.plan_hits.fetch_add(1, Relaxed);
+            plan
+        }
+        None => {
+            COUNTERS.plan_misses.fetch_add(1, Relaxed);
+            let (plan, reusable) = make_plan(&order, targets, &structure, &g.limits, &policy)?;
+            let plan = Arc::new(plan);
+            if reusable && policy.plan_cache > 0 {
+                cache_plan(g, structure.key.clone(), plan.clone(), policy.plan_cache);
+            }
+            plan
+        }
+    };
+    let kernels = plan.kernels_for(&order)?;
+    let assignment = &plan.assignment;
+    let externals: Vec<Storage> = structure
+        .externals
+        .iter()
+        .map(|t| {
+            t.storage()
+                .ok_or_else(|| internal("an external input has no buffer".into()))
+        })
+        .collect::<Result<_>>()?;
+    // The scalars' uniform buffer lives until the submit: dropping a buffer destroys it in the
+    // browser, which would invalidate the commands that bind it.
+    let (dispatches, slots, scalars) = encode(
+        g,
+        &kernels,
+        assignment,
+        &externals,
+        &plan.pipelines,
+        policy.sentinel,
+    )?;
+    let actions = actions(&dispatches)?;
+    let launches = actions
+        .iter()
+        .filter(|a| matches!(a, Action::Dispatch(_)))
+        .count();
+    if policy.debug >= DebugOutput::Profile {
+        profile(g, &actions);
+    }
+    let mut encoder = g
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("wgrad realize"),
+        });
+    if policy.debug < DebugOutput::Profile {
+        record(&mut encoder, &actions);
+    }
+    if policy.debug >= DebugOutput::Kernels {
+        print_kernels(order.len(), launches, &dispatches);
+    }
+    let value_of = |k: usize| -> Option<Storage> {
+        match &plan.targets[k] {
+            Some(BufRef::Virtual(v)) if *v >= EXTERNAL => externals.get(v - EXTERNAL).cloned(),
+            Some(BufRef::Virtual(v)) => assignment.slot_of.get(v).map(|&s| slots[s].clone()),
+            Some(BufRef::Real(s)) => Some(s.clone()),
+            None => targets[k].storage(),
+        }
+    };
+    if let Some((staging, bytes)) = read {
+        let src =
+            value_of(0).ok_or_else(|| internal("the read-back target has no buffer".into()))?;
+        if *bytes > 0 {
+            encoder.copy_buffer_to_buffer(src.raw(), src.offset, staging, 0, *bytes);
+        }
+    }
+    // Submit.
+    g.queue.submit([encoder.finish()]);
+    drop(scalars);
+    drop(actions);
+    COUNTERS.kernels.fetch_add(launches as u64, Relaxed);
+    COUNTERS.fused_nodes.fetch_add(plan.fused, Relaxed);
+    COUNTERS.submits.fetch_add(1, Relaxed);
+    if !kernels.is_empty() {
+        COUNTERS.realizes.fetch_add(1, Relaxed);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let oom = pollster::block_on(out_of_memory.pop());
+        let invalid = pollster::block_on(validation.pop());
+        if let Some(e) = oom.or(invalid) {
+            return Err(crate::Error::Device(format!(
+                "the device refused this realize's work (nothing was committed): {e}"
+            )));
+        }
+    }
+    commit(targets, device, value_of);
+    // Buffers of this submit that no result holds go back to the pool only now, after the
+    // submit: another thread must not write them (by an upload or an earlier submit) before
+    // this encoder's commands have run.
+    drop(slots);
+    Ok(())
+}
+
+/// `WGRAD_DEBUG=kernels`: a realize's kernels, repeated blocks marked.
+fn print_kernels(nodes: usize, launches: usize, dispatches: &[Recorded]) {
+    let labels: Vec<String> = dispatches
+        .iter()
+        .filter_map(|d| match d {
+            Recorded::Dispatch(d) => Some(d.label.to_string()),
+            Recorded::Repeat(n) => Some(format!("[repeat {n}")),
+            Recorded::EndRepeat => Some("]".into()),
+            _ => None,
+        })
+        .collect();
+    let distinct = dispatches
+        .iter()
+        .filter(|d| matches!(d, Recorded::Dispatch(_)))
+        .count();
+    eprintln!(
+        "wgrad: realize of {nodes} nodes -> {launches} kernels ({distinct} distinct) {labels:?}"
+    );
+}
+
+/// Commit: each target gets its value (on `device`); outside every transform its history is
+/// released.
+fn commit(targets: &[Tensor], device: &Device, value_of: impl Fn(usize) -> Option<Storage>) {
+    let cut = !crate::transforms::trace::active();
+    for (k, t) in targets.iter().enumerate() {
+        if let Some(s) = value_of(k) {
+            t.set_storage(s, device);
+        }
+        if cut && t.is_realized() {
+            // Outside every transform nothing can differentiate through a realized tensor
+            // later, so its history is released (keeps training loops from growing).
+            t.forget_inputs();
+        }
+    }
+}
+
+/// Waits until the current device has finished all submitted work (benchmarks time with it;
+/// [`Device::synchronize`](crate::Device::synchronize) waits on another device).
+///
+/// ```
+/// let y = wgrad::Tensor::ones([4]).exp();
+/// y.realize();
+/// wgrad::synchronize();
+/// ```
+pub fn synchronize() {
+    crate::error::or_panic(super::device::current().synchronize());
+}
