@@ -345,10 +345,20 @@ impl Tensor {
         check_fits("from_slice", &shape, T::DTYPE)?;
         let mut bytes = Vec::with_capacity(data.len() * T::DTYPE.size() + 4);
         T::write_bytes(data, &mut bytes);
+        Tensor::from_host_bytes(bytes, shape, T::DTYPE)
+    }
+
+    /// A data node whose values wait on the host (padded to whole words, at least one) for
+    /// the first realize that needs them.
+    pub(crate) fn from_host_bytes(
+        mut bytes: Vec<u8>,
+        shape: Vec<usize>,
+        dtype: DType,
+    ) -> Result<Tensor> {
         while bytes.len() % 4 != 0 || bytes.is_empty() {
             bytes.push(0);
         }
-        let t = Tensor::from_op(Op::Source(Source::Data), vec![], shape, T::DTYPE)?;
+        let t = Tensor::from_op(Op::Source(Source::Data), vec![], shape, dtype)?;
         *t.0.host.lock().unwrap() = Some(bytes);
         Ok(t)
     }

@@ -79,20 +79,10 @@ impl Tensor {
         if self.placed() == Some(device) {
             return Ok(self.clone());
         }
-        let mut bytes = super::realize::read_bytes(self)?;
-        while bytes.len() % 4 != 0 || bytes.is_empty() {
-            bytes.push(0);
-        }
-        let t = with_device(device, || {
-            Tensor::from_op(
-                Op::Source(Source::Data),
-                vec![],
-                self.shape().to_vec(),
-                self.dtype(),
-            )
-        })?;
-        *t.0.host.lock().unwrap() = Some(bytes);
-        Ok(t)
+        let bytes = super::realize::read_bytes(self)?;
+        with_device(device, || {
+            Tensor::from_host_bytes(bytes, self.shape().to_vec(), self.dtype())
+        })
     }
 
     /// A tensor whose values are an application's buffer: `shape` elements of `dtype` from
