@@ -499,25 +499,41 @@ impl Tensor {
     }
 }
 
+/// The one device that a set of tensors is placed on, gathered tensor by tensor: two devices
+/// are an error naming both.
+#[derive(Default)]
+pub(crate) struct Placement(Option<Device>);
+
+impl Placement {
+    /// Takes `t`'s device into account (`op` names the operation in the error).
+    pub(crate) fn see(&mut self, op: &'static str, t: &Tensor) -> Result<()> {
+        match (t.placed(), &self.0) {
+            (Some(d), Some(f)) if d != f => Err(Error::DeviceMismatch {
+                op,
+                first: format!("{f:?}"),
+                second: format!("{d:?}"),
+            }),
+            (Some(d), None) => {
+                self.0 = Some(d.clone());
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+    /// The device found, if any.
+    pub(crate) fn device(self) -> Option<Device> {
+        self.0
+    }
+}
+
 /// The one device among `inputs`' (an error naming both when there are two), else the device of
 /// the enclosing `with_device`, else none.
 fn device_of(op: &'static str, inputs: &[Tensor]) -> Result<Option<Device>> {
-    let mut found: Option<&Device> = None;
+    let mut placement = Placement::default();
     for x in inputs {
-        if let Some(d) = x.placed() {
-            match found {
-                Some(f) if f != d => {
-                    return Err(Error::DeviceMismatch {
-                        op,
-                        first: format!("{f:?}"),
-                        second: format!("{d:?}"),
-                    });
-                }
-                _ => found = Some(d),
-            }
-        }
+        placement.see(op, x)?;
     }
-    Ok(found.cloned().or_else(crate::runtime::device::scoped))
+    Ok(placement.device().or_else(crate::runtime::device::scoped))
 }
 
 /// Realizes several tensors together: one schedule, one submit.

@@ -12,7 +12,7 @@ use super::policy::DebugOutput;
 use super::pool::Storage;
 use super::scheduler::collect;
 use crate::error::{Result, or_panic};
-use crate::tensor::Tensor;
+use crate::tensor::{Placement, Tensor};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -111,31 +111,17 @@ pub(crate) struct Submitted {
 /// The device a realize runs on: the one its tensors are placed on (an error naming both
 /// when there are two), else the current one.
 fn graph_device(order: &[Tensor], targets: &[Tensor]) -> Result<Device> {
-    let mut found: Option<Device> = None;
-    let mut see = |t: &Tensor| -> Result<()> {
-        match (t.placed(), &found) {
-            (Some(d), Some(f)) if d != f => Err(crate::Error::DeviceMismatch {
-                op: "realize",
-                first: format!("{f:?}"),
-                second: format!("{d:?}"),
-            }),
-            (Some(d), None) => {
-                found = Some(d.clone());
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    };
+    let mut placement = Placement::default();
     for t in targets {
-        see(t)?;
+        placement.see("realize", t)?;
     }
     for n in order {
-        see(n)?;
+        placement.see("realize", n)?;
         for x in n.0.inputs.read().unwrap().iter() {
-            see(x)?;
+            placement.see("realize", x)?;
         }
     }
-    Ok(found.unwrap_or_else(super::device::current))
+    Ok(placement.device().unwrap_or_else(super::device::current))
 }
 
 /// Runs every stage, holding the device (see `AccessLock`); with `read`, copies the first
