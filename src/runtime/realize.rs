@@ -26,9 +26,7 @@ pub(crate) fn realize(targets: &[Tensor]) {
 
 /// Fallible [`realize`].
 pub(crate) fn try_realize(targets: &[Tensor]) -> Result<()> {
-    let Some(done) = run(targets, false)? else {
-        return Ok(());
-    };
+    let done = run(targets, false)?;
     #[cfg(not(target_arch = "wasm32"))]
     if super::policy::policy()
         .wait_after_realize
@@ -36,6 +34,7 @@ pub(crate) fn try_realize(targets: &[Tensor]) -> Result<()> {
     {
         done.gpu.wait_idle()?;
     }
+    #[cfg(target_arch = "wasm32")]
     let _ = done;
     Ok(())
 }
@@ -55,8 +54,7 @@ pub(crate) fn read_bytes(t: &Tensor) -> Result<Vec<u8>> {
 
 /// Realizes `t` and reads its bytes back without blocking the thread.
 pub(crate) async fn read_bytes_async(t: &Tensor) -> Result<Vec<u8>> {
-    let done = run(std::slice::from_ref(t), true)?
-        .ok_or_else(|| internal("a read-back without its submit".into()))?;
+    let done = run(std::slice::from_ref(t), true)?;
     let (staging, bytes) = done
         .staging
         .ok_or_else(|| internal("a read-back without its buffer".into()))?;
@@ -80,6 +78,7 @@ pub(crate) async fn read_bytes_async(t: &Tensor) -> Result<Vec<u8>> {
         .map_err(|e| crate::Error::Device(format!("reading the mapped buffer failed: {e}")))?
         .to_vec();
     staging.unmap();
+    // Destroyed here, still holding the device (GL).
     drop(staging);
     Ok(data[..bytes as usize].to_vec())
 }
@@ -125,14 +124,15 @@ fn graph_device(order: &[Tensor], targets: &[Tensor]) -> Result<Device> {
 }
 
 /// Runs every stage, holding the device (see `AccessLock`); with `read`, copies the first
-/// target into a staging buffer in the same submit. `None`: nothing to do.
-fn run(targets: &[Tensor], read: bool) -> Result<Option<Submitted>> {
+/// target into a staging buffer in the same submit. With nothing to compute and nothing to
+/// read it submits nothing.
+fn run(targets: &[Tensor], read: bool) -> Result<Submitted> {
     let order = collect(targets);
-    if order.is_empty() && !read {
-        return Ok(None);
-    }
     let device = graph_device(&order, targets)?;
     let gpu = device.gpu()?;
+    if order.is_empty() && !read {
+        return Ok(Submitted { gpu, staging: None });
+    }
     let g = &*gpu;
     let held = g.access.hold();
     let staging = read.then(|| {
@@ -146,21 +146,20 @@ fn run(targets: &[Tensor], read: bool) -> Result<Option<Submitted>> {
         });
         (b, bytes)
     });
-    encode_and_submit(&order, targets, &device, g, staging.as_ref())?;
+    encode_and_submit(order, targets, &device, g, staging.as_ref())?;
     g.pool.destroy_doomed();
     drop(held);
-    Ok(Some(Submitted { gpu, staging }))
+    Ok(Submitted { gpu, staging })
 }
 
 /// The stages of [`run`] from the check on (the device held).
 fn encode_and_submit(
-    order: &[Tensor],
+    order: Vec<Tensor>,
     targets: &[Tensor],
     device: &Device,
     g: &Gpu,
     read: Option<&(wgpu::Buffer, u64)>,
 ) -> Result<()> {
-    let order = order.to_vec();
     // Device errors (validation, out of memory) come back as errors, not panics: they are
     // caught by error scopes for this thread's work (popped, innermost first, before any
     // result is committed; an early return drops them in that order too).
