@@ -33,39 +33,31 @@ impl AccessLock {
     /// Holds the device until the guard drops (at once where nothing is serialized; this
     /// thread again when it holds it already).
     pub(crate) fn hold(&self) -> AccessGuard<'_> {
-        if !self.serialize {
-            return AccessGuard(None);
-        }
-        let me = std::thread::current().id();
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            match s.0 {
-                None => {
-                    *s = (Some(me), 1);
-                    break;
-                }
-                Some(t) if t == me => {
-                    s.1 += 1;
-                    break;
-                }
-                Some(_) => s = self.released.wait(s).unwrap_or_else(|e| e.into_inner()),
-            }
-        }
-        AccessGuard(Some(self))
+        self.acquire(true).unwrap_or(AccessGuard(None))
     }
     /// Holds the device if no other thread does (for work that may be put off).
     pub(crate) fn try_hold(&self) -> Option<AccessGuard<'_>> {
+        self.acquire(false)
+    }
+    /// Takes the lock, waiting for another holder if `wait`, else giving up (`None`).
+    fn acquire(&self, wait: bool) -> Option<AccessGuard<'_>> {
         if !self.serialize {
             return Some(AccessGuard(None));
         }
         let me = std::thread::current().id();
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        match s.0 {
-            None => *s = (Some(me), 1),
-            Some(t) if t == me => s.1 += 1,
-            Some(_) => return None,
+        loop {
+            match s.0 {
+                None => *s = (Some(me), 1),
+                Some(t) if t == me => s.1 += 1,
+                Some(_) if wait => {
+                    s = self.released.wait(s).unwrap_or_else(|e| e.into_inner());
+                    continue;
+                }
+                Some(_) => return None,
+            }
+            return Some(AccessGuard(Some(self)));
         }
-        Some(AccessGuard(Some(self)))
     }
 }
 

@@ -125,8 +125,8 @@ impl Pool {
     /// Destroys `buffers` now if this thread may call into the device, else when the thread
     /// that holds it lets go (see [`Pool::destroy_doomed`]).
     fn destroy(&self, buffers: Vec<wgpu::Buffer>) {
-        if buffers.is_empty() && !self.access.serializes() {
-            return;
+        if buffers.is_empty() || !self.access.serializes() {
+            return; // (dropped, so destroyed, here)
         }
         let mut doomed = self.doomed.lock().unwrap_or_else(|e| e.into_inner());
         doomed.extend(buffers);
