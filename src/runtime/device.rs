@@ -379,20 +379,12 @@ impl Device {
 /// assert_eq!(Tensor::ones([2]).device(), wgrad::Device::default());
 /// ```
 pub fn with_device<R>(device: &Device, f: impl FnOnce() -> R) -> R {
-    struct Pop;
-    impl Drop for Pop {
-        fn drop(&mut self) {
-            SCOPE.with(|s| s.borrow_mut().pop());
-        }
-    }
-    SCOPE.with(|s| s.borrow_mut().push(device.clone()));
-    let _pop = Pop;
-    f()
+    super::scope::with_pushed(&SCOPE, device.clone(), f)
 }
 
 /// The device of the innermost [`with_device`], if any.
 pub(crate) fn scoped() -> Option<Device> {
-    SCOPE.with(|s| s.borrow().last().cloned())
+    super::scope::innermost(&SCOPE)
 }
 
 /// The current device: the innermost [`with_device`]'s, else the default one.

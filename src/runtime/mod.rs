@@ -17,5 +17,6 @@ pub(crate) mod policy;
 pub(crate) mod pool;
 pub(crate) mod realize;
 pub(crate) mod scheduler;
+pub(crate) mod scope;
 #[cfg(test)]
 mod validation;

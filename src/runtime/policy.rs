@@ -166,8 +166,7 @@ thread_local! {
 /// assert!(wgrad::policy().max_fused_depth > 0);
 /// ```
 pub fn policy() -> Policy {
-    SCOPED
-        .with(|s| s.borrow().last().cloned())
+    super::scope::innermost(&SCOPED)
         .unwrap_or_else(|| POLICY.read().unwrap_or_else(|e| e.into_inner()).clone())
 }
 
@@ -185,15 +184,7 @@ pub fn policy() -> Policy {
 /// assert_eq!(c, vec![1.0; 6]);
 /// ```
 pub fn with_policy<R>(p: Policy, f: impl FnOnce() -> R) -> R {
-    struct Pop;
-    impl Drop for Pop {
-        fn drop(&mut self) {
-            SCOPED.with(|s| s.borrow_mut().pop());
-        }
-    }
-    SCOPED.with(|s| s.borrow_mut().push(p));
-    let _pop = Pop;
-    f()
+    super::scope::with_pushed(&SCOPED, p, f)
 }
 
 /// Replaces the policy for every later realize and transform (kernels already compiled stay
