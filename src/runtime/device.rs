@@ -279,9 +279,19 @@ impl Device {
     /// ```
     pub async fn open_async() -> Result<Device> {
         let d = Device::unopened();
-        let gpu = create_gpu().await.map(Arc::new);
-        let _ = d.0.gpu.set(gpu.clone());
-        gpu.map(|_| d)
+        d.open_without_blocking().await?;
+        Ok(d)
+    }
+
+    /// The device's context, opened without blocking if it is not open yet (an error to open
+    /// it is kept, as `gpu` keeps it).
+    async fn open_without_blocking(&self) -> Result<Arc<Gpu>> {
+        if let Some(g) = self.0.gpu.get() {
+            return g.clone();
+        }
+        let created = create_gpu().await.map(Arc::new);
+        let _ = self.0.gpu.set(created);
+        self.gpu() // (the slot is set now: this opens nothing)
     }
 
     /// A device from an application's own wgpu device and queue, so that wgrad shares its
@@ -406,13 +416,8 @@ pub(crate) fn opened() -> Option<Arc<Gpu>> {
 /// assert!(!info.name.is_empty());
 /// ```
 pub async fn init_async() -> Result<DeviceInfo> {
-    let d = current();
-    if let Some(g) = d.0.gpu.get() {
-        return g.as_ref().map(|g| g.info.clone()).map_err(|e| e.clone());
-    }
-    let created = create_gpu().await.map(Arc::new);
-    let _ = d.0.gpu.set(created);
-    d.info()
+    let g = current().open_without_blocking().await?;
+    Ok(g.info.clone())
 }
 
 /// Opens the current device now (blocking) and reports it; an error says what to install.
