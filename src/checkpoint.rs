@@ -28,9 +28,9 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, View};
 
-use crate::dtype::DType;
-use crate::error::{Error, Result};
-use crate::tensor::Tensor;
+use crate::base::dtype::DType;
+use crate::base::error::{Error, Result};
+use crate::ir::tensor::Tensor;
 use crate::transforms::tree::Tree;
 
 struct HostTensor {
@@ -72,7 +72,7 @@ fn file_dtype(d: DType) -> Dtype {
 }
 
 fn host_bytes(t: &Tensor) -> Result<Vec<u8>> {
-    fn le<T: crate::tensor::Element>(t: &Tensor, f: impl Fn(T) -> Vec<u8>) -> Result<Vec<u8>> {
+    fn le<T: crate::ir::tensor::Element>(t: &Tensor, f: impl Fn(T) -> Vec<u8>) -> Result<Vec<u8>> {
         Ok(t.try_to_vec::<T>()?.into_iter().flat_map(f).collect())
     }
     match t.dtype() {
@@ -99,7 +99,7 @@ pub fn to_bytes<T: Tree>(tree: &T, metadata: &[(&str, &str)]) -> Result<Vec<u8>>
             return err("bytes", format!("two leaves are both named `{name}`"));
         }
     }
-    crate::tensor::try_realize(&named.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>())?;
+    crate::ir::tensor::try_realize(&named.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>())?;
     let mut host = Vec::with_capacity(named.len());
     for (name, t) in &named {
         host.push((
@@ -183,7 +183,7 @@ pub fn names(bytes: &[u8]) -> Result<Vec<String>> {
     Ok(v)
 }
 
-fn make<E: crate::tensor::Element>(v: Vec<E>, shape: &[usize]) -> Result<Tensor> {
+fn make<E: crate::ir::tensor::Element>(v: Vec<E>, shape: &[usize]) -> Result<Tensor> {
     Tensor::try_from_slice(&v, shape)
 }
 

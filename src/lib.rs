@@ -28,37 +28,39 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod base;
 pub mod checkpoint;
 mod compose;
-mod display;
-mod dtype;
-mod error;
+mod ir;
+mod kernel;
+mod memory;
 pub mod nn;
 pub mod optim;
 mod prim;
 pub mod random;
 mod runtime;
-mod tensor;
 pub mod transforms;
 pub mod tree;
 
-pub use compose::conv::{Conv2d, Pair};
-pub use compose::indexing::{Indices, one_hot, try_one_hot};
-pub use compose::{try_where, where_};
-pub use dtype::DType;
-pub use error::{Error, Result};
-pub use prim::movement::{concat, stack, try_concat, try_stack};
-pub use prim::reduce::Axes;
-pub use runtime::counters::{Counters, counters, reset_counters};
-pub use runtime::device::{Device, DeviceInfo, device_info, init, init_async, with_device};
-pub use runtime::interop::TensorBuffer;
-pub use runtime::policy::{
+pub use base::counters::{Counters, counters, reset_counters};
+pub use base::dtype::DType;
+pub use base::error::{Error, Result};
+pub use base::policy::{
     DebugOutput, MatmulKernel, Policy, policy, set_jacobian_chunk_bytes, set_matmul_kernel,
     set_policy, with_policy,
 };
-pub use runtime::pool::trim_pool;
+pub use compose::conv::{Conv2d, Pair};
+pub use compose::indexing::{Indices, one_hot, try_one_hot};
+pub use compose::{try_where, where_};
+pub use ir::graph::graph_string;
+pub use ir::tensor::{Element, Tensor, realize, try_realize};
+pub use prim::movement::{concat, stack, try_concat, try_stack};
+pub use prim::reduce::Axes;
+pub use runtime::device::{
+    Device, DeviceInfo, device_info, init, init_async, trim_pool, with_device,
+};
+pub use runtime::interop::TensorBuffer;
 pub use runtime::realize::synchronize;
-pub use tensor::{Element, Tensor, realize, try_realize};
 pub use transforms::api::{
     AdOptions, GradOptions, InAxes, Pullback, VmapOptions, grad, grad_aux, grad_with, jvp, jvp_aux,
     try_jvp, try_jvp_aux, try_value_and_grad_aux, try_vmap, try_vmap2, value_and_grad,
@@ -69,7 +71,6 @@ pub use transforms::control::{
     WhileOptions, cond, fori_loop, scan, try_cond, try_scan, while_loop, while_loop_with,
 };
 pub use transforms::custom::{checkpoint, custom_jvp, custom_vjp};
-pub use transforms::graph::graph_string;
 pub use transforms::jac::{
     hessian, jacfwd, jacfwd_aux, jacrev, jacrev_aux, try_hessian, try_jacfwd, try_jacrev,
 };

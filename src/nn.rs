@@ -23,11 +23,11 @@
 //! assert!(loss(&model).item() < first * 0.7);
 //! ```
 
+use crate::base::dtype::DType;
 use crate::compose::conv::Conv2d as ConvOptions;
 use crate::compose::where_;
-use crate::dtype::DType;
+use crate::ir::tensor::Tensor;
 use crate::random::{self, Key};
-use crate::tensor::Tensor;
 
 /// Initialisers: `jax.nn.initializers`' variance scaling and its named cases, on the same keys
 /// giving the same numbers (up to the last bits of the transcendental functions).

@@ -27,8 +27,8 @@
 use std::fmt;
 use std::rc::Rc;
 
-use crate::error::{Result, shape_err};
-use crate::tensor::Tensor;
+use crate::base::error::{Result, shape_err};
+use crate::ir::tensor::Tensor;
 use crate::transforms::tree::Tree;
 
 /// A learning rate (or any hyper-parameter) as a function of the step count, evaluated on the

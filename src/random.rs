@@ -20,8 +20,8 @@
 //! Keys are host values: they are not traced by transforms (a `vmap` over keys is written
 //! as a loop over `split`).
 
-use crate::error::{Result, or_panic};
-use crate::tensor::Tensor;
+use crate::base::error::{Result, or_panic};
+use crate::ir::tensor::Tensor;
 
 /// A PRNG key: two 32-bit words (JAX's raw Threefry key, high word first).
 ///
@@ -265,7 +265,7 @@ pub fn try_truncated_normal(
     shape: impl AsRef<[usize]>,
 ) -> Result<Tensor> {
     if lower > upper {
-        return crate::error::shape_err(
+        return crate::base::error::shape_err(
             "truncated_normal",
             format!("lower {lower} exceeds upper {upper}"),
         );
@@ -302,7 +302,7 @@ pub fn permutation(key: Key, n: usize) -> Tensor {
 /// ```
 pub fn try_permutation(key: Key, n: usize) -> Result<Tensor> {
     if n > i32::MAX as usize {
-        return Err(crate::error::Error::TooLarge {
+        return Err(crate::base::error::Error::TooLarge {
             op: "permutation",
             msg: format!("{n} elements do not fit i32 indices"),
         });

@@ -17,8 +17,8 @@
 //! assert!((global_norm(&grads).item() - 22f32.sqrt()).abs() < 1e-6); // grads: [3, 3] and [2]
 //! ```
 
-use crate::error::{Result, shape_err};
-use crate::tensor::Tensor;
+use crate::base::error::{Result, shape_err};
+use crate::ir::tensor::Tensor;
 pub use crate::transforms::tree::{Tree, join_path};
 
 /// The same tree with `f` applied to every leaf.
@@ -184,7 +184,7 @@ impl<T: Tree> Leaves for T {
 /// assert!(params.0.is_realized() && state[0].is_realized());
 /// ```
 pub fn realize(trees: &[&dyn Leaves]) {
-    crate::tensor::realize(
+    crate::ir::tensor::realize(
         &trees
             .iter()
             .flat_map(|t| t.leaf_tensors())
@@ -199,7 +199,7 @@ pub fn realize(trees: &[&dyn Leaves]) {
 /// assert!(wgrad::tree::try_realize(&[&Tensor::ones([2]).exp()]).is_ok());
 /// ```
 pub fn try_realize(trees: &[&dyn Leaves]) -> Result<()> {
-    crate::tensor::try_realize(
+    crate::ir::tensor::try_realize(
         &trees
             .iter()
             .flat_map(|t| t.leaf_tensors())

@@ -6,9 +6,9 @@
 //! transpose (`fold`). vmap over the input folds into the matmul's batch; vmap over the
 //! weights (one kernel per example) makes the weights a batched operand of the same matmul.
 
-use crate::error::{Result, or_panic, shape_err};
+use crate::base::error::{Result, or_panic, shape_err};
+use crate::ir::tensor::Tensor;
 use crate::prim::window::{Patches, Window, patches_p};
-use crate::tensor::Tensor;
 
 /// Options of [`Tensor::conv2d`] (as `jax.lax.conv_general_dilated` with NCHW/OIHW): stride,
 /// symmetric zero padding, dilation of the kernel, and feature groups (`groups = C` with one

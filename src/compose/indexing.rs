@@ -1,10 +1,10 @@
 //! Indexing built on the `gather`/`scatter_add` primitives: `take`, `take_along_axis`,
 //! `one_hot`, `argmax`, `argmin`.
 
-use crate::dtype::{DType, norm_axis};
-use crate::error::{Result, dtype_err, or_panic, shape_err};
+use crate::base::dtype::{DType, norm_axis};
+use crate::base::error::{Result, dtype_err, or_panic, shape_err};
+use crate::ir::tensor::Tensor;
 use crate::prim::index::{Index, index_p};
-use crate::tensor::Tensor;
 
 /// Integer indices: a tensor of `i32` or `u32` on the device (labels and edge lists are data),
 /// or a list known on the host.
@@ -193,7 +193,7 @@ impl Tensor {
         let mut is = idx.shape().to_vec();
         xs[a] = 1;
         is[a] = 1;
-        let common = crate::dtype::broadcast_shapes("take_along_axis", &xs, &is)?;
+        let common = crate::base::dtype::broadcast_shapes("take_along_axis", &xs, &is)?;
         let (mut xb, mut ib) = (common.clone(), common);
         xb[a] = n;
         ib[a] = idx.shape()[a];

@@ -4,10 +4,10 @@
 pub(crate) mod conv;
 pub(crate) mod indexing;
 
-use crate::dtype::DType;
-use crate::error::{Result, or_panic, shape_err};
+use crate::base::dtype::DType;
+use crate::base::error::{Result, or_panic, shape_err};
+use crate::ir::tensor::Tensor;
 use crate::prim::reduce::Axes;
-use crate::tensor::Tensor;
 
 /// `where(cond, a, b)`: elements of `a` where `cond` holds, else of `b` (broadcasting all three).
 ///

@@ -2,11 +2,12 @@
 //! The public methods broadcast (NumPy rules) before they build the primitive, so the VJP of
 //! broadcasting lives in one place (`expand`'s rule), not in every binary rule.
 
-use super::{Fusion, Op, Primitive};
-use crate::dtype::DType;
-use crate::error::{Result, dtype_err, or_panic};
-use crate::runtime::codegen::{LowerCx, Lowered};
-use crate::tensor::Tensor;
+use crate::base::dtype::DType;
+use crate::base::error::{Result, dtype_err, or_panic};
+use crate::ir::op::{Fusion, Op};
+use crate::ir::tensor::Tensor;
+use crate::prim::Primitive;
+use crate::prim::lower::{LowerCx, Lowered};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum BinaryOp {
@@ -180,13 +181,13 @@ pub(crate) fn binary_same(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor
 /// Broadcasts both operands to a common shape and dtype (a 0-d constant adopts the other
 /// operand's dtype, like a Python literal), then applies `f`.
 pub(crate) fn broadcast_pair(op: &'static str, a: &Tensor, b: &Tensor) -> Result<(Tensor, Tensor)> {
-    let shape = crate::dtype::broadcast_shapes(op, a.shape(), b.shape())?;
+    let shape = crate::base::dtype::broadcast_shapes(op, a.shape(), b.shape())?;
     let (a, b) = unify_dtypes(op, a, b)?;
     Ok((a.try_broadcast_to(&shape)?, b.try_broadcast_to(&shape)?))
 }
 
 fn is_weak(t: &Tensor) -> bool {
-    t.rank() == 0 && matches!(t.op(), Op::Source(super::source::Source::Full(_)))
+    t.rank() == 0 && matches!(t.op(), Op::Source(crate::prim::source::Source::Full(_)))
 }
 
 pub(crate) fn unify_dtypes(op: &'static str, a: &Tensor, b: &Tensor) -> Result<(Tensor, Tensor)> {

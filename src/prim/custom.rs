@@ -10,10 +10,11 @@ use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use super::{Fusion, Op, Primitive};
-use crate::error::{Result, or_panic};
-use crate::runtime::codegen::{LowerCx, Lowered};
-use crate::tensor::Tensor;
+use crate::base::error::{Result, or_panic};
+use crate::ir::op::{Fusion, Op};
+use crate::ir::tensor::Tensor;
+use crate::prim::Primitive;
+use crate::prim::lower::{LowerCx, Lowered};
 use crate::transforms::vjp::vjp_flat;
 use crate::transforms::vmap::vmap_flat;
 

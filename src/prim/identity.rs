@@ -2,10 +2,11 @@
 //! `stop_gradient` (blocks derivatives, passes vmap through). Both are free: they compute
 //! nothing and share their operand's buffer.
 
-use super::{Fusion, Op, Primitive};
-use crate::error::{Result, or_panic};
-use crate::runtime::codegen::{LowerCx, Lowered};
-use crate::tensor::Tensor;
+use crate::base::error::{Result, or_panic};
+use crate::ir::op::{Fusion, Op};
+use crate::ir::tensor::Tensor;
+use crate::prim::Primitive;
+use crate::prim::lower::{LowerCx, Lowered};
 
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Identity {

@@ -11,11 +11,13 @@
 //! no atomics). Indices on the device are wrapped once if negative (as NumPy) and then
 //! clamped into range (as JAX's gather); indices known on the host are checked instead.
 
-use super::{Fusion, Op, Primitive};
-use crate::dtype::DType;
-use crate::error::{Result, dtype_err, or_panic, shape_err};
-use crate::runtime::codegen::{LowerCx, Lowered, compose, decompose, literal};
-use crate::tensor::Tensor;
+use crate::base::dtype::DType;
+use crate::base::error::{Result, dtype_err, or_panic, shape_err};
+use crate::ir::op::{Fusion, Op};
+use crate::ir::tensor::Tensor;
+use crate::kernel::wgsl::{compose, decompose, literal};
+use crate::prim::Primitive;
+use crate::prim::lower::{LowerCx, Lowered};
 use crate::transforms::vmap::with_batch;
 
 #[derive(Clone, Debug, PartialEq)]

@@ -2,11 +2,12 @@
 //! `cast` between dtypes. Comparisons are not differentiable; `select` routes tangents and
 //! cotangents by its mask; `cast` between floats passes them through.
 
-use super::{Fusion, Op, Primitive};
-use crate::dtype::DType;
-use crate::error::{Result, dtype_err, or_panic, shape_err};
-use crate::runtime::codegen::{LowerCx, Lowered};
-use crate::tensor::Tensor;
+use crate::base::dtype::DType;
+use crate::base::error::{Result, dtype_err, or_panic, shape_err};
+use crate::ir::op::{Fusion, Op};
+use crate::ir::tensor::Tensor;
+use crate::prim::Primitive;
+use crate::prim::lower::{LowerCx, Lowered};
 use crate::transforms::vmap::with_batch;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -134,7 +135,7 @@ impl Primitive for Logic {
 
 pub(crate) fn compare(c: Compare, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let op = Logic::Compare(c);
-    let (a, b) = super::binary::broadcast_pair(op.name(), a, b)?;
+    let (a, b) = crate::prim::binary::broadcast_pair(op.name(), a, b)?;
     Tensor::from_op(
         Op::Logic(op),
         vec![a.clone(), b],
@@ -154,8 +155,8 @@ pub(crate) fn select(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
             ),
         );
     }
-    let shape = crate::dtype::broadcast_shapes("where", cond.shape(), a.shape())
-        .and_then(|s| crate::dtype::broadcast_shapes("where", &s, b.shape()))
+    let shape = crate::base::dtype::broadcast_shapes("where", cond.shape(), a.shape())
+        .and_then(|s| crate::base::dtype::broadcast_shapes("where", &s, b.shape()))
         .or_else(|_| {
             shape_err(
                 "where",
@@ -167,7 +168,7 @@ pub(crate) fn select(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
                 ),
             )
         })?;
-    let (a, b) = super::binary::unify_dtypes("where", a, b)?;
+    let (a, b) = crate::prim::binary::unify_dtypes("where", a, b)?;
     let inputs = vec![
         cond.try_broadcast_to(&shape)?,
         a.try_broadcast_to(&shape)?,
@@ -237,7 +238,7 @@ impl Tensor {
             "<" => Compare::Less,
             "==" => Compare::Equal,
             _ => {
-                return crate::error::transform_err(
+                return crate::base::error::transform_err(
                     "compare",
                     format!("unknown comparison {how:?}"),
                 );

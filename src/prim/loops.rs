@@ -18,14 +18,16 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
-use super::{Fusion, Op, Primitive};
-use crate::error::{Result, or_panic, transform_err};
-use crate::runtime::codegen::{BufRef, Kernel, LowerCx, Lowered, Step};
-use crate::tensor::Tensor;
-use crate::transforms::graph::between;
+use crate::base::error::{Result, or_panic, transform_err};
+use crate::ir::graph::between;
+use crate::ir::op::{Fusion, Op};
+use crate::ir::tensor::Tensor;
+use crate::ir::trace::staged;
+use crate::kernel::{BufRef, Kernel, Step};
+use crate::prim::Primitive;
+use crate::prim::lower::{LowerCx, Lowered};
 use crate::transforms::jit::replay;
 use crate::transforms::jvp::jvp_flat;
-use crate::transforms::trace::staged;
 use crate::transforms::vjp::vjp_flat;
 use crate::transforms::vmap::vmap_flat;
 
@@ -168,7 +170,7 @@ pub(crate) fn loop_flat(
         steps,
         reverse,
     };
-    if crate::runtime::policy::policy().loops && steps > 1 {
+    if crate::base::policy::policy().loops && steps > 1 {
         if let Some(out) = hoist(&traced)? {
             return Ok(out);
         }
@@ -339,7 +341,7 @@ fn build(t: &Traced) -> Result<Vec<Tensor>> {
         .chain(outputs.iter().cloned());
     let consts = distinct(captured, |x| !depends.contains(&x.id()));
     let dtype = outputs.first().map(|o| o.dtype());
-    let packable = crate::runtime::policy::policy().loops
+    let packable = crate::base::policy::policy().loops
         && dtype.is_some_and(|d| d.size() == 4 && outputs.iter().all(|o| o.dtype() == d))
         && placeholders[m..]
             .iter()

@@ -3,11 +3,13 @@
 //! Kernel: `shaders/matmul.wgsl` (tiled, register-blocked); transposes and broadcasts of
 //! the operands are folded into its loads, never copied. Bilinear rules.
 
-use super::{Fusion, Op, Primitive};
-use crate::dtype::{DType, broadcast_shapes, numel};
-use crate::error::{Result, dtype_err, or_panic, shape_err};
-use crate::runtime::codegen::{Kernel, LowerCx, Lowered, templates};
-use crate::tensor::Tensor;
+use crate::base::dtype::{DType, broadcast_shapes, numel};
+use crate::base::error::{Result, dtype_err, or_panic, shape_err};
+use crate::ir::op::{Fusion, Op};
+use crate::ir::tensor::Tensor;
+use crate::kernel::{Kernel, templates};
+use crate::prim::Primitive;
+use crate::prim::lower::{LowerCx, Lowered};
 use crate::transforms::vmap::with_batch;
 
 /// Invocations per workgroup of the direct kernel.
@@ -40,7 +42,7 @@ impl Primitive for Matmul {
     fn jvp(&self, x: &[Tensor], _: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
         let left = t[0].as_ref().map(|ta| mm(ta, &x[1]));
         let right = t[1].as_ref().map(|tb| mm(&x[0], tb));
-        super::binary::add_opt(left, right)
+        crate::prim::binary::add_opt(left, right)
     }
     fn vjp(&self, x: &[Tensor], _: &Tensor, ct: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
         vec![
@@ -175,7 +177,7 @@ impl Matmul {
                 let vr = e.value_fn(r)?;
                 format!(
                     "mm_acc = v;\n    return {};",
-                    crate::runtime::codegen::store_expr(&format!("{vr}(i)"), r.dtype())
+                    crate::kernel::wgsl::store_expr(&format!("{vr}(i)"), r.dtype())
                 )
             }
             None if node.dtype() == DType::F32 => "return v;".to_string(),
@@ -256,7 +258,7 @@ impl Matmul {
 
 /// Whether `x` is only index remappings (transposes, broadcasts, slices, views) of something
 /// with a buffer.
-fn remaps_a_buffer(x: &Tensor, e: &crate::runtime::codegen::Emitter) -> bool {
+fn remaps_a_buffer(x: &Tensor, e: &crate::prim::emit::Emitter) -> bool {
     let mut cur = x.clone();
     loop {
         if e.buffer_of(&cur).is_some() {

@@ -4,11 +4,13 @@
 //! that is only a movement of a buffer is computed by that same gather kernel. All are linear,
 //! so each JVP is the op itself applied to the tangent and each VJP its transpose.
 
-use super::{Fusion, Op, Primitive};
-use crate::dtype::{DType, norm_axis, numel};
-use crate::error::{Result, axis_err, or_panic, shape_err};
-use crate::runtime::codegen::{LowerCx, Lowered, compose, decompose, literal};
-use crate::tensor::Tensor;
+use crate::base::dtype::{DType, norm_axis, numel};
+use crate::base::error::{Result, axis_err, or_panic, shape_err};
+use crate::ir::op::{Fusion, Op};
+use crate::ir::tensor::Tensor;
+use crate::kernel::wgsl::{compose, decompose, literal};
+use crate::prim::Primitive;
+use crate::prim::lower::{LowerCx, Lowered};
 use crate::transforms::vmap::with_batch;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -765,7 +767,7 @@ pub fn try_concat(xs: &[Tensor], axis: isize) -> Result<Tensor> {
     }
     let dtype = first.dtype();
     if xs.iter().any(|x| x.dtype() != dtype) {
-        return crate::error::dtype_err("concat", "all tensors must have the same dtype");
+        return crate::base::error::dtype_err("concat", "all tensors must have the same dtype");
     }
     // Few operands per kernel: concat of many is a tree of small concats.
     if xs.len() > 4 {

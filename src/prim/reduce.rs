@@ -2,13 +2,15 @@
 //! reshape). Kernel: `shaders/reduce.wgsl`, with the elementwise producer of the input fused
 //! into the read, and long reductions split into chunks plus a second pass.
 
-use super::{Fusion, Op, Primitive};
-use crate::dtype::{DType, norm_axes, numel};
-use crate::error::{Result, dtype_err, or_panic};
-use crate::runtime::codegen::{
-    BufRef, Emitter, Kernel, LowerCx, Lowered, compose, decompose, literal, store_expr, templates,
-};
-use crate::tensor::Tensor;
+use crate::base::dtype::{DType, norm_axes, numel};
+use crate::base::error::{Result, dtype_err, or_panic};
+use crate::ir::op::{Fusion, Op};
+use crate::ir::tensor::Tensor;
+use crate::kernel::wgsl::{compose, decompose, literal, store_expr};
+use crate::kernel::{BufRef, Kernel, templates};
+use crate::prim::Primitive;
+use crate::prim::emit::Emitter;
+use crate::prim::lower::{LowerCx, Lowered};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum ReduceOp {
@@ -331,7 +333,7 @@ pub(crate) fn reduce_p(op: ReduceOp, x: &Tensor, axes: &[usize]) -> Result<Tenso
         return Ok(x.clone());
     }
     if matches!(op, ReduceOp::Max | ReduceOp::Min) && axes.iter().any(|&a| x.shape()[a] == 0) {
-        return crate::error::shape_err(
+        return crate::base::error::shape_err(
             r.name(),
             format!(
                 "zero-size axis in shape {:?} has no {}imum",

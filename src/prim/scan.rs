@@ -5,11 +5,14 @@
 //! blocks before it. O(n) work, about log_64(n) levels of kernels, and sums that stay short
 //! (blocks of 64), which also keeps rounding error low.
 
-use super::{Fusion, Op, Primitive};
-use crate::dtype::{DType, norm_axis, numel};
-use crate::error::{Result, dtype_err, or_panic, shape_err};
-use crate::runtime::codegen::{LowerCx, Lowered, store_expr, templates};
-use crate::tensor::Tensor;
+use crate::base::dtype::{DType, norm_axis, numel};
+use crate::base::error::{Result, dtype_err, or_panic, shape_err};
+use crate::ir::op::{Fusion, Op};
+use crate::ir::tensor::Tensor;
+use crate::kernel::templates;
+use crate::kernel::wgsl::store_expr;
+use crate::prim::Primitive;
+use crate::prim::lower::{LowerCx, Lowered};
 
 /// The longest row the primitive scans in one invocation.
 pub(crate) const SCAN_BLOCK: usize = 64;
@@ -64,9 +67,12 @@ impl Primitive for Cumsum {
     fn vjp(&self, _: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
         // The transpose of a prefix sum is a suffix sum: reverse, scan, reverse.
         let last = ct.rank() - 1;
-        let rev = or_panic(super::movement::flip_p(ct, &[last]));
+        let rev = or_panic(crate::prim::movement::flip_p(ct, &[last]));
         let scanned = or_panic(cumsum_p(&rev));
-        vec![Some(or_panic(super::movement::flip_p(&scanned, &[last])))]
+        vec![Some(or_panic(crate::prim::movement::flip_p(
+            &scanned,
+            &[last],
+        )))]
     }
     fn batch(&self, x: &[Tensor], _: &Tensor, _: &[bool], _: usize) -> Result<Tensor> {
         cumsum_p(&x[0])

@@ -1,11 +1,14 @@
 //! Sources: nodes without operands — uploaded data, constant fills, index ramps and counter-based
 //! random numbers. The fills are computed inside whatever kernel reads them (no buffer).
 
-use super::{Fusion, Op, Primitive};
-use crate::dtype::DType;
-use crate::error::{Result, or_panic};
-use crate::runtime::codegen::{LowerCx, Lowered, decompose, internal, scalar_bits, scalar_read};
-use crate::tensor::Tensor;
+use crate::base::dtype::DType;
+use crate::base::error::internal;
+use crate::base::error::{Result, or_panic};
+use crate::ir::op::{Fusion, Op};
+use crate::ir::tensor::Tensor;
+use crate::kernel::wgsl::{decompose, scalar_bits, scalar_read};
+use crate::prim::Primitive;
+use crate::prim::lower::{LowerCx, Lowered};
 
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Source {
@@ -98,7 +101,7 @@ impl Primitive for Source {
 
 fn source(src: Source, shape: &[usize], dtype: DType) -> Result<Tensor> {
     if dtype == DType::F16 {
-        super::logic::require_f16(src.name())?;
+        crate::prim::logic::require_f16(src.name())?;
     }
     Tensor::from_op(Op::Source(src), vec![], shape.to_vec(), dtype)
 }
@@ -185,7 +188,7 @@ impl Tensor {
     pub fn iota(shape: impl AsRef<[usize]>, axis: usize, dtype: DType) -> Result<Tensor> {
         let shape = shape.as_ref();
         if axis >= shape.len() {
-            return crate::error::axis_err(
+            return crate::base::error::axis_err(
                 "iota",
                 format!("axis {axis} is out of range for shape {shape:?}"),
             );

@@ -3,11 +3,12 @@
 //! Kernel: one WGSL expression each (transcendentals computed in f32); rules: one derivative
 //! each, `d(out)/d(x)`, used by both JVP (`t · d`) and VJP (`ct · d`).
 
-use super::{Fusion, Op, Primitive};
-use crate::dtype::DType;
-use crate::error::{Result, dtype_err, or_panic};
-use crate::runtime::codegen::{LowerCx, Lowered};
-use crate::tensor::Tensor;
+use crate::base::dtype::DType;
+use crate::base::error::{Result, dtype_err, or_panic};
+use crate::ir::op::{Fusion, Op};
+use crate::ir::tensor::Tensor;
+use crate::prim::Primitive;
+use crate::prim::lower::{LowerCx, Lowered};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum UnaryOp {

@@ -6,10 +6,12 @@
 //! buffer instead). Both are linear, each the other's transpose, and act on the last axes
 //! only, so batching adds a leading axis and nothing else.
 
-use super::{Fusion, Op, Primitive};
-use crate::error::{Result, or_panic, shape_err};
-use crate::runtime::codegen::{LowerCx, Lowered, compose, decompose, literal};
-use crate::tensor::Tensor;
+use crate::base::error::{Result, or_panic, shape_err};
+use crate::ir::op::{Fusion, Op};
+use crate::ir::tensor::Tensor;
+use crate::kernel::wgsl::{compose, decompose, literal};
+use crate::prim::Primitive;
+use crate::prim::lower::{LowerCx, Lowered};
 
 /// The geometry of a window over the last two axes `(H, W)`.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,10 +1,11 @@
 //! Buffer assignment, a pure function: kernels' reads and writes of virtual buffers in, real
 //! buffer slots out, each slot reused once every reader of its last value has run.
 
-use super::codegen::{BufRef, Kernel, Step, internal};
-use super::plans::EXTERNAL;
-use super::pool::size_class;
-use crate::error::Result;
+use crate::base::error::Result;
+use crate::base::error::internal;
+use crate::kernel::{BufRef, Kernel, Step};
+use crate::memory::pool::size_class;
+use crate::runtime::plans::EXTERNAL;
 use std::collections::{HashMap, HashSet};
 
 /// One kernel's buffer traffic, for buffer assignment: the virtual buffers it reads, the one

@@ -1,10 +1,11 @@
 //! Finding an adapter and creating the device: hardware first, then lavapipe, then llvmpipe.
 
-use super::access::AccessLock;
-use super::pipelines::PipelineCache;
-use super::plans::PlanCache;
-use super::pool::Pool;
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
+pub(crate) use crate::base::limits::Limits;
+use crate::memory::access::AccessLock;
+use crate::memory::pool::Pool;
+use crate::runtime::pipelines::PipelineCache;
+use crate::runtime::plans::PlanCache;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
@@ -117,26 +118,6 @@ impl Gpu {
     }
 }
 
-/// The device limits that size checks and lowering need; passed to lowering as an argument,
-/// so kernels can be generated (and tested) without a device.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Limits {
-    /// Largest storage-buffer binding, in bytes.
-    pub max_binding: u64,
-    /// Largest buffer, in bytes.
-    pub max_buffer: u64,
-    /// Storage buffers one kernel may bind (inputs and the output).
-    pub max_storage_buffers: u32,
-    /// Workgroups per dispatch dimension.
-    pub max_workgroups: u32,
-    /// A software adapter (lavapipe, llvmpipe, SwiftShader): memory is ordinary memory.
-    pub cpu: bool,
-    /// Whether f16 tensors are available.
-    pub shader_f16: bool,
-    /// Alignment of a uniform binding's offset (a kernel's scalars), in bytes.
-    pub uniform_align: u32,
-}
-
 impl Limits {
     pub(crate) fn of(info: &DeviceInfo) -> Limits {
         Limits {
@@ -148,28 +129,6 @@ impl Limits {
             shader_f16: info.shader_f16,
             uniform_align: info.min_uniform_buffer_offset_alignment,
         }
-    }
-    /// What every WebGPU device guarantees (used where no device is open yet, and in tests).
-    pub(crate) fn webgpu_default() -> Limits {
-        Limits {
-            max_binding: 128 << 20,
-            max_buffer: 256 << 20,
-            max_storage_buffers: 8,
-            max_workgroups: 65535,
-            cpu: false,
-            shader_f16: false,
-            uniform_align: 256,
-        }
-    }
-    /// The largest tensor, in bytes: one buffer (bound as several windows when it is larger
-    /// than one binding).
-    pub(crate) fn max_tensor_bytes(&self) -> u64 {
-        self.max_buffer
-    }
-    /// The size of one binding window of a large tensor: the binding limit, down to the
-    /// storage offset alignment.
-    pub(crate) fn window_bytes(&self) -> u64 {
-        (self.max_binding / 256 * 256).max(256)
     }
 }
 
@@ -389,12 +348,12 @@ impl Device {
 /// assert_eq!(Tensor::ones([2]).device(), wgrad::Device::default());
 /// ```
 pub fn with_device<R>(device: &Device, f: impl FnOnce() -> R) -> R {
-    super::scope::with_pushed(&SCOPE, device.clone(), f)
+    crate::base::scope::with_pushed(&SCOPE, device.clone(), f)
 }
 
 /// The device of the innermost [`with_device`], if any.
 pub(crate) fn scoped() -> Option<Device> {
-    super::scope::innermost(&SCOPE)
+    crate::base::scope::innermost(&SCOPE)
 }
 
 /// The current device: the innermost [`with_device`]'s, else the default one.
@@ -438,7 +397,7 @@ pub fn init() -> Result<DeviceInfo> {
 /// println!("{}", wgrad::device_info());
 /// ```
 pub fn device_info() -> DeviceInfo {
-    crate::error::or_panic(current().info())
+    crate::base::error::or_panic(current().info())
 }
 
 fn backend_from_env() -> Result<Option<wgpu::Backends>> {
@@ -571,5 +530,20 @@ fn describe(
         max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
         shader_f16: features.contains(wgpu::Features::SHADER_F16),
         min_uniform_buffer_offset_alignment: limits.min_uniform_buffer_offset_alignment,
+    }
+}
+
+/// Frees every idle buffer in the pools of the default device and of the current one (their
+/// memory goes back to the driver).
+///
+/// ```
+/// wgrad::trim_pool();
+/// assert_eq!(wgrad::counters().pooled_bytes, 0);
+/// ```
+pub fn trim_pool() {
+    for d in [Device::default(), current()] {
+        if let Some(g) = d.opened() {
+            g.pool.trim();
+        }
     }
 }

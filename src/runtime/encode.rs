@@ -1,21 +1,22 @@
 //! Encode: a realize's kernels become buffers, bind groups and dispatches (repeated blocks
 //! unrolled, copy offsets resolved), recorded into one command encoder.
 
-use super::buffers::Assignment;
-use super::codegen::{BufRef, Kernel, Step, internal};
-use super::counters::note_peak;
-use super::device::Gpu;
-use super::pipelines::{Compiled, pipeline};
-use super::plans::EXTERNAL;
-use super::pool::Storage;
-use crate::error::Result;
+use crate::base::counters::note_peak;
+use crate::base::error::Result;
+use crate::base::error::internal;
+use crate::kernel::{BufRef, Kernel, Step};
+use crate::memory::pool::Storage;
+use crate::runtime::buffers::Assignment;
+use crate::runtime::device::Gpu;
+use crate::runtime::pipelines::{Compiled, pipeline};
+use crate::runtime::plans::EXTERNAL;
 
 /// The bits every buffer a realize writes holds first under `Policy::sentinel` (a NaN).
 pub(crate) const SENTINEL: u32 = 0x7fba_dbad;
 
 /// A recorded dispatch.
 pub(crate) struct Dispatch<'k> {
-    pub(crate) pipe: super::pipelines::Compiled,
+    pub(crate) pipe: crate::runtime::pipelines::Compiled,
     pub(crate) bind: wgpu::BindGroup,
     pub(crate) groups: [u32; 3],
     pub(crate) label: &'k str,

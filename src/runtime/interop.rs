@@ -1,13 +1,13 @@
 //! Tensors and devices: where a tensor lives, moving it, and sharing buffers with an
 //! application's own wgpu code (no copies).
 
-use super::device::{Device, with_device};
-use super::pool::GpuBuffer;
-use crate::dtype::DType;
-use crate::error::{Error, Result, or_panic};
-use crate::prim::Op;
+use crate::base::dtype::DType;
+use crate::base::error::{Error, Result, or_panic};
+use crate::ir::op::Op;
+use crate::ir::tensor::Tensor;
+use crate::memory::pool::GpuBuffer;
 use crate::prim::source::Source;
-use crate::tensor::Tensor;
+use crate::runtime::device::{Device, with_device};
 use std::sync::Arc;
 
 /// The storage buffer of a realized tensor, for an application's own passes: the tensor's
@@ -49,7 +49,7 @@ impl Tensor {
     pub fn device(&self) -> Device {
         self.placed()
             .cloned()
-            .unwrap_or_else(super::device::current)
+            .unwrap_or_else(crate::runtime::device::current)
     }
 
     /// The tensor's values on `device` (the tensor itself when it is there already): read
@@ -79,7 +79,7 @@ impl Tensor {
         if self.placed() == Some(device) {
             return Ok(self.clone());
         }
-        let bytes = super::realize::read_bytes(self)?;
+        let bytes = crate::runtime::realize::read_bytes(self)?;
         with_device(device, || {
             Tensor::from_host_bytes(bytes, self.shape().to_vec(), self.dtype())
         })
@@ -119,8 +119,8 @@ impl Tensor {
     ) -> Result<Tensor> {
         let shape = shape.as_ref().to_vec();
         let g = device.gpu()?;
-        let n = crate::dtype::checked_numel("from_wgpu_buffer", &shape)?;
-        crate::tensor::check_fits_limits("from_wgpu_buffer", &shape, dtype, &g.limits)?;
+        let n = crate::base::dtype::checked_numel("from_wgpu_buffer", &shape)?;
+        crate::ir::tensor::check_fits_limits("from_wgpu_buffer", &shape, dtype, &g.limits)?;
         let bad = |msg: String| -> Result<Tensor> { Err(Error::Buffer { msg }) };
         let needed = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
         if !buffer.usage().contains(needed) {

@@ -3,11 +3,10 @@
 //! scalars are data, so a training loop (same shapes every step) compiles only in its first
 //! step.
 
-use super::counters::COUNTERS;
-use super::device::Gpu;
-use crate::error::{Error, Result};
+use crate::base::counters::{COUNTERS, PIPELINES_CACHED};
+use crate::base::error::{Error, Result};
+use crate::runtime::device::Gpu;
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
 /// A device's pipelines by source, with the tick of their last use.
@@ -31,7 +30,7 @@ impl PipelineCache {
     fn insert(&mut self, source: String, c: Compiled, cap: usize) {
         self.tick += 1;
         if self.map.insert(source, (c, self.tick)).is_none() {
-            CACHED.fetch_add(1, Relaxed);
+            PIPELINES_CACHED.fetch_add(1, Relaxed);
         }
         if self.map.len() > cap.max(1) {
             let mut ticks: Vec<u64> = self.map.values().map(|(_, t)| *t).collect();
@@ -40,7 +39,7 @@ impl PipelineCache {
             let cut = ticks[ticks.len() - keep.max(1)];
             let before = self.map.len();
             self.map.retain(|_, (_, t)| *t >= cut);
-            CACHED.fetch_sub((before - self.map.len()) as u64, Relaxed);
+            PIPELINES_CACHED.fetch_sub((before - self.map.len()) as u64, Relaxed);
             COUNTERS
                 .pipelines_evicted
                 .fetch_add((before - self.map.len()) as u64, Relaxed);
@@ -48,18 +47,10 @@ impl PipelineCache {
     }
 }
 
-/// Pipelines held by every device's cache now.
-static CACHED: AtomicU64 = AtomicU64::new(0);
-
 impl Drop for PipelineCache {
     fn drop(&mut self) {
-        CACHED.fetch_sub(self.map.len() as u64, Relaxed);
+        PIPELINES_CACHED.fetch_sub(self.map.len() as u64, Relaxed);
     }
-}
-
-/// Pipelines held by every device's cache now.
-pub(crate) fn cached() -> usize {
-    CACHED.load(Relaxed) as usize
 }
 
 /// Validates WGSL with naga, as the device would; the error names the kernel.
@@ -168,7 +159,7 @@ pub(crate) fn pipeline(
         pipeline: p,
         layout,
     };
-    let cap = super::policy::policy().pipeline_cache;
+    let cap = crate::base::policy::policy().pipeline_cache;
     g.pipelines
         .lock()
         .unwrap_or_else(|e| e.into_inner())

@@ -1,14 +1,16 @@
 //! Plans: a pending graph's structure as a key, and what lowering made of it, kept per
 //! device so that a graph of the same structure (the next training step) is not lowered again.
 
-use super::buffers::{Assignment, assign_buffers, kernel_io};
-use super::codegen::{BufRef, Kernel, internal};
-use super::device::{Gpu, Limits};
-use super::pipelines::Compiled;
-use super::policy::Policy;
-use super::scheduler::{lower, plan};
-use crate::error::Result;
-use crate::tensor::Tensor;
+use crate::base::error::Result;
+use crate::base::error::internal;
+use crate::base::limits::Limits;
+use crate::base::policy::Policy;
+use crate::ir::tensor::Tensor;
+use crate::kernel::{BufRef, Kernel};
+use crate::runtime::buffers::{Assignment, assign_buffers, kernel_io};
+use crate::runtime::device::Gpu;
+use crate::runtime::pipelines::Compiled;
+use crate::runtime::scheduler::{lower, plan};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 

@@ -3,16 +3,18 @@
 //! take a plan from the device's cache or make one, **encode**, **submit** once and **commit**
 //! the results to their tensors. Reading a tensor back rides on the same submit.
 
-use super::codegen::{BufRef, internal};
-use super::counters::COUNTERS;
-use super::device::{Device, Gpu, Limits};
-use super::encode::{Action, Recorded, actions, encode, profile, record};
-use super::plans::{EXTERNAL, Structure, cache_plan, cached_plan, make_plan};
-use super::policy::DebugOutput;
-use super::pool::Storage;
-use super::scheduler::collect;
-use crate::error::{Result, or_panic};
-use crate::tensor::{Placement, Tensor};
+use crate::base::counters::COUNTERS;
+use crate::base::error::internal;
+use crate::base::error::{Result, or_panic};
+use crate::base::limits::Limits;
+use crate::base::policy::DebugOutput;
+use crate::ir::tensor::{Placement, Tensor};
+use crate::kernel::BufRef;
+use crate::memory::pool::Storage;
+use crate::runtime::device::{Device, Gpu};
+use crate::runtime::encode::{Action, Recorded, actions, encode, profile, record};
+use crate::runtime::plans::{EXTERNAL, Structure, cache_plan, cached_plan, make_plan};
+use crate::runtime::scheduler::collect;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -28,7 +30,7 @@ pub(crate) fn realize(targets: &[Tensor]) {
 pub(crate) fn try_realize(targets: &[Tensor]) -> Result<()> {
     let done = run(targets, false)?;
     #[cfg(not(target_arch = "wasm32"))]
-    if super::policy::policy()
+    if crate::base::policy::policy()
         .wait_after_realize
         .unwrap_or(done.gpu.limits.cpu)
     {
@@ -87,7 +89,7 @@ pub(crate) async fn read_bytes_async(t: &Tensor) -> Result<Vec<u8>> {
 /// only for what needs no limits).
 fn check(order: &[Tensor], limits: &Limits) -> Result<()> {
     for t in order {
-        crate::tensor::check_fits_limits(t.op().name(), t.shape(), t.dtype(), limits)?;
+        crate::ir::tensor::check_fits_limits(t.op().name(), t.shape(), t.dtype(), limits)?;
     }
     Ok(())
 }
@@ -120,7 +122,9 @@ fn graph_device(order: &[Tensor], targets: &[Tensor]) -> Result<Device> {
             placement.see("realize", x)?;
         }
     }
-    Ok(placement.device().unwrap_or_else(super::device::current))
+    Ok(placement
+        .device()
+        .unwrap_or_else(crate::runtime::device::current))
 }
 
 /// Runs every stage, holding the device (see `AccessLock`); with `read`, copies the first
@@ -167,7 +171,7 @@ fn encode_and_submit(
     let validation = g.device.push_error_scope(wgpu::ErrorFilter::Validation);
     #[cfg(not(target_arch = "wasm32"))]
     let out_of_memory = g.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-    let policy = super::policy::policy();
+    let policy = crate::base::policy::policy();
     check(&order, &g.limits)?;
     upload(&order, device, g)?;
     let order: Vec<Tensor> = order.into_iter().filter(|t| !t.is_realized()).collect();
@@ -295,7 +299,7 @@ fn print_kernels(nodes: usize, launches: usize, dispatches: &[Recorded]) {
 /// Commit: each target gets its value (on `device`); outside every transform its history is
 /// released.
 fn commit(targets: &[Tensor], device: &Device, value_of: impl Fn(usize) -> Option<Storage>) {
-    let cut = !crate::transforms::trace::active();
+    let cut = !crate::ir::trace::active();
     for (k, t) in targets.iter().enumerate() {
         if let Some(s) = value_of(k) {
             t.set_storage(s, device);
@@ -317,5 +321,5 @@ fn commit(targets: &[Tensor], device: &Device, value_of: impl Fn(usize) -> Optio
 /// wgrad::synchronize();
 /// ```
 pub fn synchronize() {
-    crate::error::or_panic(super::device::current().synchronize());
+    crate::base::error::or_panic(crate::runtime::device::current().synchronize());
 }

@@ -6,14 +6,14 @@
 //! to their tensors. No stage names a primitive family: each primitive states how it fuses and
 //! how it lowers.
 
-use super::codegen::{
-    BufRef, Kernel, LowerCx, Lowered, elementwise_kernel, elementwise_multi_kernel, internal,
-};
-use super::device::Limits;
-use super::policy::Policy;
-use crate::error::Result;
-use crate::prim::Fusion;
-use crate::tensor::Tensor;
+use crate::base::error::Result;
+use crate::base::error::internal;
+use crate::base::limits::Limits;
+use crate::base::policy::Policy;
+use crate::ir::op::Fusion;
+use crate::ir::tensor::Tensor;
+use crate::kernel::{BufRef, Kernel};
+use crate::prim::lower::{LowerCx, Lowered, elementwise_kernel, elementwise_multi_kernel};
 use std::collections::{HashMap, HashSet};
 
 /// Collect: the nodes without a device value that `targets` need, inputs before consumers.
@@ -482,10 +482,10 @@ pub(crate) fn lower(
         }
         if ks.iter().any(|k| bindings(k) > max_bindings) {
             // Too many buffers for one kernel: give a fused input its own kernel, retry.
-            let candidates: Vec<&Tensor> = ks
+            let inlined: HashSet<u64> = ks.iter().flat_map(|k| k.inlined.iter().copied()).collect();
+            let candidates: Vec<&Tensor> = order
                 .iter()
-                .flat_map(|k| &k.inlined)
-                .filter(|t| !t.same(n) && !cheap(t, roots))
+                .filter(|t| inlined.contains(&t.id()) && !t.same(n) && !cheap(t, roots))
                 .collect();
             let Some(pick) = candidates.get(candidates.len() / 2) else {
                 return Err(crate::Error::TooLarge {
@@ -499,7 +499,7 @@ pub(crate) fn lower(
         }
         fused += ks
             .iter()
-            .map(|k| k.inlined.iter().filter(|t| !t.same(n)).count() as u64)
+            .map(|k| k.inlined.iter().filter(|&&t| t != n.id()).count() as u64)
             .sum::<u64>();
         computed.insert(n.id(), out);
         for (id, b) in group {

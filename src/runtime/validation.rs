@@ -1,12 +1,12 @@
 //! The validation fixture: every kernel variant, rendered by the real generator from real
 //! graphs (no device needed), is checked by naga as the device would check it.
 
-use super::codegen::Kernel;
-use super::device::Limits;
-use super::pipelines::validate_wgsl;
-use super::policy::{MatmulKernel, Policy};
-use super::scheduler::lower_offline;
+use crate::base::limits::Limits;
+use crate::base::policy::{MatmulKernel, Policy};
+use crate::kernel::Kernel;
 use crate::prelude::*;
+use crate::runtime::pipelines::validate_wgsl;
+use crate::runtime::scheduler::lower_offline;
 use std::collections::BTreeSet;
 
 fn validate_all(targets: &[Tensor], limits: &Limits, policy: &Policy) -> Vec<Kernel> {
@@ -162,7 +162,7 @@ fn graphs_build_and_print_without_a_device() {
     let e = x.try_add(&Tensor::zeros([4])).unwrap_err().to_string();
     assert!(e.contains("[3]") && e.contains("[4]"), "{e}");
     assert!(
-        super::device::opened().is_none(),
+        crate::runtime::device::opened().is_none(),
         "building graphs, transforms and errors opened the device"
     );
 }

@@ -6,12 +6,12 @@
 //! positional arguments in the `*_argnums` functions of [`crate::transforms::positional`]
 //! (with a single structured argument, close over what you do not differentiate).
 
-use super::jvp::jvp_flat;
-use super::tree::Tree;
-use super::vjp::{FlatPullback, vjp_flat};
-use super::vmap::vmap_flat;
-use crate::error::{Result, or_panic, transform_err};
-use crate::tensor::Tensor;
+use crate::base::error::{Result, or_panic, transform_err};
+use crate::ir::tensor::Tensor;
+use crate::transforms::jvp::jvp_flat;
+use crate::transforms::tree::Tree;
+use crate::transforms::vjp::{FlatPullback, vjp_flat};
+use crate::transforms::vmap::vmap_flat;
 use std::marker::PhantomData;
 
 /// Options of [`grad_with`] and [`value_and_grad_with`]; the defaults are the spec's.

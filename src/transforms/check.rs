@@ -1,10 +1,10 @@
 //! `check_grads`, like `jax.test_util.check_grads`: JVPs against central finite differences and
 //! VJPs against JVPs (⟨ct, J·v⟩ = ⟨Jᵀ·ct, v⟩), recursively up to the requested order.
 
-use super::jvp::jvp_flat;
-use super::vjp::vjp_flat;
-use crate::error::{Result, transform_err};
-use crate::tensor::Tensor;
+use crate::base::error::{Result, transform_err};
+use crate::ir::tensor::Tensor;
+use crate::transforms::jvp::jvp_flat;
+use crate::transforms::vjp::vjp_flat;
 
 /// Which derivatives [`check_grads`] checks.
 ///

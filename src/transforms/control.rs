@@ -9,13 +9,13 @@
 //! reverse loop, not N copies. Loops whose results mix dtypes are unrolled (the traced
 //! graph copied per step), as is every loop under `Policy::loops = false`.
 
-use super::jit::replay;
-use super::trace::{is_staged, staged};
-use super::tree::Tree;
+use crate::base::error::{Result, or_panic, transform_err};
 use crate::compose::where_;
-use crate::error::{Result, or_panic, transform_err};
+use crate::ir::tensor::Tensor;
+use crate::ir::trace::{is_staged, staged};
 use crate::prim::loops::{check_carry, loop_flat};
-use crate::tensor::Tensor;
+use crate::transforms::jit::replay;
+use crate::transforms::tree::Tree;
 
 /// A traced body: its placeholders and its flat outputs.
 struct Body {
@@ -105,7 +105,7 @@ pub fn try_scan<C: Tree, X: Tree, Y: Tree>(
     let ys = out.split_off(m);
     let y = template
         .into_inner()
-        .ok_or_else(|| crate::runtime::codegen::internal("scan: the body was not traced".into()))?;
+        .ok_or_else(|| crate::base::error::internal("scan: the body was not traced".into()))?;
     Ok((init.rebuild(out), y.rebuild(ys)))
 }
 
@@ -256,7 +256,7 @@ pub fn while_loop_with<C: Tree>(
             };
             loop_flat(&guarded, &c, &[], every, false)?
         };
-        crate::tensor::try_realize(&c)?;
+        crate::ir::tensor::try_realize(&c)?;
         done += every;
         if done > opts.max_iterations {
             return transform_err(

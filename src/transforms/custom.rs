@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use super::tree::Tree;
-use crate::error::or_panic;
+use crate::base::error::or_panic;
+use crate::ir::tensor::Tensor;
 use crate::prim::custom::{FlatFn, Rule, custom_node};
-use crate::tensor::Tensor;
+use crate::transforms::tree::Tree;
 
 /// A function whose reverse-mode derivative is yours: `fwd(args)` returns the output and the
 /// residuals it wants kept (any tree), `bwd(residuals, cotangent)` returns the cotangents of

@@ -2,12 +2,12 @@
 //! element), `jacfwd` is vmap over jvp (one tangent per input element). When the basis would
 //! not fit the device's buffers, the rows are computed in chunks and joined.
 
-use super::jvp::jvp_flat;
-use super::tree::Tree;
-use super::vjp::vjp_flat;
-use super::vmap::vmap_flat;
-use crate::error::{Result, or_panic, transform_err};
-use crate::tensor::Tensor;
+use crate::base::error::{Result, or_panic, transform_err};
+use crate::ir::tensor::Tensor;
+use crate::transforms::jvp::jvp_flat;
+use crate::transforms::tree::Tree;
+use crate::transforms::vjp::vjp_flat;
+use crate::transforms::vmap::vmap_flat;
 
 /// Rows of the identity in the shape of `shape`: `[n, *shape]` with rows `start..start+len`.
 fn basis(shape: &[usize], start: usize, len: usize) -> Result<Tensor> {
@@ -40,11 +40,11 @@ fn largest_node(outs: &[Tensor]) -> usize {
 /// Splits `n` basis rows into chunks whose rows (`row_bytes` each: the largest intermediate
 /// per row) fit the device.
 fn chunks(n: usize, row_bytes: usize) -> Vec<(usize, usize)> {
-    let limit = match crate::runtime::policy::policy().jacobian_chunk_bytes {
+    let limit = match crate::base::policy::policy().jacobian_chunk_bytes {
         0 => {
             let limits = crate::runtime::device::opened()
                 .map(|g| g.limits.clone())
-                .unwrap_or_else(crate::runtime::device::Limits::webgpu_default);
+                .unwrap_or_else(crate::base::limits::Limits::webgpu_default);
             (limits.max_tensor_bytes() / 2) as usize
         }
         cap => cap,

@@ -10,10 +10,10 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use super::trace::staged;
-use super::tree::Tree;
-use crate::dtype::DType;
-use crate::tensor::Tensor;
+use crate::base::dtype::DType;
+use crate::ir::tensor::Tensor;
+use crate::ir::trace::staged;
+use crate::transforms::tree::Tree;
 
 /// A traced graph: the placeholders it was built on, its outputs, and the output tree.
 struct Traced<O> {

@@ -2,10 +2,10 @@
 //! tangents through every node between them and the outputs with each primitive's JVP rule.
 //! The tangents are graph nodes, so they can be differentiated, batched and realized again.
 
-use super::graph::between;
-use super::trace::traced;
-use crate::error::{Result, transform_err};
-use crate::tensor::Tensor;
+use crate::base::error::{Result, transform_err};
+use crate::ir::graph::between;
+use crate::ir::tensor::Tensor;
+use crate::ir::trace::traced;
 use std::collections::HashMap;
 
 /// Checks that tangents match primals in number, shape and dtype.

@@ -2,11 +2,11 @@
 //! signatures: `f` takes `&[Tensor]` (its positional arguments) and the results come back one
 //! per selected argument.
 
-use super::api::{GradOptions, check_scalar};
-use super::jac::{jacfwd_flat, jacrev_flat};
-use super::vjp::vjp_flat;
-use crate::error::{Result, or_panic, transform_err};
-use crate::tensor::Tensor;
+use crate::base::error::{Result, or_panic, transform_err};
+use crate::ir::tensor::Tensor;
+use crate::transforms::api::{GradOptions, check_scalar};
+use crate::transforms::jac::{jacfwd_flat, jacrev_flat};
+use crate::transforms::vjp::vjp_flat;
 
 /// Which positional arguments to differentiate: one index, several, or all (`None` in JAX).
 ///

@@ -1,7 +1,7 @@
 //! Structured arguments and results (JAX's pytrees): tensors, tuples, `Vec`s, arrays,
 //! `Option`s and user structs, flattened to a list of tensor leaves and rebuilt.
 
-use crate::tensor::Tensor;
+use crate::ir::tensor::Tensor;
 
 /// A structure of tensors that transforms can take apart and rebuild.
 ///

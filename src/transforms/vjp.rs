@@ -3,10 +3,10 @@
 //! VJP rule. The pullback keeps its own copy of that subgraph, so it can be called many times,
 //! even after the outputs were realized.
 
-use super::graph::between;
-use super::trace::traced;
-use crate::error::{Result, transform_err};
-use crate::tensor::Tensor;
+use crate::base::error::{Result, transform_err};
+use crate::ir::graph::between;
+use crate::ir::tensor::Tensor;
+use crate::ir::trace::traced;
 use std::collections::{HashMap, HashSet};
 
 /// A pullback on flat lists of tensors.
@@ -74,7 +74,7 @@ impl FlatPullback {
                 }
             }
         }
-        super::trace::traced(|| {
+        crate::ir::trace::traced(|| {
             for (n, ins) in self.order.iter().rev() {
                 let Some(ct) = ctmap.remove(&n.id()) else {
                     continue;

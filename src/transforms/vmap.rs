@@ -2,11 +2,11 @@
 //! node that depends on them with its primitive's batching rule (batch axis first).
 //! Everything that does not depend on the batched arguments is computed once, unbatched.
 
-use super::graph::between;
-use super::trace::traced;
-use crate::dtype::norm_axis;
-use crate::error::{Result, transform_err};
-use crate::tensor::Tensor;
+use crate::base::dtype::norm_axis;
+use crate::base::error::{Result, transform_err};
+use crate::ir::graph::between;
+use crate::ir::tensor::Tensor;
+use crate::ir::trace::traced;
 use std::collections::HashMap;
 
 /// `x` with a leading batch axis of `size`: itself when batched, else broadcast.
@@ -102,7 +102,7 @@ pub(crate) fn vmap_flat(
             }
         }
     }
-    let outs = super::trace::staged(|| f(&placeholders));
+    let outs = crate::ir::trace::staged(|| f(&placeholders));
     let axes = out_axes(outs.len())?;
     if axes.len() != outs.len() {
         return transform_err(

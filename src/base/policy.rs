@@ -166,7 +166,7 @@ thread_local! {
 /// assert!(wgrad::policy().max_fused_depth > 0);
 /// ```
 pub fn policy() -> Policy {
-    super::scope::innermost(&SCOPED)
+    crate::base::scope::innermost(&SCOPED)
         .unwrap_or_else(|| POLICY.read().unwrap_or_else(|e| e.into_inner()).clone())
 }
 
@@ -184,7 +184,7 @@ pub fn policy() -> Policy {
 /// assert_eq!(c, vec![1.0; 6]);
 /// ```
 pub fn with_policy<R>(p: Policy, f: impl FnOnce() -> R) -> R {
-    super::scope::with_pushed(&SCOPED, p, f)
+    crate::base::scope::with_pushed(&SCOPED, p, f)
 }
 
 /// Replaces the policy for every later realize and transform (kernels already compiled stay

@@ -1,8 +1,8 @@
 //! The buffer pool of a device: storage buffers by size class, handed back when their last
 //! handle drops.
 
-use super::access::AccessLock;
-use super::counters::COUNTERS;
+use crate::base::counters::COUNTERS;
+use crate::memory::access::AccessLock;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
@@ -175,7 +175,7 @@ fn shrink(pool: &mut HashMap<u64, Vec<wgpu::Buffer>>) -> Vec<wgpu::Buffer> {
     let mut victims = vec![];
     let idle = COUNTERS.pooled_bytes.load(Relaxed);
     let in_use = COUNTERS.bytes_allocated.load(Relaxed).saturating_sub(idle);
-    let keep = super::policy::policy().pool_idle_bytes.max(in_use);
+    let keep = crate::base::policy::policy().pool_idle_bytes.max(in_use);
     if idle <= keep {
         return victims;
     }
@@ -196,19 +196,4 @@ fn shrink(pool: &mut HashMap<u64, Vec<wgpu::Buffer>>) -> Vec<wgpu::Buffer> {
         }
     }
     victims
-}
-
-/// Frees every idle buffer in the pools of the default device and of the current one (their
-/// memory goes back to the driver).
-///
-/// ```
-/// wgrad::trim_pool();
-/// assert_eq!(wgrad::counters().pooled_bytes, 0);
-/// ```
-pub fn trim_pool() {
-    for d in [super::device::Device::default(), super::device::current()] {
-        if let Some(g) = d.opened() {
-            g.pool.trim();
-        }
-    }
 }

@@ -1,7 +1,7 @@
 //! Walking the lazy graph: the nodes between a transform's arguments and its outputs, and a
 //! jaxpr-like printout.
 
-use crate::tensor::Tensor;
+use crate::ir::tensor::Tensor;
 use std::collections::{HashMap, HashSet};
 
 /// Nodes reachable from `outs` that depend on one of `leaves` (leaves excluded), inputs first,

@@ -1,11 +1,11 @@
 //! The tensor handle: a cheap-to-clone reference to a node of the lazy graph.
 
-use crate::dtype::{DType, numel};
-use crate::error::{Error, Result, or_panic};
-use crate::prim::Op;
+use crate::base::dtype::{DType, numel};
+use crate::base::error::{Error, Result, or_panic};
+use crate::ir::op::Op;
+use crate::memory::pool::Storage;
 use crate::prim::source::Source;
 use crate::runtime::device::Device;
-use crate::runtime::pool::Storage;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
@@ -110,7 +110,7 @@ fn check_fits_on(
     dtype: DType,
     device: Option<&Device>,
 ) -> Result<()> {
-    let n = crate::dtype::checked_numel(op, shape)?;
+    let n = crate::base::dtype::checked_numel(op, shape)?;
     let opened = match device {
         Some(d) => d.opened(),
         None => crate::runtime::device::opened(),
@@ -137,16 +137,16 @@ pub(crate) fn check_fits_limits(
     op: &'static str,
     shape: &[usize],
     dtype: DType,
-    limits: &crate::runtime::device::Limits,
+    limits: &crate::base::limits::Limits,
 ) -> Result<()> {
-    let n = crate::dtype::checked_numel(op, shape)?;
+    let n = crate::base::dtype::checked_numel(op, shape)?;
     let bytes = (n as u128) * dtype.size() as u128;
     let limit = limits.max_tensor_bytes() as u128;
     if bytes > limit || n as u128 >= u32::MAX as u128 {
         return too_large(op, shape, dtype, limit);
     }
     if dtype == DType::F16 && !limits.shader_f16 {
-        return crate::error::dtype_err(
+        return crate::base::error::dtype_err(
             op,
             "f16 needs the adapter feature `shader-f16`, which this adapter lacks; use f32",
         );
@@ -214,7 +214,7 @@ impl Tensor {
     /// Drops the node's operands (its history), keeping its value.
     /// A new node with this node's op, shape and dtype over `inputs` (of the same shapes).
     pub(crate) fn with_inputs(&self, inputs: Vec<Tensor>) -> Tensor {
-        crate::error::or_panic(Tensor::from_op(
+        crate::base::error::or_panic(Tensor::from_op(
             self.op().clone(),
             inputs,
             self.shape().to_vec(),
@@ -331,9 +331,9 @@ impl Tensor {
     /// ```
     pub fn try_from_slice<T: Element>(data: &[T], shape: impl AsRef<[usize]>) -> Result<Tensor> {
         let shape = shape.as_ref().to_vec();
-        let n = crate::dtype::checked_numel("from_slice", &shape)?;
+        let n = crate::base::dtype::checked_numel("from_slice", &shape)?;
         if n != data.len() {
-            return crate::error::shape_err(
+            return crate::base::error::shape_err(
                 "from_slice",
                 format!(
                     "{} values do not fill shape {shape:?} ({} elements)",
@@ -426,7 +426,7 @@ impl Tensor {
     }
     fn check_element<T: Element>(&self) -> Result<()> {
         if T::DTYPE != self.dtype() {
-            return crate::error::dtype_err(
+            return crate::base::error::dtype_err(
                 "to_vec",
                 format!(
                     "tensor of shape {:?} has dtype {}, asked for {}",

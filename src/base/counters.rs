@@ -2,6 +2,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+/// Pipelines held by every device's cache now (a level, kept by the pipeline caches).
+pub(crate) static PIPELINES_CACHED: AtomicU64 = AtomicU64::new(0);
+
 pub(crate) struct AtomicCounters {
     pub kernels: AtomicU64,
     pub submits: AtomicU64,
@@ -125,7 +128,7 @@ pub fn counters() -> Counters {
             .peak_bytes
             .load(Relaxed)
             .max(c.bytes_allocated.load(Relaxed)),
-        pipelines_cached: super::pipelines::cached() as u64,
+        pipelines_cached: PIPELINES_CACHED.load(Relaxed),
         pipelines_evicted: c.pipelines_evicted.load(Relaxed),
         plan_hits: c.plan_hits.load(Relaxed),
         plan_misses: c.plan_misses.load(Relaxed),

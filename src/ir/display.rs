@@ -1,8 +1,8 @@
 //! NumPy-like printing: `tensor([[1., 2.], [3., 4.]], shape=[2, 2], dtype=f32)`. Printing
 //! realizes the tensor; large tensors show their first and last three entries per axis.
 
-use crate::dtype::{DType, strides};
-use crate::tensor::Tensor;
+use crate::base::dtype::{DType, strides};
+use crate::ir::tensor::Tensor;
 use std::fmt;
 
 const EDGE: usize = 3;

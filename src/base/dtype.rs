@@ -1,6 +1,6 @@
 //! Element types and shape helpers.
 
-use crate::error::{Result, axis_err};
+use crate::base::error::{Result, axis_err};
 
 /// The element type of a tensor.
 ///
@@ -147,7 +147,7 @@ pub(crate) fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Re
         } else if da == 1 {
             db
         } else {
-            return crate::error::shape_err(
+            return crate::base::error::shape_err(
                 op,
                 format!("shapes {a:?} and {b:?} cannot be broadcast together"),
             );

@@ -142,3 +142,8 @@ pub(crate) fn or_panic<T>(r: Result<T>) -> T {
         Err(e) => panic!("{e}"),
     }
 }
+
+/// An internal error: a bug in wgrad, reported instead of a panic.
+pub(crate) fn internal(msg: String) -> Error {
+    Error::Internal(msg)
+}
