@@ -482,10 +482,13 @@ pub(crate) fn lower(
         }
         if ks.iter().any(|k| bindings(k) > max_bindings) {
             // Too many buffers for one kernel: give a fused input its own kernel, retry.
-            let inlined: HashSet<u64> = ks.iter().flat_map(|k| k.inlined.iter().copied()).collect();
-            let candidates: Vec<&Tensor> = order
+            // Kernels name their fused nodes by id, in the order they were fused.
+            let by_id: HashMap<u64, &Tensor> = order.iter().map(|t| (t.id(), t)).collect();
+            let candidates: Vec<&Tensor> = ks
                 .iter()
-                .filter(|t| inlined.contains(&t.id()) && !t.same(n) && !cheap(t, roots))
+                .flat_map(|k| &k.inlined)
+                .filter_map(|id| by_id.get(id).copied())
+                .filter(|t| !t.same(n) && !cheap(t, roots))
                 .collect();
             let Some(pick) = candidates.get(candidates.len() / 2) else {
                 return Err(crate::Error::TooLarge {
