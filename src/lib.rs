@@ -51,9 +51,9 @@ pub use base::policy::{
 };
 pub use compose::conv::{Conv2d, Pair};
 pub use compose::indexing::{Indices, one_hot, try_one_hot};
-pub use compose::{try_where, where_};
 pub use ir::graph::graph_string;
 pub use ir::tensor::{Element, Tensor, realize, try_realize};
+pub use prim::logic::{try_where, where_};
 pub use prim::movement::{concat, stack, try_concat, try_stack};
 pub use prim::reduce::Axes;
 pub use runtime::device::{

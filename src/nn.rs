@@ -25,8 +25,8 @@
 
 use crate::base::dtype::DType;
 use crate::compose::conv::Conv2d as ConvOptions;
-use crate::compose::where_;
 use crate::ir::tensor::Tensor;
+use crate::prim::logic::where_;
 use crate::random::{self, Key};
 
 /// Initialisers: `jax.nn.initializers`' variance scaling and its named cases, on the same keys

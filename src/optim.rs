@@ -680,7 +680,7 @@ pub fn clip_by_global_norm(max_norm: f32) -> Optimizer {
         u.iter()
             .map(|t| {
                 let clipped = t / norm.cast(t.dtype()) * max_norm;
-                crate::compose::where_(&keep, t, &clipped)
+                crate::prim::logic::where_(&keep, t, &clipped)
             })
             .collect()
     })

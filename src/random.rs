@@ -57,6 +57,36 @@ pub(crate) fn threefry2x32(k: [u32; 2], c: [u32; 2]) -> [u32; 2] {
     [x0, x1]
 }
 
+/// Seeded shorthands: a seed instead of a key.
+impl Tensor {
+    /// Uniform random numbers in [0, 1), reproducible from `seed` on every adapter: the same
+    /// numbers as `jax.random.uniform(jax.random.PRNGKey(seed), shape)` (Threefry-2x32, so
+    /// different seeds give independent streams). See [`crate::random`] for keys.
+    ///
+    /// ```
+    /// let u = wgrad::Tensor::rand([1000], 7).to_vec::<f32>();
+    /// assert!(u.iter().all(|&v| (0.0..1.0).contains(&v)));
+    /// assert_eq!(wgrad::Tensor::rand([1], 42).item(), 0.488_709_57); // as JAX
+    /// ```
+    #[track_caller]
+    pub fn rand(shape: impl AsRef<[usize]>, seed: u64) -> Tensor {
+        uniform(key(seed), shape)
+    }
+
+    /// Standard normal random numbers, reproducible from `seed`: those of
+    /// `jax.random.normal(jax.random.PRNGKey(seed), shape)`, to a few ulp.
+    ///
+    /// ```
+    /// let z = wgrad::Tensor::randn([4096], 1);
+    /// let mean = z.mean(None, false).item();
+    /// assert!(mean.abs() < 0.1);
+    /// ```
+    #[track_caller]
+    pub fn randn(shape: impl AsRef<[usize]>, seed: u64) -> Tensor {
+        normal(key(seed), shape)
+    }
+}
+
 impl Key {
     /// The key's two words.
     ///

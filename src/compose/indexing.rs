@@ -266,7 +266,8 @@ fn arg_extreme(op: &'static str, x: &Tensor, axis: isize, largest: bool) -> Resu
     let hit = x.equal(&m);
     let minus_index = -Tensor::iota(x.shape(), a, DType::I32)?;
     let none = Tensor::try_full([], -(n as f64), DType::I32)?;
-    let first = crate::compose::try_where(&hit, &minus_index, &none)?.try_max(a as isize, false)?;
+    let first =
+        crate::prim::logic::try_where(&hit, &minus_index, &none)?.try_max(a as isize, false)?;
     Ok(-first)
 }
 

@@ -7,30 +7,8 @@ pub(crate) mod indexing;
 use crate::base::dtype::DType;
 use crate::base::error::{Result, or_panic, shape_err};
 use crate::ir::tensor::Tensor;
+use crate::prim::logic::{try_where, where_};
 use crate::prim::reduce::Axes;
-
-/// `where(cond, a, b)`: elements of `a` where `cond` holds, else of `b` (broadcasting all three).
-///
-/// ```
-/// use wgrad::prelude::*;
-/// let x = Tensor::from_vec(vec![-1.0f32, 2.0], [2]);
-/// let y = where_(&x.greater(&Tensor::scalar(0.0)), &x, &Tensor::scalar(0.0));
-/// assert_eq!(y.to_vec::<f32>(), vec![0.0, 2.0]);
-/// ```
-#[track_caller]
-pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Tensor {
-    or_panic(try_where(cond, a, b))
-}
-
-/// Fallible [`where_`]: the condition must be bool and the shapes must broadcast.
-///
-/// ```
-/// use wgrad::prelude::*;
-/// assert!(try_where(&Tensor::zeros([2]), &Tensor::zeros([2]), &Tensor::zeros([2])).is_err());
-/// ```
-pub fn try_where(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    crate::prim::logic::select(cond, a, b)
-}
 
 impl Tensor {
     /// Elementwise `x²`.

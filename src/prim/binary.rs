@@ -58,7 +58,8 @@ impl BinaryOp {
                 Box::new(move |t| t * (b * a.pow(&(b - 1.0)))),
                 Box::new(move |t| {
                     // log(a) with a = 0 replaced by 1, as JAX does (0^b has derivative 0 in b).
-                    let safe = crate::compose::where_(&a.equal(&a.zeros_like()), &a.ones_like(), a);
+                    let safe =
+                        crate::prim::logic::where_(&a.equal(&a.zeros_like()), &a.ones_like(), a);
                     t * (safe.log() * y)
                 }),
             ),
@@ -107,8 +108,8 @@ impl Primitive for BinaryOp {
         vec![pa.map(|p| p(ct)), pb.map(|p| p(ct))]
     }
     fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Result<Tensor> {
-        let a = crate::transforms::vmap::with_batch(&x[0], batched[0], size)?;
-        let b = crate::transforms::vmap::with_batch(&x[1], batched[1], size)?;
+        let a = crate::prim::with_batch(&x[0], batched[0], size)?;
+        let b = crate::prim::with_batch(&x[1], batched[1], size)?;
         binary_same(*self, &a, &b)
     }
     fn fusion(&self) -> Fusion {

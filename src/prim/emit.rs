@@ -4,7 +4,6 @@
 //! `fn vN(i: u32) -> T` computing the node at flat index `i`; a node computed by an earlier
 //! kernel (or realized before) is a load from its buffer.
 
-use super::lower::{LowerCx, Lowered};
 use crate::base::dtype::DType;
 use crate::base::error::{Error, Result, internal};
 use crate::base::limits::Limits;
@@ -13,6 +12,7 @@ use crate::ir::op::Fusion;
 use crate::ir::tensor::Tensor;
 use crate::kernel::wgsl::{helpers_called, load_expr, param_expr};
 use crate::kernel::{BufRef, Kernel, Step};
+use crate::prim::lower::{LowerCx, Lowered};
 use std::collections::HashMap;
 
 /// A buffer a kernel reads: the buffer, its dtype, whether read as `vec4<f32>`, and the number

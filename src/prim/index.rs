@@ -18,7 +18,7 @@ use crate::ir::tensor::Tensor;
 use crate::kernel::wgsl::{compose, decompose, literal};
 use crate::prim::Primitive;
 use crate::prim::lower::{LowerCx, Lowered};
-use crate::transforms::vmap::with_batch;
+use crate::prim::with_batch;
 
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Index {

@@ -8,7 +8,7 @@ use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::prim::Primitive;
 use crate::prim::lower::{LowerCx, Lowered};
-use crate::transforms::vmap::with_batch;
+use crate::prim::with_batch;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Compare {
@@ -266,4 +266,27 @@ impl Tensor {
     pub fn try_cast(&self, to: DType) -> Result<Tensor> {
         cast(self, to)
     }
+}
+
+/// `where(cond, a, b)`: elements of `a` where `cond` holds, else of `b` (broadcasting all three).
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let x = Tensor::from_vec(vec![-1.0f32, 2.0], [2]);
+/// let y = where_(&x.greater(&Tensor::scalar(0.0)), &x, &Tensor::scalar(0.0));
+/// assert_eq!(y.to_vec::<f32>(), vec![0.0, 2.0]);
+/// ```
+#[track_caller]
+pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Tensor {
+    or_panic(try_where(cond, a, b))
+}
+
+/// Fallible [`where_`]: the condition must be bool and the shapes must broadcast.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// assert!(try_where(&Tensor::zeros([2]), &Tensor::zeros([2]), &Tensor::zeros([2])).is_err());
+/// ```
+pub fn try_where(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    select(cond, a, b)
 }

@@ -10,7 +10,7 @@ use crate::ir::tensor::Tensor;
 use crate::kernel::{Kernel, templates};
 use crate::prim::Primitive;
 use crate::prim::lower::{LowerCx, Lowered};
-use crate::transforms::vmap::with_batch;
+use crate::prim::with_batch;
 
 /// Invocations per workgroup of the direct kernel.
 const DIRECT_WG: usize = 64;

@@ -57,3 +57,13 @@ pub(crate) trait Primitive {
         size: usize,
     ) -> Result<Tensor>;
 }
+
+/// For batching rules: `x` with a leading batch axis of `size`: itself when batched, else broadcast.
+pub(crate) fn with_batch(x: &Tensor, batched: bool, size: usize) -> Result<Tensor> {
+    if batched {
+        return Ok(x.clone());
+    }
+    let mut shape = vec![size];
+    shape.extend_from_slice(x.shape());
+    x.try_broadcast_to(shape)
+}

@@ -139,7 +139,7 @@ impl Reduce {
     /// written with tensor ops, so it differentiates again.
     fn prod_partials(&self, x: &Tensor) -> Tensor {
         let zero = x.equal(&x.zeros_like());
-        let nonzero = crate::compose::where_(&zero, &x.ones_like(), x);
+        let nonzero = crate::prim::logic::where_(&zero, &x.ones_like(), x);
         let p = self.unreduce(
             &or_panic(reduce_p(ReduceOp::Prod, &nonzero, &self.axes)),
             x.shape(),
@@ -151,8 +151,8 @@ impl Reduce {
         let none = zeros.equal(&zeros.zeros_like());
         let lone = zeros.equal(&zeros.ones_like()).cast(x.dtype()) * zero.cast(x.dtype());
         let at_lone_zero =
-            crate::compose::where_(&lone.greater(&Tensor::scalar(0.5)), &p, &p.zeros_like());
-        crate::compose::where_(&none, &(&p / &nonzero), &at_lone_zero)
+            crate::prim::logic::where_(&lone.greater(&Tensor::scalar(0.5)), &p, &p.zeros_like());
+        crate::prim::logic::where_(&none, &(&p / &nonzero), &at_lone_zero)
     }
     /// Where `x` attains the max (or min, as floats), and how many times per output (ties
     /// share).

@@ -205,35 +205,9 @@ impl Tensor {
         let c = or_panic(Tensor::iota([n, n], 1, DType::I32));
         r.equal(&c).cast(DType::F32)
     }
-    /// Uniform random numbers in [0, 1), reproducible from `seed` on every adapter: the same
-    /// numbers as `jax.random.uniform(jax.random.PRNGKey(seed), shape)` (Threefry-2x32, so
-    /// different seeds give independent streams). See [`crate::random`] for keys.
-    ///
-    /// ```
-    /// let u = wgrad::Tensor::rand([1000], 7).to_vec::<f32>();
-    /// assert!(u.iter().all(|&v| (0.0..1.0).contains(&v)));
-    /// assert_eq!(wgrad::Tensor::rand([1], 42).item(), 0.488_709_57); // as JAX
-    /// ```
-    #[track_caller]
-    pub fn rand(shape: impl AsRef<[usize]>, seed: u64) -> Tensor {
-        crate::random::uniform(crate::random::key(seed), shape)
-    }
-
     /// Uniform bits in [0, 1) of the stream keyed `key` (its two words, high first).
     pub(crate) fn try_uniform_bits(shape: &[usize], key: [u32; 2]) -> Result<Tensor> {
         let packed = ((key[0] as u64) << 32) | key[1] as u64;
         source(Source::Uniform(packed), shape, DType::F32)
-    }
-    /// Standard normal random numbers, reproducible from `seed`: those of
-    /// `jax.random.normal(jax.random.PRNGKey(seed), shape)`, to a few ulp.
-    ///
-    /// ```
-    /// let z = wgrad::Tensor::randn([4096], 1);
-    /// let mean = z.mean(None, false).item();
-    /// assert!(mean.abs() < 0.1);
-    /// ```
-    #[track_caller]
-    pub fn randn(shape: impl AsRef<[usize]>, seed: u64) -> Tensor {
-        crate::random::normal(crate::random::key(seed), shape)
     }
 }

@@ -10,9 +10,9 @@
 //! graph copied per step), as is every loop under `Policy::loops = false`.
 
 use crate::base::error::{Result, or_panic, transform_err};
-use crate::compose::where_;
 use crate::ir::tensor::Tensor;
 use crate::ir::trace::{is_staged, staged};
+use crate::prim::logic::where_;
 use crate::prim::loops::{check_carry, loop_flat};
 use crate::transforms::jit::replay;
 use crate::transforms::tree::Tree;
@@ -370,7 +370,7 @@ pub fn try_cond<A: Tree, O: Tree>(
     let out = tl
         .iter()
         .zip(&fl)
-        .map(|(a, b)| crate::compose::try_where(&p, a, b))
+        .map(|(a, b)| crate::prim::logic::try_where(&p, a, b))
         .collect::<Result<Vec<_>>>()?;
     Ok(t.rebuild(out))
 }

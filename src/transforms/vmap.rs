@@ -7,17 +7,8 @@ use crate::base::error::{Result, transform_err};
 use crate::ir::graph::between;
 use crate::ir::tensor::Tensor;
 use crate::ir::trace::traced;
+use crate::prim::with_batch;
 use std::collections::HashMap;
-
-/// `x` with a leading batch axis of `size`: itself when batched, else broadcast.
-pub(crate) fn with_batch(x: &Tensor, batched: bool, size: usize) -> Result<Tensor> {
-    if batched {
-        return Ok(x.clone());
-    }
-    let mut shape = vec![size];
-    shape.extend_from_slice(x.shape());
-    x.try_broadcast_to(shape)
-}
 
 /// vmap on flat lists: `in_axes[k]` is the batch axis of argument k (`None`: not batched);
 /// `out_axes` is called with the number of outputs and gives their batch axes.
