@@ -82,23 +82,12 @@ impl<'a> Emitter<'a> {
     /// The buffer holding `t`'s values in its own flat order, if there is one: computed by an
     /// earlier kernel, realized before, or the buffer that a view (reshape, alias) shares.
     pub fn buffer_of(&self, t: &Tensor) -> Option<BufRef> {
-        let mut cur = t.clone();
-        loop {
-            if let Some(b) = self
-                .provided
-                .get(&cur.id())
-                .or_else(|| self.computed.get(&cur.id()))
-            {
-                return Some(b.clone());
-            }
-            if let Some(s) = cur.storage() {
-                return Some(BufRef::Real(s));
-            }
-            if cur.op().fusion() != Fusion::View {
-                return None;
-            }
-            cur = cur.inputs().into_iter().next()?;
-        }
+        view_buffer(t, |id| {
+            self.provided
+                .get(&id)
+                .or_else(|| self.computed.get(&id))
+                .cloned()
+        })
     }
 
     /// Reads `t` from `buf` in this kernel (an operand the lowering materialized itself).
@@ -209,12 +198,7 @@ impl<'a> Emitter<'a> {
                     t.op().name()
                 )));
             }
-            let args = t
-                .inputs()
-                .iter()
-                .map(|x| self.value_fn(x))
-                .collect::<Result<Vec<_>>>()?;
-            let body = self.lower_inline(t, args)?;
+            let body = self.lower_inline(t)?;
             self.inlined.push(t.clone());
             body
         };
@@ -233,7 +217,12 @@ impl<'a> Emitter<'a> {
     }
 
     /// The body of `t`'s node function, from its primitive's lowering.
-    pub(super) fn lower_inline(&mut self, t: &Tensor, args: Vec<String>) -> Result<String> {
+    pub(super) fn lower_inline(&mut self, t: &Tensor) -> Result<String> {
+        let args = t
+            .inputs()
+            .iter()
+            .map(|x| self.value_fn(x))
+            .collect::<Result<Vec<_>>>()?;
         let mut cx = LowerCx {
             limits: self.limits,
             policy: self.policy,
@@ -420,5 +409,23 @@ impl<'a> Emitter<'a> {
         s += "\n\n";
         s += template;
         s
+    }
+}
+
+/// The buffer holding `t`'s values in its own flat order, if there is one: the one `placed`
+/// gives for it, its own storage, or the buffer that a chain of views (reshape, alias) shares.
+pub(crate) fn view_buffer(t: &Tensor, placed: impl Fn(u64) -> Option<BufRef>) -> Option<BufRef> {
+    let mut cur = t.clone();
+    loop {
+        if let Some(b) = placed(cur.id()) {
+            return Some(b);
+        }
+        if let Some(s) = cur.storage() {
+            return Some(BufRef::Real(s));
+        }
+        if cur.op().fusion() != Fusion::View {
+            return None;
+        }
+        cur = cur.inputs().into_iter().next()?;
     }
 }

@@ -183,12 +183,7 @@ pub(crate) fn elementwise_multi_kernel(
     let node = &nodes[0];
     let mut e = Emitter::new(computed, limits, policy);
     // The root itself is computed inline even when it is a target.
-    let args = node
-        .inputs()
-        .iter()
-        .map(|x| e.value_fn(x))
-        .collect::<Result<Vec<_>>>()?;
-    let body = e.lower_inline(node, args)?;
+    let body = e.lower_inline(node)?;
     let mut extra_outs = vec![];
     for (k, (n, buf)) in nodes[1..].iter().zip(extra).enumerate() {
         let f = e.value_fn(n)?;

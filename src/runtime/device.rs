@@ -1,7 +1,7 @@
 //! Finding an adapter and creating the device: hardware first, then lavapipe, then llvmpipe.
 
 use crate::base::error::{Error, Result};
-pub(crate) use crate::base::limits::Limits;
+use crate::base::limits::Limits;
 use crate::memory::access::AccessLock;
 use crate::memory::pool::Pool;
 use crate::runtime::pipelines::PipelineCache;

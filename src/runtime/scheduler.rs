@@ -13,6 +13,7 @@ use crate::base::policy::Policy;
 use crate::ir::op::Fusion;
 use crate::ir::tensor::Tensor;
 use crate::kernel::{BufRef, Kernel};
+use crate::prim::emit::view_buffer;
 use crate::prim::lower::{LowerCx, Lowered, elementwise_kernel, elementwise_multi_kernel};
 use std::collections::{HashMap, HashSet};
 
@@ -179,23 +180,6 @@ fn epilogues(order: &[Tensor], roots: &HashSet<u64>, targets: &[Tensor]) -> Hash
         }
     }
     found
-}
-
-/// The buffer a view shares: `t` itself or the operand of a chain of views, when it has one.
-fn view_buffer(t: &Tensor, computed: &HashMap<u64, BufRef>) -> Option<BufRef> {
-    let mut cur = t.clone();
-    loop {
-        if let Some(b) = computed.get(&cur.id()) {
-            return Some(b.clone());
-        }
-        if let Some(s) = cur.storage() {
-            return Some(BufRef::Real(s));
-        }
-        if cur.op().fusion() != Fusion::View {
-            return None;
-        }
-        cur = cur.inputs().into_iter().next()?;
-    }
 }
 
 /// What lowering produced: the kernels in order, where each root's value lives, and how many
@@ -387,7 +371,7 @@ pub(crate) fn lower(
         {
             continue;
         }
-        if let Some(b) = view_buffer(n, &computed) {
+        if let Some(b) = view_buffer(n, |id| computed.get(&id).cloned()) {
             computed.insert(n.id(), b);
             continue;
         }
