@@ -99,7 +99,7 @@ pub fn to_bytes<T: Tree>(tree: &T, metadata: &[(&str, &str)]) -> Result<Vec<u8>>
             return err("bytes", format!("two leaves are both named `{name}`"));
         }
     }
-    crate::ir::tensor::try_realize(&named.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>())?;
+    crate::runtime::read::try_realize(&named.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>())?;
     let mut host = Vec::with_capacity(named.len());
     for (name, t) in &named {
         host.push((

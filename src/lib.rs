@@ -31,6 +31,7 @@
 mod base;
 pub mod checkpoint;
 mod compose;
+mod device;
 mod ir;
 mod kernel;
 mod memory;
@@ -51,15 +52,14 @@ pub use base::policy::{
 };
 pub use compose::conv::{Conv2d, Pair};
 pub use compose::indexing::{Indices, one_hot, try_one_hot};
+pub use device::{Device, DeviceInfo, device_info, init, init_async, trim_pool, with_device};
 pub use ir::graph::graph_string;
-pub use ir::tensor::{Element, Tensor, realize, try_realize};
+pub use ir::tensor::{Element, Tensor};
 pub use prim::logic::{try_where, where_};
 pub use prim::movement::{concat, stack, try_concat, try_stack};
 pub use prim::reduce::Axes;
-pub use runtime::device::{
-    Device, DeviceInfo, device_info, init, init_async, trim_pool, with_device,
-};
 pub use runtime::interop::TensorBuffer;
+pub use runtime::read::{realize, try_realize};
 pub use runtime::realize::synchronize;
 pub use transforms::api::{
     AdOptions, GradOptions, InAxes, Pullback, VmapOptions, grad, grad_aux, grad_with, jvp, jvp_aux,

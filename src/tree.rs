@@ -184,7 +184,7 @@ impl<T: Tree> Leaves for T {
 /// assert!(params.0.is_realized() && state[0].is_realized());
 /// ```
 pub fn realize(trees: &[&dyn Leaves]) {
-    crate::ir::tensor::realize(
+    crate::runtime::read::realize(
         &trees
             .iter()
             .flat_map(|t| t.leaf_tensors())
@@ -199,7 +199,7 @@ pub fn realize(trees: &[&dyn Leaves]) {
 /// assert!(wgrad::tree::try_realize(&[&Tensor::ones([2]).exp()]).is_ok());
 /// ```
 pub fn try_realize(trees: &[&dyn Leaves]) -> Result<()> {
-    crate::ir::tensor::try_realize(
+    crate::runtime::read::try_realize(
         &trees
             .iter()
             .flat_map(|t| t.leaf_tensors())

@@ -36,7 +36,7 @@ impl Logic {
 /// An error when the open device cannot hold f16 tensors (without a device yet, the check
 /// happens when the graph is realized).
 pub(crate) fn require_f16(op: &'static str) -> Result<()> {
-    match crate::runtime::device::opened() {
+    match crate::device::opened() {
         Some(g) if !g.limits.shader_f16 => dtype_err(
             op,
             "f16 needs the adapter feature `shader-f16`, which this adapter lacks; use f32",

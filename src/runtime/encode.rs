@@ -4,11 +4,11 @@
 use crate::base::counters::note_peak;
 use crate::base::error::Result;
 use crate::base::error::internal;
+use crate::device::Gpu;
+use crate::device::pipelines::{Compiled, pipeline};
 use crate::kernel::{BufRef, Kernel, Step};
 use crate::memory::pool::Storage;
 use crate::runtime::buffers::Assignment;
-use crate::runtime::device::Gpu;
-use crate::runtime::pipelines::{Compiled, pipeline};
 use crate::runtime::plans::EXTERNAL;
 
 /// The bits every buffer a realize writes holds first under `Policy::sentinel` (a NaN).
@@ -16,7 +16,7 @@ pub(crate) const SENTINEL: u32 = 0x7fba_dbad;
 
 /// A recorded dispatch.
 pub(crate) struct Dispatch<'k> {
-    pub(crate) pipe: crate::runtime::pipelines::Compiled,
+    pub(crate) pipe: crate::device::pipelines::Compiled,
     pub(crate) bind: wgpu::BindGroup,
     pub(crate) groups: [u32; 3],
     pub(crate) label: &'k str,

@@ -3,11 +3,11 @@
 
 use crate::base::dtype::DType;
 use crate::base::error::{Error, Result, or_panic};
+use crate::device::{Device, with_device};
 use crate::ir::op::Op;
 use crate::ir::tensor::Tensor;
 use crate::memory::pool::GpuBuffer;
 use crate::prim::source::Source;
-use crate::runtime::device::{Device, with_device};
 use std::sync::Arc;
 
 /// The storage buffer of a realized tensor, for an application's own passes: the tensor's
@@ -49,7 +49,7 @@ impl Tensor {
     pub fn device(&self) -> Device {
         self.placed()
             .cloned()
-            .unwrap_or_else(crate::runtime::device::current)
+            .unwrap_or_else(crate::device::current)
     }
 
     /// The tensor's values on `device` (the tensor itself when it is there already): read

@@ -5,11 +5,11 @@ use crate::base::error::Result;
 use crate::base::error::internal;
 use crate::base::limits::Limits;
 use crate::base::policy::Policy;
+use crate::device::Gpu;
+use crate::device::pipelines::Compiled;
 use crate::ir::tensor::Tensor;
 use crate::kernel::{BufRef, Kernel};
 use crate::runtime::buffers::{Assignment, assign_buffers, kernel_io};
-use crate::runtime::device::Gpu;
-use crate::runtime::pipelines::Compiled;
 use crate::runtime::scheduler::{lower, plan};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -105,26 +105,15 @@ impl Plan {
     }
 }
 
-/// A device's plans by structure key, least recently used first.
-#[derive(Default)]
-pub(crate) struct PlanCache(Vec<(String, Arc<Plan>)>);
-
 /// The cached plan for `key`, made most recently used.
 pub(crate) fn cached_plan(g: &Gpu, key: &str) -> Option<Arc<Plan>> {
-    let plans = &mut g.plans.lock().unwrap_or_else(|e| e.into_inner()).0;
-    let k = plans.iter().position(|(k, _)| k == key)?;
-    let entry = plans.remove(k);
-    let plan = entry.1.clone();
-    plans.push(entry);
-    Some(plan)
+    let plan = g.plans.lock().unwrap_or_else(|e| e.into_inner()).get(key)?;
+    plan.downcast::<Plan>().ok()
 }
 
 pub(crate) fn cache_plan(g: &Gpu, key: String, plan: Arc<Plan>, capacity: usize) {
-    let plans = &mut g.plans.lock().unwrap_or_else(|e| e.into_inner()).0;
-    plans.retain(|(k, _)| *k != key);
-    plans.push((key, plan));
-    let excess = plans.len().saturating_sub(capacity);
-    plans.drain(..excess);
+    let plans = &mut g.plans.lock().unwrap_or_else(|e| e.into_inner());
+    plans.put(key, plan, capacity);
 }
 
 /// Plans and lowers `order` with its externals as virtual buffers; the plan it makes can be

@@ -8,10 +8,10 @@ use crate::base::error::internal;
 use crate::base::error::{Result, or_panic};
 use crate::base::limits::Limits;
 use crate::base::policy::DebugOutput;
+use crate::device::{Device, Gpu};
 use crate::ir::tensor::{Placement, Tensor};
 use crate::kernel::BufRef;
 use crate::memory::pool::Storage;
-use crate::runtime::device::{Device, Gpu};
 use crate::runtime::encode::{Action, Recorded, actions, encode, profile, record};
 use crate::runtime::plans::{EXTERNAL, Structure, cache_plan, cached_plan, make_plan};
 use crate::runtime::scheduler::collect;
@@ -122,9 +122,7 @@ fn graph_device(order: &[Tensor], targets: &[Tensor]) -> Result<Device> {
             placement.see("realize", x)?;
         }
     }
-    Ok(placement
-        .device()
-        .unwrap_or_else(crate::runtime::device::current))
+    Ok(placement.device().unwrap_or_else(crate::device::current))
 }
 
 /// Runs every stage, holding the device (see `AccessLock`); with `read`, copies the first
@@ -321,5 +319,5 @@ fn commit(targets: &[Tensor], device: &Device, value_of: impl Fn(usize) -> Optio
 /// wgrad::synchronize();
 /// ```
 pub fn synchronize() {
-    crate::base::error::or_panic(crate::runtime::device::current().synchronize());
+    crate::base::error::or_panic(crate::device::current().synchronize());
 }

@@ -3,9 +3,9 @@
 
 use crate::base::limits::Limits;
 use crate::base::policy::{MatmulKernel, Policy};
+use crate::device::pipelines::validate_wgsl;
 use crate::kernel::Kernel;
 use crate::prelude::*;
-use crate::runtime::pipelines::validate_wgsl;
 use crate::runtime::scheduler::lower_offline;
 use std::collections::BTreeSet;
 
@@ -162,7 +162,7 @@ fn graphs_build_and_print_without_a_device() {
     let e = x.try_add(&Tensor::zeros([4])).unwrap_err().to_string();
     assert!(e.contains("[3]") && e.contains("[4]"), "{e}");
     assert!(
-        crate::runtime::device::opened().is_none(),
+        crate::device::opened().is_none(),
         "building graphs, transforms and errors opened the device"
     );
 }

@@ -256,7 +256,7 @@ pub fn while_loop_with<C: Tree>(
             };
             loop_flat(&guarded, &c, &[], every, false)?
         };
-        crate::ir::tensor::try_realize(&c)?;
+        crate::runtime::read::try_realize(&c)?;
         done += every;
         if done > opts.max_iterations {
             return transform_err(

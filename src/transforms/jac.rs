@@ -42,7 +42,7 @@ fn largest_node(outs: &[Tensor]) -> usize {
 fn chunks(n: usize, row_bytes: usize) -> Vec<(usize, usize)> {
     let limit = match crate::base::policy::policy().jacobian_chunk_bytes {
         0 => {
-            let limits = crate::runtime::device::opened()
+            let limits = crate::device::opened()
                 .map(|g| g.limits.clone())
                 .unwrap_or_else(crate::base::limits::Limits::webgpu_default);
             (limits.max_tensor_bytes() / 2) as usize

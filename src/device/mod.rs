@@ -1,11 +1,18 @@
-//! Finding an adapter and creating the device: hardware first, then lavapipe, then llvmpipe.
+//! Devices as values: the [`Device`] handle, the per-device context (wgpu device and queue,
+//! limits, buffer pool, compiled pipelines, a slot for the scheduler's plans), the
+//! [`with_device`] scope and the default device. Knows nothing of graphs: the layers above
+//! hold devices as opaque handles.
+
+mod adapter;
+pub(crate) mod pipelines;
 
 use crate::base::error::{Error, Result};
 use crate::base::limits::Limits;
+use crate::device::adapter::{create_gpu, describe};
+use crate::device::pipelines::PipelineCache;
 use crate::memory::access::AccessLock;
 use crate::memory::pool::Pool;
-use crate::runtime::pipelines::PipelineCache;
-use crate::runtime::plans::PlanCache;
+use std::any::Any;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
@@ -70,7 +77,7 @@ pub(crate) struct Gpu {
     pub access: Arc<AccessLock>,
     pub pool: Arc<Pool>,
     pub pipelines: Mutex<PipelineCache>,
-    pub plans: Mutex<PlanCache>,
+    pub plans: Mutex<PlanSlots>,
 }
 
 impl Gpu {
@@ -88,7 +95,7 @@ impl Gpu {
             info,
             access,
             pipelines: Mutex::new(PipelineCache::default()),
-            plans: Mutex::new(PlanCache::default()),
+            plans: Mutex::new(PlanSlots::default()),
         }
     }
 
@@ -115,6 +122,30 @@ impl Gpu {
             std::thread::sleep(pause);
             pause = (pause * 2).min(std::time::Duration::from_millis(2));
         }
+    }
+}
+
+/// A device's cached realize plans by structure key, least recently used first. A plan is
+/// opaque here: the scheduler makes it and reads it back as its own type.
+#[derive(Default)]
+pub(crate) struct PlanSlots(Vec<(String, Arc<dyn Any + Send + Sync>)>);
+
+impl PlanSlots {
+    /// The plan cached for `key`, made most recently used.
+    pub(crate) fn get(&mut self, key: &str) -> Option<Arc<dyn Any + Send + Sync>> {
+        let k = self.0.iter().position(|(k, _)| k == key)?;
+        let entry = self.0.remove(k);
+        let plan = entry.1.clone();
+        self.0.push(entry);
+        Some(plan)
+    }
+
+    /// Caches `plan` for `key` as the most recently used, keeping at most `capacity` plans.
+    pub(crate) fn put(&mut self, key: String, plan: Arc<dyn Any + Send + Sync>, capacity: usize) {
+        self.0.retain(|(k, _)| *k != key);
+        self.0.push((key, plan));
+        let excess = self.0.len().saturating_sub(capacity);
+        self.0.drain(..excess);
     }
 }
 
@@ -398,139 +429,6 @@ pub fn init() -> Result<DeviceInfo> {
 /// ```
 pub fn device_info() -> DeviceInfo {
     crate::base::error::or_panic(current().info())
-}
-
-fn backend_from_env() -> Result<Option<wgpu::Backends>> {
-    let Ok(v) = std::env::var("WGRAD_BACKEND") else {
-        return Ok(None);
-    };
-    let b = match v.to_ascii_lowercase().as_str() {
-        "" | "auto" => return Ok(None),
-        "vulkan" | "vk" => wgpu::Backends::VULKAN,
-        "gl" | "gles" | "opengl" => wgpu::Backends::GL,
-        "metal" | "mtl" => wgpu::Backends::METAL,
-        "dx12" | "d3d12" => wgpu::Backends::DX12,
-        "webgpu" | "browser" => wgpu::Backends::BROWSER_WEBGPU,
-        other => {
-            return Err(Error::Device(format!(
-                "WGRAD_BACKEND={other:?} is not one of vulkan, gl, metal, dx12, webgpu"
-            )));
-        }
-    };
-    Ok(Some(b))
-}
-
-const INSTALL_HINT: &str = "no GPU adapter found. wgrad needs Vulkan, Metal, DX12 or OpenGL; on a \
-machine without a GPU install a software driver: on Debian/Ubuntu `apt-get install -y \
-mesa-vulkan-drivers libvulkan1` (lavapipe) or `libegl-mesa0` (llvmpipe through EGL)";
-
-#[cfg(not(target_arch = "wasm32"))]
-fn rank(info: &wgpu::AdapterInfo) -> u32 {
-    let hw = match info.device_type {
-        wgpu::DeviceType::DiscreteGpu => 0,
-        wgpu::DeviceType::IntegratedGpu => 1,
-        wgpu::DeviceType::VirtualGpu => 2,
-        wgpu::DeviceType::Other => 3,
-        wgpu::DeviceType::Cpu => 4,
-    };
-    let backend = match info.backend {
-        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
-        wgpu::Backend::BrowserWebGpu => 0,
-        _ => 1,
-    };
-    hw * 2 + backend
-}
-
-async fn pick_adapter(
-    instance: &wgpu::Instance,
-    backends: wgpu::Backends,
-) -> Result<wgpu::Adapter> {
-    let wanted_name = std::env::var("WGRAD_ADAPTER")
-        .ok()
-        .filter(|s| !s.is_empty());
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let mut adapters = instance.enumerate_adapters(backends).await;
-        if let Some(name) = &wanted_name {
-            let lower = name.to_lowercase();
-            let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
-            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&lower));
-            if adapters.is_empty() {
-                return Err(Error::Device(format!(
-                    "WGRAD_ADAPTER={name:?} matches none of the adapters found: {names:?}"
-                )));
-            }
-        }
-        adapters.sort_by_key(|a| rank(&a.get_info()));
-        adapters
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::Device(INSTALL_HINT.into()))
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        let _ = (backends, wanted_name);
-        instance
-            .request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::HighPerformance,
-                force_fallback_adapter: false,
-                compatible_surface: None,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| Error::Device(format!("{INSTALL_HINT} ({e})")))
-    }
-}
-
-async fn create_gpu() -> Result<Gpu> {
-    let backends = backend_from_env()?.unwrap_or(wgpu::Backends::all());
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-    desc.backends = backends;
-    let instance = wgpu::Instance::new(desc);
-    let adapter = pick_adapter(&instance, backends).await?;
-    let ainfo = adapter.get_info();
-    let limits = adapter.limits();
-    let mut features = wgpu::Features::empty();
-    let shader_f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
-    if shader_f16 {
-        features |= wgpu::Features::SHADER_F16;
-    }
-    let (device, queue) = adapter
-        .request_device(&wgpu::DeviceDescriptor {
-            label: Some("wgrad"),
-            required_features: features,
-            required_limits: limits.clone(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        })
-        .await
-        .map_err(|e| Error::Device(format!("adapter {} refused a device: {e}", ainfo.name)))?;
-    let info = describe(&ainfo, &limits, features);
-    Ok(Gpu::new(device, queue, info))
-}
-
-/// What wgrad reports of a device made from `adapter` with `limits` and `features`.
-fn describe(
-    adapter: &wgpu::AdapterInfo,
-    limits: &wgpu::Limits,
-    features: wgpu::Features,
-) -> DeviceInfo {
-    DeviceInfo {
-        name: adapter.name.clone(),
-        backend: format!("{:?}", adapter.backend).to_lowercase(),
-        device_type: format!("{:?}", adapter.device_type),
-        driver: format!("{} {}", adapter.driver, adapter.driver_info)
-            .trim()
-            .to_string(),
-        max_buffer_size: limits.max_buffer_size,
-        max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
-        max_storage_buffers_per_shader_stage: limits.max_storage_buffers_per_shader_stage,
-        max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
-        max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
-        shader_f16: features.contains(wgpu::Features::SHADER_F16),
-        min_uniform_buffer_offset_alignment: limits.min_uniform_buffer_offset_alignment,
-    }
 }
 
 /// Frees every idle buffer in the pools of the default device and of the current one (their

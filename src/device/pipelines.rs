@@ -5,7 +5,7 @@
 
 use crate::base::counters::{COUNTERS, PIPELINES_CACHED};
 use crate::base::error::{Error, Result};
-use crate::runtime::device::Gpu;
+use crate::device::Gpu;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 

@@ -1,0 +1,138 @@
+//! Finding an adapter and creating a device on it: hardware first, then lavapipe, then
+//! llvmpipe (`WGRAD_BACKEND` and `WGRAD_ADAPTER` choose), and what wgrad reports of it.
+
+use crate::base::error::{Error, Result};
+use crate::device::{DeviceInfo, Gpu};
+
+fn backend_from_env() -> Result<Option<wgpu::Backends>> {
+    let Ok(v) = std::env::var("WGRAD_BACKEND") else {
+        return Ok(None);
+    };
+    let b = match v.to_ascii_lowercase().as_str() {
+        "" | "auto" => return Ok(None),
+        "vulkan" | "vk" => wgpu::Backends::VULKAN,
+        "gl" | "gles" | "opengl" => wgpu::Backends::GL,
+        "metal" | "mtl" => wgpu::Backends::METAL,
+        "dx12" | "d3d12" => wgpu::Backends::DX12,
+        "webgpu" | "browser" => wgpu::Backends::BROWSER_WEBGPU,
+        other => {
+            return Err(Error::Device(format!(
+                "WGRAD_BACKEND={other:?} is not one of vulkan, gl, metal, dx12, webgpu"
+            )));
+        }
+    };
+    Ok(Some(b))
+}
+
+const INSTALL_HINT: &str = "no GPU adapter found. wgrad needs Vulkan, Metal, DX12 or OpenGL; on a \
+machine without a GPU install a software driver: on Debian/Ubuntu `apt-get install -y \
+mesa-vulkan-drivers libvulkan1` (lavapipe) or `libegl-mesa0` (llvmpipe through EGL)";
+
+#[cfg(not(target_arch = "wasm32"))]
+fn rank(info: &wgpu::AdapterInfo) -> u32 {
+    let hw = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    let backend = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        wgpu::Backend::BrowserWebGpu => 0,
+        _ => 1,
+    };
+    hw * 2 + backend
+}
+
+async fn pick_adapter(
+    instance: &wgpu::Instance,
+    backends: wgpu::Backends,
+) -> Result<wgpu::Adapter> {
+    let wanted_name = std::env::var("WGRAD_ADAPTER")
+        .ok()
+        .filter(|s| !s.is_empty());
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let mut adapters = instance.enumerate_adapters(backends).await;
+        if let Some(name) = &wanted_name {
+            let lower = name.to_lowercase();
+            let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&lower));
+            if adapters.is_empty() {
+                return Err(Error::Device(format!(
+                    "WGRAD_ADAPTER={name:?} matches none of the adapters found: {names:?}"
+                )));
+            }
+        }
+        adapters.sort_by_key(|a| rank(&a.get_info()));
+        adapters
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Device(INSTALL_HINT.into()))
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = (backends, wanted_name);
+        instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Device(format!("{INSTALL_HINT} ({e})")))
+    }
+}
+
+pub(crate) async fn create_gpu() -> Result<Gpu> {
+    let backends = backend_from_env()?.unwrap_or(wgpu::Backends::all());
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends;
+    let instance = wgpu::Instance::new(desc);
+    let adapter = pick_adapter(&instance, backends).await?;
+    let ainfo = adapter.get_info();
+    let limits = adapter.limits();
+    let mut features = wgpu::Features::empty();
+    let shader_f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
+    if shader_f16 {
+        features |= wgpu::Features::SHADER_F16;
+    }
+    let (device, queue) = adapter
+        .request_device(&wgpu::DeviceDescriptor {
+            label: Some("wgrad"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        })
+        .await
+        .map_err(|e| Error::Device(format!("adapter {} refused a device: {e}", ainfo.name)))?;
+    let info = describe(&ainfo, &limits, features);
+    Ok(Gpu::new(device, queue, info))
+}
+
+/// What wgrad reports of a device made from `adapter` with `limits` and `features`.
+pub(crate) fn describe(
+    adapter: &wgpu::AdapterInfo,
+    limits: &wgpu::Limits,
+    features: wgpu::Features,
+) -> DeviceInfo {
+    DeviceInfo {
+        name: adapter.name.clone(),
+        backend: format!("{:?}", adapter.backend).to_lowercase(),
+        device_type: format!("{:?}", adapter.device_type),
+        driver: format!("{} {}", adapter.driver, adapter.driver_info)
+            .trim()
+            .to_string(),
+        max_buffer_size: limits.max_buffer_size,
+        max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
+        max_storage_buffers_per_shader_stage: limits.max_storage_buffers_per_shader_stage,
+        max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
+        max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
+        shader_f16: features.contains(wgpu::Features::SHADER_F16),
+        min_uniform_buffer_offset_alignment: limits.min_uniform_buffer_offset_alignment,
+    }
+}
