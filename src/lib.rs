@@ -31,6 +31,7 @@
 mod base;
 pub mod checkpoint;
 mod compose;
+mod control;
 mod device;
 mod ir;
 mod kernel;
@@ -52,6 +53,10 @@ pub use base::policy::{
 };
 pub use compose::conv::{Conv2d, Pair};
 pub use compose::indexing::{Indices, one_hot, try_one_hot};
+pub use control::custom::{checkpoint, custom_jvp, custom_vjp};
+pub use control::flow::{
+    WhileOptions, cond, fori_loop, scan, try_cond, try_scan, while_loop, while_loop_with,
+};
 pub use device::{Device, DeviceInfo, device_info, init, init_async, trim_pool, with_device};
 pub use ir::graph::graph_string;
 pub use ir::tensor::{Element, Tensor};
@@ -67,10 +72,6 @@ pub use transforms::api::{
     value_and_grad_aux, value_and_grad_with, vjp, vjp_aux, vjp_with, vmap, vmap_with, vmap2,
 };
 pub use transforms::check::{GradCheck, Mode, check_grads};
-pub use transforms::control::{
-    WhileOptions, cond, fori_loop, scan, try_cond, try_scan, while_loop, while_loop_with,
-};
-pub use transforms::custom::{checkpoint, custom_jvp, custom_vjp};
 pub use transforms::jac::{
     hessian, jacfwd, jacfwd_aux, jacrev, jacrev_aux, try_hessian, try_jacfwd, try_jacrev,
 };

@@ -3,6 +3,7 @@
 //! graph walks and printing, and the trace state of the transforms. Building a graph, any
 //! transform of it and any shape error never touches a device.
 
+pub(crate) mod control;
 pub(crate) mod display;
 pub(crate) mod graph;
 pub(crate) mod op;

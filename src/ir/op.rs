@@ -38,8 +38,8 @@ pub(crate) enum Op {
     Index(crate::prim::index::Index),
     Cumsum(crate::prim::scan::Cumsum),
     Patches(crate::prim::window::Patches),
-    Custom(crate::prim::custom::Custom),
-    Loop(crate::prim::loops::Loop),
+    Custom(crate::ir::control::Custom),
+    Loop(crate::ir::control::Loop),
 }
 
 impl Op {

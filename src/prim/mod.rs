@@ -3,12 +3,10 @@
 //! make a family that lacks a rule a compile error.
 
 pub(crate) mod binary;
-pub(crate) mod custom;
 pub(crate) mod emit;
 pub(crate) mod identity;
 pub(crate) mod index;
 pub(crate) mod logic;
-pub(crate) mod loops;
 pub(crate) mod lower;
 pub(crate) mod matmul;
 pub(crate) mod movement;

@@ -3,8 +3,6 @@
 
 pub(crate) mod api;
 pub(crate) mod check;
-pub(crate) mod control;
-pub(crate) mod custom;
 pub(crate) mod jac;
 pub(crate) mod jit;
 pub(crate) mod jvp;

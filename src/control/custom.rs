@@ -1,81 +1,153 @@
-//! Functions with rules of their own (JAX's `custom_vjp`, `custom_jvp`, `checkpoint`): one
-//! node whose value is its first input (the function's output, computed as usual: the node is a
-//! view of it, no kernel runs) and whose derivative rules are the user's, or a recomputation.
+//! Functions with derivative rules of their own: [`custom_vjp`], [`custom_jvp`] and
+//! [`checkpoint`] (JAX's `jax.custom_vjp`, `jax.custom_jvp`, `jax.checkpoint`). Each wraps a
+//! function of a tree of tensors returning one tensor; the rule is what every transform uses,
+//! at any nesting depth, under `vmap` too.
 //!
-//! Inputs: `[y, x_0 .. x_n, r_0 .. r_m]`: the output, the function's arguments (flattened
-//! tree leaves) and, for `custom_vjp`, the residuals `fwd` saved. Derivatives never flow into
-//! `y`'s own graph through this node (its rule replaces them), except where noted.
+//! The primitive: one node whose value is its first input (the function's output, computed as
+//! usual: the node is a view of it, no kernel runs) and whose derivative rules are the user's,
+//! or a recomputation. Inputs: `[y, x_0 .. x_n, r_0 .. r_m]`: the output, the function's
+//! arguments (flattened tree leaves) and, for `custom_vjp`, the residuals `fwd` saved.
+//! Derivatives never flow into `y`'s own graph through this node (its rule replaces them),
+//! except where noted.
 
-use std::fmt;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use crate::base::error::{Result, or_panic};
+use crate::ir::control::{Custom, FlatFn, Rule};
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::prim::Primitive;
 use crate::prim::lower::{LowerCx, Lowered};
+use crate::transforms::tree::Tree;
 use crate::transforms::vjp::vjp_flat;
 use crate::transforms::vmap::vmap_flat;
 
-/// A flat function of tensors (arguments or residuals, then a cotangent or tangents). Asserted
-/// unwind-safe, so that tensors stay `UnwindSafe`: the rules only build graph nodes, and a
-/// panic in one leaves nothing of wgrad's half-changed.
-#[derive(Clone)]
-pub(crate) struct FlatFn(Arc<AssertUnwindSafe<FlatBox>>);
-
-type FlatBox = Box<dyn Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync>;
-
-impl FlatFn {
-    pub(crate) fn new(f: impl Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync + 'static) -> FlatFn {
-        FlatFn(Arc::new(AssertUnwindSafe(Box::new(f))))
-    }
-    fn call(&self, a: &[Tensor]) -> Vec<Tensor> {
-        (self.0.0)(a)
-    }
-    fn ptr(&self) -> *const u8 {
-        Arc::as_ptr(&self.0) as *const u8
-    }
-}
-
-/// What the node's derivative is.
-#[derive(Clone)]
-pub(crate) enum Rule {
-    /// `bwd(residuals ++ [cotangent])` gives one cotangent per argument. Forward mode
-    /// differentiates the function's own graph (JAX refuses instead).
-    Vjp { args: usize, bwd: FlatFn },
-    /// `jvp(args ++ tangents)` gives the output tangent (linear in the tangents); reverse mode
-    /// transposes it.
-    Jvp { args: usize, jvp: FlatFn },
-    /// `f(args)` is recomputed in the backward pass instead of keeping its intermediates.
-    Remat { args: usize, f: FlatFn },
-}
-
-#[derive(Clone)]
-pub(crate) struct Custom(pub(crate) Rule);
-
-impl fmt::Debug for Custom {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl PartialEq for Custom {
-    fn eq(&self, other: &Custom) -> bool {
-        let ptr = |r: &Rule| match r {
-            Rule::Vjp { bwd, .. } => bwd.ptr(),
-            Rule::Jvp { jvp, .. } => jvp.ptr(),
-            Rule::Remat { f, .. } => f.ptr(),
+/// A function whose reverse-mode derivative is yours: `fwd(args)` returns the output and the
+/// residuals it wants kept (any tree), `bwd(residuals, cotangent)` returns the cotangents of
+/// the arguments (a tree like them). The output's value is `fwd`'s. Forward mode (`jvp`,
+/// `jacfwd`) differentiates `fwd`'s own computation (JAX refuses forward mode here).
+///
+/// A numerically stable `log(1 + e^x)`, whose autodiff would give `inf / inf` for large `x`:
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let softplus = custom_vjp(
+///     |x: &Tensor| {
+///         let y = x.relu() + (-x.abs()).exp().log1p();
+///         (y, x.sigmoid())                        // keep sigmoid(x) for the backward pass
+///     },
+///     |s: &Tensor, ct: &Tensor| ct * s,             // d/dx = sigmoid(x)
+/// );
+/// let x = Tensor::from_vec(vec![-100.0f32, 0.0, 100.0], [3]);
+/// let y = softplus(&x).to_vec::<f32>();
+/// assert!(y[0] < 1e-40 && (y[1] - 2f32.ln()).abs() < 1e-7 && y[2] == 100.0);
+/// let g = grad(|x: &Tensor| softplus(x).sum(None, false))(&x);
+/// assert_eq!(&g.to_vec::<f32>()[1..], &[0.5, 1.0]); // and sigmoid(-100) = 3.8e-44
+/// ```
+pub fn custom_vjp<A, R, Fwd, Bwd>(fwd: Fwd, bwd: Bwd) -> impl Fn(&A) -> Tensor
+where
+    A: Tree + Send + Sync + 'static,
+    R: Tree + Send + Sync + 'static,
+    Fwd: Fn(&A) -> (Tensor, R),
+    Bwd: Fn(&R, &Tensor) -> A + Send + Sync + 'static,
+{
+    let bwd = Arc::new(bwd);
+    move |a: &A| {
+        let args = a.leaves();
+        let (y, res) = fwd(a);
+        let residuals = res.leaves();
+        let arg_template = a.rebuild(args.clone());
+        let bwd = bwd.clone();
+        let flat = move |xs: &[Tensor]| {
+            let (rs, ct) = xs.split_at(xs.len() - 1);
+            let r = res.rebuild(rs.to_vec());
+            let g = bwd(&r, &ct[0]).leaves();
+            assert_eq!(
+                g.len(),
+                arg_template.leaves().len(),
+                "custom_vjp: bwd returned {} cotangents for {} argument leaves",
+                g.len(),
+                arg_template.leaves().len()
+            );
+            g
         };
-        std::ptr::eq(ptr(&self.0), ptr(&other.0))
+        let rule = Rule::Vjp {
+            args: args.len(),
+            bwd: FlatFn::new(flat),
+        };
+        or_panic(custom_node(rule, &y, &args, &residuals))
     }
 }
 
-impl Custom {
-    fn args(&self) -> usize {
-        match &self.0 {
-            Rule::Vjp { args, .. } | Rule::Jvp { args, .. } | Rule::Remat { args, .. } => *args,
-        }
+/// A function whose forward-mode derivative is yours: `jvp(primals, tangents)` returns the
+/// output's tangent and must be linear in the tangents (a tangent the caller does not vary is
+/// zeros). Reverse mode transposes it, so `grad` uses it too; the value is `f`'s.
+///
+/// A straight-through estimator: `round` forward, the identity's derivative backward.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let ste_round = custom_jvp(|x: &Tensor| x.round(), |_x: &Tensor, t: &Tensor| t.clone());
+/// let x = Tensor::from_vec(vec![0.4f32, 1.6], [2]);
+/// assert_eq!(ste_round(&x).to_vec::<f32>(), vec![0.0, 2.0]);
+/// let g = grad(|x: &Tensor| (ste_round(x) * x).sum(None, false))(&x);
+/// assert_eq!(g.to_vec::<f32>(), vec![0.4, 3.6]); // x + round(x)
+/// ```
+pub fn custom_jvp<A, F, J>(f: F, jvp: J) -> impl Fn(&A) -> Tensor
+where
+    A: Tree + Send + Sync + 'static,
+    F: Fn(&A) -> Tensor,
+    J: Fn(&A, &A) -> Tensor + Send + Sync + 'static,
+{
+    let jvp = Arc::new(jvp);
+    move |a: &A| {
+        let args = a.leaves();
+        let y = f(a);
+        let n = args.len();
+        let template = a.rebuild(args.clone());
+        let jvp = jvp.clone();
+        let flat = move |xs: &[Tensor]| {
+            let p = template.rebuild(xs[..n].to_vec());
+            let t = template.rebuild(xs[n..].to_vec());
+            vec![jvp(&p, &t)]
+        };
+        let rule = Rule::Jvp {
+            args: n,
+            jvp: FlatFn::new(flat),
+        };
+        or_panic(custom_node(rule, &y, &args, &[]))
+    }
+}
+
+/// `f` with its intermediates recomputed in the backward pass instead of kept
+/// (`jax.checkpoint`, "remat"): reverse mode runs `f` again from its arguments, trading
+/// compute for memory. Values and derivatives are the same as `f`'s.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let block = checkpoint(|x: &Tensor| x.sin().exp().tanh());
+/// let x = Tensor::from_vec(vec![0.3f32, -1.2], [2]);
+/// let g1 = grad(|x: &Tensor| block(x).sum(None, false))(&x).to_vec::<f32>();
+/// let g2 = grad(|x: &Tensor| x.sin().exp().tanh().sum(None, false))(&x).to_vec::<f32>();
+/// assert!(g1.iter().zip(&g2).all(|(a, b)| (a - b).abs() < 1e-6));
+/// ```
+pub fn checkpoint<A, F>(f: F) -> impl Fn(&A) -> Tensor
+where
+    A: Tree + Send + Sync + 'static,
+    F: Fn(&A) -> Tensor + Send + Sync + 'static,
+{
+    let f = Arc::new(f);
+    move |a: &A| {
+        let args = a.leaves();
+        let y = f(a);
+        let template = a.rebuild(args.clone());
+        let f = f.clone();
+        let flat = move |xs: &[Tensor]| vec![f(&template.rebuild(xs.to_vec()))];
+        let rule = Rule::Remat {
+            args: args.len(),
+            f: FlatFn::new(flat),
+        };
+        or_panic(custom_node(rule, &y, &args, &[]))
     }
 }
 
@@ -105,11 +177,7 @@ fn or_zeros(t: &Option<Tensor>, like: &Tensor) -> Tensor {
 
 impl Primitive for Custom {
     fn name(&self) -> &'static str {
-        match self.0 {
-            Rule::Vjp { .. } => "custom_vjp",
-            Rule::Jvp { .. } => "custom_jvp",
-            Rule::Remat { .. } => "checkpoint",
-        }
+        self.kind()
     }
     fn fusion(&self) -> Fusion {
         Fusion::View

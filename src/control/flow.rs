@@ -10,10 +10,10 @@
 //! graph copied per step), as is every loop under `Policy::loops = false`.
 
 use crate::base::error::{Result, or_panic, transform_err};
+use crate::control::build::{check_carry, loop_flat};
 use crate::ir::tensor::Tensor;
 use crate::ir::trace::{is_staged, staged};
 use crate::prim::logic::where_;
-use crate::prim::loops::{check_carry, loop_flat};
 use crate::transforms::jit::replay;
 use crate::transforms::tree::Tree;
 
@@ -273,9 +273,9 @@ pub fn while_loop_with<C: Tree>(
     let out: Vec<Tensor> = c
         .iter()
         .map(|t| {
-            let rule = crate::prim::custom::Rule::Vjp {
+            let rule = crate::ir::control::Rule::Vjp {
                 args: carry.len(),
-                bwd: crate::prim::custom::FlatFn::new(|_| {
+                bwd: crate::ir::control::FlatFn::new(|_| {
                     panic!(
                         "while_loop: reverse-mode differentiation is not supported (the number of \
                          iterations depends on values, as in JAX); use fori_loop or scan with a \
@@ -283,7 +283,7 @@ pub fn while_loop_with<C: Tree>(
                     )
                 }),
             };
-            or_panic(crate::prim::custom::custom_node(rule, t, &carry, &[]))
+            or_panic(crate::control::custom::custom_node(rule, t, &carry, &[]))
         })
         .collect();
     Ok(init.rebuild(out))

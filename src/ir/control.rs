@@ -1,0 +1,163 @@
+//! The data of the higher-order primitives, whose `Op` variants live here while their
+//! lowering and rules (which call the transforms) live in `crate::control`: a loop's traced
+//! body ([`Loop`]) and a function with rules of its own ([`Custom`]).
+
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use crate::ir::tensor::Tensor;
+
+/// A traced loop body.
+pub(crate) struct LoopBody {
+    /// The carry's leaves, then one step's slices of `xs`.
+    pub(crate) placeholders: Vec<Tensor>,
+    pub(crate) carry: usize,
+    /// Tensors the body captured, as traced: the node's inputs after `init` and `xs` take
+    /// their place.
+    pub(crate) consts: Vec<Tensor>,
+    /// The new carry's leaves, then the step's outputs.
+    pub(crate) outputs: Vec<Tensor>,
+    /// The body's nodes that depend on a placeholder, inputs first.
+    pub(crate) order: Vec<Tensor>,
+    pub(crate) steps: usize,
+    pub(crate) reverse: bool,
+    /// The body's structure and values (see `body_key`).
+    pub(crate) key: String,
+}
+
+impl LoopBody {
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+        (
+            self.carry,
+            self.placeholders.len() - self.carry,
+            self.consts.len(),
+        )
+    }
+    /// The packed value's pieces: each final carry's shape, then each stacked output's.
+    pub(crate) fn pieces(&self) -> Vec<Vec<usize>> {
+        self.outputs
+            .iter()
+            .enumerate()
+            .map(|(k, o)| {
+                if k < self.carry {
+                    o.shape().to_vec()
+                } else {
+                    [&[self.steps][..], o.shape()].concat()
+                }
+            })
+            .collect()
+    }
+}
+
+/// The loop primitive (see the module's documentation).
+#[derive(Clone)]
+pub(crate) struct Loop(pub(crate) Arc<LoopBody>);
+
+impl fmt::Debug for Loop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = &self.0;
+        write!(
+            f,
+            "loop[steps={},reverse={},carry={}]{{{}}}",
+            b.steps, b.reverse, b.carry, b.key
+        )
+    }
+}
+
+impl PartialEq for Loop {
+    fn eq(&self, other: &Loop) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Loop {
+    /// Whether this loop's body is `other`'s with outputs added after its own.
+    pub(crate) fn prefix_of(&self, other: &Loop) -> bool {
+        let (a, b) = (&self.0, &other.0);
+        !Arc::ptr_eq(a, b)
+            && a.steps == b.steps
+            && a.reverse == b.reverse
+            && a.carry == b.carry
+            && a.outputs.len() < b.outputs.len()
+            && b.key.starts_with(&a.key)
+    }
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "loop[steps={}, carry={}, body={} nodes{}]",
+            self.0.steps,
+            self.0.carry,
+            self.0.order.len(),
+            if self.0.reverse { ", reverse" } else { "" }
+        )
+    }
+}
+
+/// A flat function of tensors (arguments or residuals, then a cotangent or tangents). Asserted
+/// unwind-safe, so that tensors stay `UnwindSafe`: the rules only build graph nodes, and a
+/// panic in one leaves nothing of wgrad's half-changed.
+#[derive(Clone)]
+pub(crate) struct FlatFn(Arc<AssertUnwindSafe<FlatBox>>);
+
+type FlatBox = Box<dyn Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync>;
+
+impl FlatFn {
+    pub(crate) fn new(f: impl Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync + 'static) -> FlatFn {
+        FlatFn(Arc::new(AssertUnwindSafe(Box::new(f))))
+    }
+    pub(crate) fn call(&self, a: &[Tensor]) -> Vec<Tensor> {
+        (self.0.0)(a)
+    }
+    fn ptr(&self) -> *const u8 {
+        Arc::as_ptr(&self.0) as *const u8
+    }
+}
+
+/// What the node's derivative is.
+#[derive(Clone)]
+pub(crate) enum Rule {
+    /// `bwd(residuals ++ [cotangent])` gives one cotangent per argument. Forward mode
+    /// differentiates the function's own graph (JAX refuses instead).
+    Vjp { args: usize, bwd: FlatFn },
+    /// `jvp(args ++ tangents)` gives the output tangent (linear in the tangents); reverse mode
+    /// transposes it.
+    Jvp { args: usize, jvp: FlatFn },
+    /// `f(args)` is recomputed in the backward pass instead of keeping its intermediates.
+    Remat { args: usize, f: FlatFn },
+}
+
+#[derive(Clone)]
+pub(crate) struct Custom(pub(crate) Rule);
+
+impl fmt::Debug for Custom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind())
+    }
+}
+
+impl PartialEq for Custom {
+    fn eq(&self, other: &Custom) -> bool {
+        let ptr = |r: &Rule| match r {
+            Rule::Vjp { bwd, .. } => bwd.ptr(),
+            Rule::Jvp { jvp, .. } => jvp.ptr(),
+            Rule::Remat { f, .. } => f.ptr(),
+        };
+        std::ptr::eq(ptr(&self.0), ptr(&other.0))
+    }
+}
+
+impl Custom {
+    /// `custom_vjp`, `custom_jvp` or `checkpoint`.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self.0 {
+            Rule::Vjp { .. } => "custom_vjp",
+            Rule::Jvp { .. } => "custom_jvp",
+            Rule::Remat { .. } => "checkpoint",
+        }
+    }
+    pub(crate) fn args(&self) -> usize {
+        match &self.0 {
+            Rule::Vjp { args, .. } | Rule::Jvp { args, .. } | Rule::Remat { args, .. } => *args,
+        }
+    }
+}
