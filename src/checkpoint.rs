@@ -31,7 +31,7 @@ use safetensors::tensor::{Dtype, SafeTensors, View};
 use crate::base::dtype::DType;
 use crate::base::error::{Error, Result};
 use crate::ir::tensor::Tensor;
-use crate::transforms::tree::Tree;
+use crate::tree::Tree;
 
 struct HostTensor {
     dtype: Dtype,

@@ -80,7 +80,7 @@ pub use transforms::positional::{
     Argnums, grad_argnums, jacfwd_argnums, jacrev_argnums, try_value_and_grad_argnums,
     value_and_grad_argnums,
 };
-pub use transforms::tree::Tree;
+pub use tree::Tree;
 
 /// Everything a user needs: `use wgrad::prelude::*;`.
 pub mod prelude {

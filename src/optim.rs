@@ -29,7 +29,7 @@ use std::rc::Rc;
 
 use crate::base::error::{Result, shape_err};
 use crate::ir::tensor::Tensor;
-use crate::transforms::tree::Tree;
+use crate::tree::Tree;
 
 /// A learning rate (or any hyper-parameter) as a function of the step count, evaluated on the
 /// host each step: optax's schedules.
@@ -364,7 +364,7 @@ impl Tree for OptState {
         out
     }
     fn flatten_named(&self, prefix: &str, leaves: &mut Vec<(String, Tensor)>) {
-        use crate::transforms::tree::join_path;
+        use crate::tree::join_path;
         for (k, p) in self.parts.iter().enumerate() {
             for (name, s) in p.slot_names.iter().zip(&p.slots) {
                 for (param, t) in self.param_names.iter().zip(s) {

@@ -18,9 +18,9 @@ use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::prim::Primitive;
 use crate::prim::lower::{LowerCx, Lowered};
-use crate::transforms::tree::Tree;
 use crate::transforms::vjp::vjp_flat;
 use crate::transforms::vmap::vmap_flat;
+use crate::tree::Tree;
 
 /// A function whose reverse-mode derivative is yours: `fwd(args)` returns the output and the
 /// residuals it wants kept (any tree), `bwd(residuals, cotangent)` returns the cotangents of

@@ -15,7 +15,7 @@ use crate::ir::tensor::Tensor;
 use crate::ir::trace::{is_staged, staged};
 use crate::prim::logic::where_;
 use crate::transforms::jit::replay;
-use crate::transforms::tree::Tree;
+use crate::tree::Tree;
 
 /// A traced body: its placeholders and its flat outputs.
 struct Body {

@@ -220,14 +220,7 @@ impl Primitive for Loop {
                     }
                 }
             };
-        let marker = |step: Step| {
-            Kernel::marker(
-                step,
-                None,
-                BufRef::Virtual(crate::runtime::buffers::NO_WRITE),
-                0,
-            )
-        };
+        let marker = |step: Step| Kernel::marker(step, None, BufRef::None, 0);
         let tail = phases.len() == 2 && b.steps % 2 == 1;
         if tail {
             // The repeat and the last step in one block, so that the buffers of both stay

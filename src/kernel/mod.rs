@@ -30,8 +30,15 @@ pub(crate) mod templates {
 /// A buffer of the schedule: one that exists, or one to be allocated when the kernels run.
 #[derive(Clone)]
 pub(crate) enum BufRef {
+    /// A buffer that exists (a realized tensor's storage), bound as it is.
     Real(Storage),
+    /// A buffer of this schedule, given a slot by buffer assignment.
     Virtual(usize),
+    /// The `k`-th external input of a plan (a tensor that already holds a value), bound per
+    /// call: lowered kernels then depend on the graph's structure only.
+    External(usize),
+    /// No buffer: what a loop marker writes.
+    None,
 }
 
 impl BufRef {
@@ -39,7 +46,7 @@ impl BufRef {
     pub(crate) fn virtual_id(&self) -> Option<usize> {
         match self {
             BufRef::Virtual(v) => Some(*v),
-            BufRef::Real(_) => None,
+            BufRef::Real(_) | BufRef::External(_) | BufRef::None => None,
         }
     }
 }
@@ -49,6 +56,8 @@ impl PartialEq for BufRef {
         match (self, other) {
             (BufRef::Real(a), BufRef::Real(b)) => Arc::ptr_eq(a, b),
             (BufRef::Virtual(a), BufRef::Virtual(b)) => a == b,
+            (BufRef::External(a), BufRef::External(b)) => a == b,
+            (BufRef::None, BufRef::None) => true,
             _ => false,
         }
     }

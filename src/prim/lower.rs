@@ -94,7 +94,7 @@ impl<'a> LowerCx<'a> {
     }
     /// Kernel roots: the buffer the node's value goes to.
     pub fn out(&self) -> BufRef {
-        self.out.clone().unwrap_or(BufRef::Virtual(usize::MAX))
+        self.out.clone().unwrap_or(BufRef::None)
     }
     /// Kernel roots: a fresh buffer for an intermediate result.
     pub fn scratch(&mut self) -> BufRef {

@@ -5,7 +5,6 @@ use crate::base::error::Result;
 use crate::base::error::internal;
 use crate::kernel::{BufRef, Kernel, Step};
 use crate::memory::pool::size_class;
-use crate::runtime::plans::EXTERNAL;
 use std::collections::{HashMap, HashSet};
 
 /// One kernel's buffer traffic, for buffer assignment: the virtual buffers it reads, the one
@@ -13,14 +12,12 @@ use std::collections::{HashMap, HashSet};
 #[derive(Clone, Debug)]
 pub(crate) struct KernelIo {
     pub reads: Vec<usize>,
-    pub writes: usize,
+    /// The buffer written (`None` for a loop marker).
+    pub writes: Option<usize>,
     pub bytes: u64,
     /// Further outputs (a multi-output kernel): virtual buffer and bytes.
     pub extra: Vec<(usize, u64)>,
 }
-
-/// `KernelIo::writes` of an entry that writes nothing (a loop marker).
-pub(crate) const NO_WRITE: usize = usize::MAX;
 
 /// Which buffer (slot) each virtual buffer of a schedule lives in, and each slot's size.
 #[derive(Debug, PartialEq)]
@@ -42,8 +39,10 @@ pub(crate) fn assign_buffers(kernels: &[KernelIo], keep: &HashSet<usize>) -> Ass
     let mut slot_bytes: Vec<u64> = vec![];
     let mut free: HashMap<u64, Vec<usize>> = HashMap::new();
     for (k, io) in kernels.iter().enumerate() {
-        let writes: Vec<(usize, u64)> = std::iter::once((io.writes, io.bytes))
-            .filter(|&(w, _)| w != NO_WRITE)
+        let writes: Vec<(usize, u64)> = io
+            .writes
+            .map(|w| (w, io.bytes))
+            .into_iter()
             .chain(io.extra.iter().copied())
             .collect();
         let mut fresh = vec![];
@@ -92,23 +91,22 @@ pub(crate) fn assign_buffers(kernels: &[KernelIo], keep: &HashSet<usize>) -> Ass
 pub(crate) fn kernel_io(kernels: &[Kernel]) -> Result<Vec<KernelIo>> {
     let written = |b: &BufRef| -> Result<usize> {
         match b {
-            BufRef::Virtual(v) if *v < EXTERNAL => Ok(*v),
-            _ => Err(internal("a kernel writes a realized buffer".into())),
+            BufRef::Virtual(v) => Ok(*v),
+            _ => Err(internal(
+                "a kernel writes a realized or external buffer".into(),
+            )),
         }
     };
     let mut open: Vec<HashSet<usize>> = vec![];
     let mut io = Vec::with_capacity(kernels.len());
     for k in kernels {
-        let reads: Vec<usize> = virtuals(&k.inputs)
-            .into_iter()
-            .filter(|v| *v < EXTERNAL)
-            .collect();
+        let reads: Vec<usize> = virtuals(&k.inputs);
         let entry = match &k.step {
             Step::Repeat { .. } => {
                 open.push(HashSet::new());
                 KernelIo {
                     reads: vec![],
-                    writes: NO_WRITE,
+                    writes: None,
                     bytes: 0,
                     extra: vec![],
                 }
@@ -124,14 +122,14 @@ pub(crate) fn kernel_io(kernels: &[Kernel]) -> Result<Vec<KernelIo>> {
                 reads.sort_unstable();
                 KernelIo {
                     reads,
-                    writes: NO_WRITE,
+                    writes: None,
                     bytes: 0,
                     extra: vec![],
                 }
             }
             Step::Dispatch | Step::Copy { .. } => KernelIo {
                 reads,
-                writes: written(&k.out)?,
+                writes: Some(written(&k.out)?),
                 bytes: k.out_bytes,
                 extra: k
                     .extra_outs
@@ -143,8 +141,9 @@ pub(crate) fn kernel_io(kernels: &[Kernel]) -> Result<Vec<KernelIo>> {
         if let Some(used) = open.last_mut() {
             used.extend(entry.reads.iter().copied());
             used.extend(
-                std::iter::once(entry.writes)
-                    .filter(|&w| w != NO_WRITE)
+                entry
+                    .writes
+                    .into_iter()
                     .chain(entry.extra.iter().map(|(v, _)| *v)),
             );
         }
@@ -166,7 +165,7 @@ mod tests {
         KernelIo {
             extra: vec![],
             reads: reads.to_vec(),
-            writes,
+            writes: Some(writes),
             bytes,
         }
     }

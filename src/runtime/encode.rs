@@ -9,7 +9,6 @@ use crate::device::pipelines::{Compiled, pipeline};
 use crate::kernel::{BufRef, Kernel, Step};
 use crate::memory::pool::Storage;
 use crate::runtime::buffers::Assignment;
-use crate::runtime::plans::EXTERNAL;
 
 /// The bits every buffer a realize writes holds first under `Policy::sentinel` (a NaN).
 pub(crate) const SENTINEL: u32 = 0x7fba_dbad;
@@ -183,10 +182,11 @@ pub(crate) fn encode<'k>(
     let resolve = |b: &BufRef| -> Result<Storage> {
         match b {
             BufRef::Real(s) => Ok(s.clone()),
-            BufRef::Virtual(v) if *v >= EXTERNAL => externals
-                .get(v - EXTERNAL)
+            BufRef::External(k) => externals
+                .get(*k)
                 .cloned()
-                .ok_or_else(|| internal(format!("external input {} missing", v - EXTERNAL))),
+                .ok_or_else(|| internal(format!("external input {k} missing"))),
+            BufRef::None => Err(internal("a kernel binds no buffer".into())),
             BufRef::Virtual(v) => assignment
                 .slot_of
                 .get(v)

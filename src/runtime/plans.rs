@@ -14,11 +14,6 @@ use crate::runtime::scheduler::{lower, plan};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-/// Virtual buffer numbers from here on stand for a realize's external inputs (tensors that
-/// already hold values), `EXTERNAL + k` for the `k`-th: lowered kernels then depend on the
-/// graph's structure only, and a cached plan binds each call's own inputs.
-pub(crate) const EXTERNAL: usize = 1 << 30;
-
 /// A pending graph's structure, for the plan cache: a key that is equal for graphs with the
 /// same ops (values of constants and random keys aside), shapes, dtypes, wiring and targets,
 /// and the graph's external inputs in the order the key numbers them.
@@ -128,7 +123,7 @@ pub(crate) fn make_plan(
 ) -> Result<(Plan, bool)> {
     let mut computed = HashMap::new();
     for (k, t) in structure.externals.iter().enumerate() {
-        computed.insert(t.id(), BufRef::Virtual(EXTERNAL + k));
+        computed.insert(t.id(), BufRef::External(k));
     }
     let mut roots = plan(order, targets, policy);
     let lowering = lower(order, &mut roots, targets, limits, policy, computed, 0)?;
@@ -160,7 +155,7 @@ pub(crate) fn make_plan(
     let keep: HashSet<usize> = targets
         .iter()
         .filter_map(|b| match b {
-            Some(BufRef::Virtual(v)) if *v < EXTERNAL => Some(*v),
+            Some(BufRef::Virtual(v)) => Some(*v),
             _ => None,
         })
         .collect();

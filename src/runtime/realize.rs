@@ -13,7 +13,7 @@ use crate::ir::tensor::{Placement, Tensor};
 use crate::kernel::BufRef;
 use crate::memory::pool::Storage;
 use crate::runtime::encode::{Action, Recorded, actions, encode, profile, record};
-use crate::runtime::plans::{EXTERNAL, Structure, cache_plan, cached_plan, make_plan};
+use crate::runtime::plans::{Structure, cache_plan, cached_plan, make_plan};
 use crate::runtime::scheduler::collect;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -233,9 +233,10 @@ fn encode_and_submit(
     }
     let value_of = |k: usize| -> Option<Storage> {
         match &plan.targets[k] {
-            Some(BufRef::Virtual(v)) if *v >= EXTERNAL => externals.get(v - EXTERNAL).cloned(),
+            Some(BufRef::External(k)) => externals.get(*k).cloned(),
             Some(BufRef::Virtual(v)) => assignment.slot_of.get(v).map(|&s| slots[s].clone()),
             Some(BufRef::Real(s)) => Some(s.clone()),
+            Some(BufRef::None) => None,
             None => targets[k].storage(),
         }
     };

@@ -659,7 +659,7 @@ pub(crate) fn lower_offline(
     let order = collect(targets);
     let mut computed = HashMap::new();
     for (k, t) in order.iter().filter(|t| t.has_value()).enumerate() {
-        computed.insert(t.id(), BufRef::Virtual(1 << 30 | k));
+        computed.insert(t.id(), BufRef::External(k));
     }
     let order: Vec<Tensor> = order.into_iter().filter(|t| !t.has_value()).collect();
     let mut roots = plan(&order, targets, policy);

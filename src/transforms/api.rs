@@ -9,9 +9,9 @@
 use crate::base::error::{Result, or_panic, transform_err};
 use crate::ir::tensor::Tensor;
 use crate::transforms::jvp::jvp_flat;
-use crate::transforms::tree::Tree;
 use crate::transforms::vjp::{FlatPullback, vjp_flat};
 use crate::transforms::vmap::vmap_flat;
+use crate::tree::Tree;
 use std::marker::PhantomData;
 
 /// Options of [`grad_with`] and [`value_and_grad_with`]; the defaults are the spec's.

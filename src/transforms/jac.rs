@@ -5,9 +5,9 @@
 use crate::base::error::{Result, or_panic, transform_err};
 use crate::ir::tensor::Tensor;
 use crate::transforms::jvp::jvp_flat;
-use crate::transforms::tree::Tree;
 use crate::transforms::vjp::vjp_flat;
 use crate::transforms::vmap::vmap_flat;
+use crate::tree::Tree;
 
 /// Rows of the identity in the shape of `shape`: `[n, *shape]` with rows `start..start+len`.
 fn basis(shape: &[usize], start: usize, len: usize) -> Result<Tensor> {

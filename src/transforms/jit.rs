@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use crate::base::dtype::DType;
 use crate::ir::tensor::Tensor;
 use crate::ir::trace::staged;
-use crate::transforms::tree::Tree;
+use crate::tree::Tree;
 
 /// A traced graph: the placeholders it was built on, its outputs, and the output tree.
 struct Traced<O> {

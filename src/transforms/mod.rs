@@ -7,6 +7,5 @@ pub(crate) mod jac;
 pub(crate) mod jit;
 pub(crate) mod jvp;
 pub mod positional;
-pub(crate) mod tree;
 pub(crate) mod vjp;
 pub(crate) mod vmap;
