@@ -53,6 +53,7 @@ pub use base::policy::{
 };
 pub use compose::conv::{Conv2d, Pair};
 pub use compose::indexing::{Indices, one_hot, try_one_hot};
+pub use compose::shape::{concat, stack, try_concat, try_stack};
 pub use control::custom::{checkpoint, custom_jvp, custom_vjp};
 pub use control::flow::{
     WhileOptions, cond, fori_loop, scan, try_cond, try_scan, while_loop, while_loop_with,
@@ -61,7 +62,6 @@ pub use device::{Device, DeviceInfo, device_info, init, init_async, trim_pool, w
 pub use ir::graph::graph_string;
 pub use ir::tensor::{Element, Tensor};
 pub use prim::logic::{try_where, where_};
-pub use prim::movement::{concat, stack, try_concat, try_stack};
 pub use prim::reduce::Axes;
 pub use runtime::interop::TensorBuffer;
 pub use runtime::read::{realize, try_realize};

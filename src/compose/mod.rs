@@ -3,6 +3,7 @@
 
 pub(crate) mod conv;
 pub(crate) mod indexing;
+pub(crate) mod shape;
 
 use crate::base::dtype::DType;
 use crate::base::error::{Result, or_panic, shape_err};

@@ -292,7 +292,7 @@ pub(crate) fn concat_many(parts: &[Tensor], axis: isize) -> Result<Tensor> {
                 if c.len() == 1 {
                     Ok(c[0].clone())
                 } else {
-                    crate::prim::movement::try_concat(c, axis)
+                    crate::compose::shape::try_concat(c, axis)
                 }
             })
             .collect::<Result<_>>()?;
@@ -304,7 +304,7 @@ pub(crate) fn concat_many(parts: &[Tensor], axis: isize) -> Result<Tensor> {
 fn stack_many(ys: &[Tensor]) -> Result<Tensor> {
     let level: Vec<Tensor> = ys
         .chunks(8)
-        .map(|c| crate::prim::movement::try_stack(c, 0))
+        .map(|c| crate::compose::shape::try_stack(c, 0))
         .collect::<Result<_>>()?;
     concat_many(&level, 0)
 }
