@@ -41,6 +41,7 @@ pub mod optim;
 mod prim;
 pub mod random;
 mod runtime;
+mod schedule;
 pub mod transforms;
 pub mod tree;
 

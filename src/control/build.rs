@@ -251,7 +251,7 @@ fn build(t: &Traced) -> Result<Vec<Tensor>> {
         return unrolled(&placeholders, &outputs, init, xs, steps, reverse);
     };
     let leaves: Vec<Tensor> = placeholders.iter().chain(&consts).cloned().collect();
-    let key = crate::runtime::scheduler::body_key(&order, &leaves, &outputs);
+    let key = crate::ir::graph::body_key(&order, &leaves, &outputs);
     let body = Arc::new(LoopBody {
         placeholders,
         carry: m,

@@ -108,7 +108,7 @@ impl Primitive for Loop {
                 buf
             })
             .collect();
-        let (body, outs, next) = crate::runtime::scheduler::lower_body(
+        let (body, outs, next) = crate::schedule::lower::lower_body(
             &b.order,
             &b.outputs,
             seeds,

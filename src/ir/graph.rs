@@ -1,6 +1,7 @@
-//! Walking the lazy graph: the nodes between a transform's arguments and its outputs, and a
-//! jaxpr-like printout.
+//! Walking the lazy graph: the nodes between a transform's arguments and its outputs, a
+//! jaxpr-like printout, and a loop body's structural key.
 
+use crate::ir::op::Fusion;
 use crate::ir::tensor::Tensor;
 use std::collections::{HashMap, HashSet};
 
@@ -92,4 +93,49 @@ pub fn graph_string(outs: &[Tensor]) -> String {
         lines.join("\n"),
         outs.join(", ")
     )
+}
+
+/// A loop body's structure, values included: its nodes (ops, run-time values, shapes, dtypes,
+/// wiring) over numbered `leaves` (placeholders, then captured tensors), and its outputs. Two
+/// bodies with the same key lower to the same kernels and compute the same values (views
+/// that keep shape and dtype are skipped: an alias, a stop_gradient).
+pub(crate) fn body_key(order: &[Tensor], leaves: &[Tensor], outputs: &[Tensor]) -> String {
+    use std::fmt::Write;
+    let mut name: HashMap<u64, String> = HashMap::new();
+    for (k, t) in leaves.iter().enumerate() {
+        name.entry(t.id()).or_insert_with(|| format!("l{k}"));
+    }
+    let mut key = String::with_capacity(order.len() * 48);
+    let mut k = 0;
+    for n in order {
+        // A view that keeps shape and dtype (an alias) is its operand, for the values.
+        if let (Fusion::View, [x]) = (n.op().fusion(), &n.inputs()[..]) {
+            if x.shape() == n.shape() && x.dtype() == n.dtype() {
+                if let Some(r) = name.get(&x.id()).cloned() {
+                    name.insert(n.id(), r);
+                    continue;
+                }
+            }
+        }
+        n.op().write_structure(&mut key);
+        for w in 0..2 {
+            if let Some(v) = n.op().value_word(n.dtype(), w) {
+                let _ = write!(key, "={v}");
+            }
+        }
+        let _ = write!(key, "{:?}{:?}(", n.shape(), n.dtype());
+        for x in n.inputs() {
+            let r = name.get(&x.id()).map_or("?", String::as_str);
+            let _ = write!(key, "{r},");
+        }
+        key.push(')');
+        name.insert(n.id(), format!("n{k}"));
+        k += 1;
+    }
+    key.push('|');
+    for o in outputs {
+        let r = name.get(&o.id()).map_or("?", String::as_str);
+        let _ = write!(key, "{r},");
+    }
+    key
 }

@@ -8,7 +8,7 @@ use crate::device::Gpu;
 use crate::device::pipelines::{Compiled, pipeline};
 use crate::kernel::{BufRef, Kernel, Step};
 use crate::memory::pool::Storage;
-use crate::runtime::buffers::Assignment;
+use crate::schedule::buffers::Assignment;
 
 /// The bits every buffer a realize writes holds first under `Policy::sentinel` (a NaN).
 pub(crate) const SENTINEL: u32 = 0x7fba_dbad;

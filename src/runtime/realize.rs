@@ -13,8 +13,8 @@ use crate::ir::tensor::{Placement, Tensor};
 use crate::kernel::BufRef;
 use crate::memory::pool::Storage;
 use crate::runtime::encode::{Action, Recorded, actions, encode, profile, record};
-use crate::runtime::plans::{Structure, cache_plan, cached_plan, make_plan};
-use crate::runtime::scheduler::collect;
+use crate::schedule::collect::collect;
+use crate::schedule::plan::{Plan, Structure, make_plan};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -273,6 +273,17 @@ fn encode_and_submit(
     // this encoder's commands have run.
     drop(slots);
     Ok(())
+}
+
+/// The cached plan for `key`, made most recently used.
+pub(crate) fn cached_plan(g: &Gpu, key: &str) -> Option<Arc<Plan>> {
+    let plan = g.plans.lock().unwrap_or_else(|e| e.into_inner()).get(key)?;
+    plan.downcast::<Plan>().ok()
+}
+
+pub(crate) fn cache_plan(g: &Gpu, key: String, plan: Arc<Plan>, capacity: usize) {
+    let plans = &mut g.plans.lock().unwrap_or_else(|e| e.into_inner());
+    plans.put(key, plan, capacity);
 }
 
 /// `WGRAD_DEBUG=kernels`: a realize's kernels, repeated blocks marked.

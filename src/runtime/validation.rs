@@ -6,7 +6,7 @@ use crate::base::policy::{MatmulKernel, Policy};
 use crate::device::pipelines::validate_wgsl;
 use crate::kernel::Kernel;
 use crate::prelude::*;
-use crate::runtime::scheduler::lower_offline;
+use crate::schedule::lower::lower_offline;
 use std::collections::BTreeSet;
 
 fn validate_all(targets: &[Tensor], limits: &Limits, policy: &Policy) -> Vec<Kernel> {

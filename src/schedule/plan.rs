@@ -1,18 +1,18 @@
-//! Plans: a pending graph's structure as a key, and what lowering made of it, kept per
-//! device so that a graph of the same structure (the next training step) is not lowered again.
+//! Plans: a pending graph's structure as a key, and what lowering made of it, which the
+//! runtime keeps per device so that a graph of the same structure (the next training step) is
+//! not lowered again.
 
 use crate::base::error::Result;
 use crate::base::error::internal;
 use crate::base::limits::Limits;
 use crate::base::policy::Policy;
-use crate::device::Gpu;
 use crate::device::pipelines::Compiled;
 use crate::ir::tensor::Tensor;
 use crate::kernel::{BufRef, Kernel};
-use crate::runtime::buffers::{Assignment, assign_buffers, kernel_io};
-use crate::runtime::scheduler::{lower, plan};
+use crate::schedule::buffers::{Assignment, assign_buffers, kernel_io};
+use crate::schedule::group::plan;
+use crate::schedule::lower::lower;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 /// A pending graph's structure, for the plan cache: a key that is equal for graphs with the
 /// same ops (values of constants and random keys aside), shapes, dtypes, wiring and targets,
@@ -98,17 +98,6 @@ impl Plan {
         }
         Ok(kernels)
     }
-}
-
-/// The cached plan for `key`, made most recently used.
-pub(crate) fn cached_plan(g: &Gpu, key: &str) -> Option<Arc<Plan>> {
-    let plan = g.plans.lock().unwrap_or_else(|e| e.into_inner()).get(key)?;
-    plan.downcast::<Plan>().ok()
-}
-
-pub(crate) fn cache_plan(g: &Gpu, key: String, plan: Arc<Plan>, capacity: usize) {
-    let plans = &mut g.plans.lock().unwrap_or_else(|e| e.into_inner());
-    plans.put(key, plan, capacity);
 }
 
 /// Plans and lowers `order` with its externals as virtual buffers; the plan it makes can be
