@@ -68,9 +68,9 @@ pub use runtime::interop::TensorBuffer;
 pub use runtime::read::{realize, try_realize};
 pub use runtime::realize::synchronize;
 pub use transforms::api::{
-    AdOptions, GradOptions, InAxes, Pullback, VmapOptions, grad, grad_aux, grad_with, jvp, jvp_aux,
-    try_jvp, try_jvp_aux, try_value_and_grad_aux, try_vmap, try_vmap2, value_and_grad,
-    value_and_grad_aux, value_and_grad_with, vjp, vjp_aux, vjp_with, vmap, vmap_with, vmap2,
+    AdOptions, GradOptions, Pullback, grad, grad_aux, grad_with, jvp, jvp_aux, try_jvp,
+    try_jvp_aux, try_value_and_grad_aux, value_and_grad, value_and_grad_aux, value_and_grad_with,
+    vjp, vjp_aux, vjp_with,
 };
 pub use transforms::check::{GradCheck, Mode, check_grads};
 pub use transforms::jac::{
@@ -81,6 +81,7 @@ pub use transforms::positional::{
     Argnums, grad_argnums, jacfwd_argnums, jacrev_argnums, try_value_and_grad_argnums,
     value_and_grad_argnums,
 };
+pub use transforms::vectorize::{InAxes, VmapOptions, try_vmap, try_vmap2, vmap, vmap_with, vmap2};
 pub use tree::Tree;
 
 /// Everything a user needs: `use wgrad::prelude::*;`.

@@ -268,10 +268,13 @@ pub fn while_loop_with<C: Tree>(
             );
         }
     }
-    // Reverse mode through the loop is refused at the pullback, as in JAX; values and forward
-    // mode go through.
-    let out: Vec<Tensor> = c
-        .iter()
+    Ok(init.rebuild(refusing_reverse_mode(&c, &carry)))
+}
+
+/// The final carry `c` of a while loop from `carry`: reverse mode through the loop is refused
+/// at the pullback, as in JAX; values and forward mode go through.
+fn refusing_reverse_mode(c: &[Tensor], carry: &[Tensor]) -> Vec<Tensor> {
+    c.iter()
         .map(|t| {
             let rule = crate::ir::control::Rule::Vjp {
                 args: carry.len(),
@@ -283,10 +286,9 @@ pub fn while_loop_with<C: Tree>(
                     )
                 }),
             };
-            or_panic(crate::control::custom::custom_node(rule, t, &carry, &[]))
+            or_panic(crate::control::custom::custom_node(rule, t, carry, &[]))
         })
-        .collect();
-    Ok(init.rebuild(out))
+        .collect()
 }
 
 /// `jax.lax.cond`: `true_fn(operands)` if `pred` (a bool scalar) holds, else

@@ -14,14 +14,13 @@
 //! A loop whose results mix dtypes (or are not 4-byte types) is unrolled instead: the body's
 //! graph copied once per step, as `jit` replays a trace.
 
-use std::collections::{HashMap, HashSet};
-
 use crate::base::error::{Result, or_panic};
 use crate::control::build::{MOTION_BYTES, concat_many, loop_flat, stacked_bytes, unpack};
+use crate::control::lower_loop::lower_loop;
 use crate::ir::control::Loop;
 use crate::ir::op::Fusion;
 use crate::ir::tensor::Tensor;
-use crate::kernel::{BufRef, Kernel, Step};
+
 use crate::prim::Primitive;
 use crate::prim::lower::{LowerCx, Lowered};
 use crate::transforms::jvp::jvp_flat;
@@ -36,220 +35,7 @@ impl Primitive for Loop {
         Fusion::KernelRoot { epilogue: false }
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
-        let b = &self.0;
-        let (m, s, _) = b.counts();
-        let n = b.steps as u64;
-        let ins = node.inputs();
-        let packed = cx.out();
-        let packed_bytes = bytes_of(node);
-        let mut ks: Vec<Kernel> = vec![];
-        let copy = |src: &BufRef, dst: &BufRef, whole: u64, step: Step| {
-            Kernel::marker(step, Some(src.clone()), dst.clone(), whole)
-        };
-        // A copy at step `t = stride * j + phase` of a repeat, moving `src_step`/`dst_step`
-        // bytes per step (in the loop's direction).
-        let at_step =
-            |bytes: u64, src_step: u64, dst_step: u64, dst: u64, stride: u64, phase| Step::Copy {
-                src: 0,
-                dst,
-                bytes,
-                src_step,
-                dst_step,
-                stride,
-                phase,
-                reverse_of: b.reverse.then_some(n),
-            };
-        let plain = |bytes: u64, dst: u64| Step::Copy {
-            src: 0,
-            dst,
-            bytes,
-            src_step: 0,
-            dst_step: 0,
-            stride: 0,
-            phase: 0,
-            reverse_of: None,
-        };
-        // Every input in a buffer (materialized when it is fused elsewhere).
-        let mut in_buf = |cx: &mut LowerCx, t: &Tensor| -> Result<BufRef> {
-            match cx.buffer_of(t) {
-                Some(buf) => Ok(buf),
-                None => {
-                    let buf = cx.scratch();
-                    ks.push(cx.kernel_into(t, buf.clone())?);
-                    Ok(buf)
-                }
-            }
-        };
-        let mut seeds: HashMap<u64, BufRef> = HashMap::new();
-        for (c, t) in b.consts.iter().zip(&ins[m + s..]) {
-            let buf = in_buf(cx, t)?;
-            seeds.insert(c.id(), buf);
-        }
-        let xs: Vec<BufRef> = ins[m..m + s]
-            .iter()
-            .map(|t| in_buf(cx, t))
-            .collect::<Result<_>>()?;
-        // The carries' own buffers, holding the initial values first.
-        let mut carries = vec![];
-        for (p, t) in b.placeholders[..m].iter().zip(&ins[..m]) {
-            let buf = cx.scratch();
-            match cx.buffer_of(t) {
-                Some(src) => ks.push(copy(&src, &buf, bytes_of(t), plain(bytes_of(t), 0))),
-                None => ks.push(cx.kernel_into(t, buf.clone())?),
-            }
-            seeds.insert(p.id(), buf.clone());
-            carries.push(buf);
-        }
-        let slices: Vec<BufRef> = b.placeholders[m..]
-            .iter()
-            .map(|p| {
-                let buf = cx.scratch();
-                seeds.insert(p.id(), buf.clone());
-                buf
-            })
-            .collect();
-        let (body, outs, next) = crate::schedule::lower::lower_body(
-            &b.order,
-            &b.outputs,
-            seeds,
-            cx.limits,
-            cx.policy,
-            cx.next_virtual(),
-        )?;
-        cx.skip_to(next);
-        // Ping-pong: a new carry that a body kernel writes into a buffer of its own is written
-        // straight into the carry's other buffer, and the next step reads it from there (no
-        // copy). Other new carries (passed through, swapped, shared) are copied.
-        let written: HashSet<usize> = body
-            .iter()
-            .flat_map(|k| std::iter::once(&k.out).chain(k.extra_outs.iter().map(|(b, _)| b)))
-            .filter_map(BufRef::virtual_id)
-            .collect();
-        let mut other: Vec<Option<BufRef>> = vec![None; m];
-        for j in 0..m {
-            let fresh = outs[j].virtual_id().is_some_and(|v| written.contains(&v));
-            let shared = outs
-                .iter()
-                .enumerate()
-                .any(|(k, o)| k != j && *o == outs[j]);
-            if fresh && !shared {
-                other[j] = Some(cx.scratch());
-            }
-        }
-        // Per phase: buffer renames (old virtual -> new) for the body and the copies.
-        let pingpong = other.iter().any(Option::is_some);
-        let phases: Vec<HashMap<usize, usize>> = (0..if pingpong { 2 } else { 1 })
-            .map(|phase| {
-                let mut map = HashMap::new();
-                for (j, o) in other.iter().enumerate() {
-                    let (Some(o), Some(a), Some(v)) = (
-                        o.as_ref().and_then(BufRef::virtual_id),
-                        carries[j].virtual_id(),
-                        outs[j].virtual_id(),
-                    ) else {
-                        continue;
-                    };
-                    if phase == 0 {
-                        map.insert(v, o);
-                    } else {
-                        map.insert(a, o);
-                        map.insert(v, a);
-                    }
-                }
-                map
-            })
-            .collect();
-        let rename = |map: &HashMap<usize, usize>, b: &BufRef| match b {
-            BufRef::Virtual(v) => BufRef::Virtual(*map.get(v).unwrap_or(v)),
-            real => real.clone(),
-        };
-        let stride = phases.len() as u64;
-        let mut offsets = vec![];
-        let mut at = 0u64;
-        for p in &b.pieces() {
-            offsets.push(at);
-            at += (p.iter().product::<usize>() * node.dtype().size()) as u64;
-        }
-        // One step in phase `phase`, at step index `stride * j + phase` (or a fixed index
-        // outside the repeat, with stride 0).
-        let step =
-            |ks: &mut Vec<Kernel>, cx: &mut LowerCx, phase: usize, stride: u64, index: u64| {
-                let map = &phases[phase];
-                for ((p, src), dst) in b.placeholders[m..].iter().zip(&xs).zip(&slices) {
-                    let k = bytes_of(p);
-                    ks.push(copy(src, dst, k, at_step(k, k, 0, 0, stride, index)));
-                }
-                for k in &body {
-                    let mut k = k.clone();
-                    k.inputs = k.inputs.iter().map(|b| rename(map, b)).collect();
-                    k.out = rename(map, &k.out);
-                    for (b, _) in k.extra_outs.iter_mut() {
-                        *b = rename(map, b);
-                    }
-                    ks.push(k);
-                }
-                // The step's outputs into the packed value, at their offsets.
-                for (k, y) in b.outputs.iter().enumerate().skip(m) {
-                    let bytes = bytes_of(y);
-                    ks.push(copy(
-                        &rename(map, &outs[k]),
-                        &packed,
-                        packed_bytes,
-                        at_step(bytes, 0, bytes, offsets[k], stride, index),
-                    ));
-                }
-                // Copied carries: through a buffer of their own first where the source is another
-                // copied carry's buffer, so that no copy reads an overwritten one.
-                let copied: Vec<usize> = (0..m).filter(|&j| other[j].is_none()).collect();
-                let mut sources = vec![];
-                for &j in &copied {
-                    let src = rename(map, &outs[j]);
-                    let bytes = bytes_of(&b.outputs[j]);
-                    if copied.iter().any(|&i| carries[i] == src) {
-                        let tmp = cx.scratch();
-                        ks.push(copy(&src, &tmp, bytes, plain(bytes, 0)));
-                        sources.push(tmp);
-                    } else {
-                        sources.push(src);
-                    }
-                }
-                for (&j, src) in copied.iter().zip(&sources) {
-                    if *src != carries[j] {
-                        let bytes = bytes_of(&b.outputs[j]);
-                        ks.push(copy(src, &carries[j], bytes, plain(bytes, 0)));
-                    }
-                }
-            };
-        let marker = |step: Step| Kernel::marker(step, None, BufRef::None, 0);
-        let tail = phases.len() == 2 && b.steps % 2 == 1;
-        if tail {
-            // The repeat and the last step in one block, so that the buffers of both stay
-            // alive to its end (the last step writes the repeat's buffers again).
-            ks.push(marker(Step::Repeat { times: 1 }));
-        }
-        ks.push(marker(Step::Repeat {
-            times: b.steps / phases.len(),
-        }));
-        for phase in 0..phases.len() {
-            step(&mut ks, cx, phase, stride, phase as u64);
-        }
-        ks.push(marker(Step::EndRepeat));
-        if tail {
-            // An odd count: the last step after the pairs, in the first phase.
-            step(&mut ks, cx, 0, 0, n - 1);
-            ks.push(marker(Step::EndRepeat));
-        }
-        // The final carries into the packed value: a ping-ponged one is in its other buffer
-        // after an odd number of steps.
-        for (j, c) in carries.iter().enumerate() {
-            let from = match &other[j] {
-                Some(o) if b.steps % 2 == 1 => o,
-                _ => c,
-            };
-            let bytes = bytes_of(&b.outputs[j]);
-            ks.push(copy(from, &packed, packed_bytes, plain(bytes, offsets[j])));
-        }
-        Ok(Lowered::Kernels(ks))
+        lower_loop(&self.0, node, cx)
     }
     fn jvp(&self, inputs: &[Tensor], out: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
         let b = self.0.clone();
@@ -456,9 +242,4 @@ impl Primitive for Loop {
         debug_assert_eq!(parts.len(), m + r);
         concat_many(&parts, 1)
     }
-}
-
-/// Byte size of a tensor's values.
-fn bytes_of(t: &Tensor) -> u64 {
-    (t.numel() * t.dtype().size()) as u64
 }

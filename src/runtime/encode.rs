@@ -194,22 +194,7 @@ pub(crate) fn encode<'k>(
                 .ok_or_else(|| internal(format!("buffer {v} read before it was written"))),
         }
     };
-    // Every kernel's scalars in one uniform buffer, each block at an aligned offset.
-    let align = g.limits.uniform_align.max(16) as u64;
-    let mut scalars: Vec<u8> = vec![];
-    let mut offsets = vec![];
-    for kernel in kernels {
-        offsets.push(scalars.len() as u64);
-        if !kernel.params.is_empty() {
-            let mut block: Vec<u32> = kernel.params.clone();
-            block.resize(kernel.params.len().div_ceil(4) * 4, 0);
-            scalars.extend_from_slice(bytemuck::cast_slice(&block));
-            scalars.resize(
-                (scalars.len() as u64).div_ceil(align) as usize * align as usize,
-                0,
-            );
-        }
-    }
+    let (scalars, offsets) = scalar_blocks(kernels, g.limits.uniform_align.max(16) as u64);
     let uniform = (!scalars.is_empty()).then(|| {
         let b = g.pool.uniform(scalars.len() as u64);
         g.queue.write_buffer(&b, 0, &scalars);
@@ -219,25 +204,7 @@ pub(crate) fn encode<'k>(
     let mut looked_up = vec![];
     let mut dispatches = vec![];
     for (k, (kernel, &offset)) in kernels.iter().zip(&offsets).enumerate() {
-        let marker = match &kernel.step {
-            Step::Dispatch => None,
-            Step::Repeat { times } => Some(Recorded::Repeat(*times)),
-            Step::EndRepeat => Some(Recorded::EndRepeat),
-            step @ Step::Copy { bytes, .. } => Some(if *bytes == 0 {
-                Recorded::Skip
-            } else {
-                let src = kernel
-                    .inputs
-                    .first()
-                    .ok_or_else(|| internal("a copy without a source".into()))?;
-                Recorded::Copy {
-                    src: resolve(src)?,
-                    dst: resolve(&kernel.out)?,
-                    step,
-                }
-            }),
-        };
-        if let Some(m) = marker {
+        if let Some(m) = marker_entry(kernel, &resolve)? {
             looked_up.push(None);
             dispatches.push(m);
             continue;
@@ -271,32 +238,8 @@ pub(crate) fn encode<'k>(
         for (b, _) in &kernel.extra_outs {
             bufs.push((resolve(b)?, 1));
         }
-        // Each buffer as its windows: `window_bytes` at aligned offsets (one window: all of it).
-        let mut entries: Vec<wgpu::BindGroupEntry> = vec![];
-        for (s, windows) in &bufs {
-            for w in 0..*windows as u64 {
-                let offset = w * kernel.window_bytes;
-                let size = (s.class - offset).min(kernel.window_bytes);
-                entries.push(wgpu::BindGroupEntry {
-                    binding: entries.len() as u32,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: s.raw(),
-                        offset: s.offset + offset,
-                        size: std::num::NonZeroU64::new(size),
-                    }),
-                });
-            }
-        }
-        if let (true, Some(u)) = (has_params, &uniform) {
-            entries.push(wgpu::BindGroupEntry {
-                binding: entries.len() as u32,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: u,
-                    offset,
-                    size: std::num::NonZeroU64::new(kernel.params.len().div_ceil(4) as u64 * 16),
-                }),
-            });
-        }
+        let scalars_at = uniform.as_ref().filter(|_| has_params).map(|u| (u, offset));
+        let entries = bind_entries(kernel, &bufs, scalars_at);
         let bind = g.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &pipe.layout,
@@ -313,6 +256,88 @@ pub(crate) fn encode<'k>(
         let _ = pipelines.set(looked_up);
     }
     Ok((dispatches, slots, uniform))
+}
+
+/// Every kernel's scalars in one uniform block, each kernel's at an offset aligned to `align`:
+/// the bytes and each kernel's offset.
+fn scalar_blocks(kernels: &[Kernel], align: u64) -> (Vec<u8>, Vec<u64>) {
+    let mut scalars: Vec<u8> = vec![];
+    let mut offsets = vec![];
+    for kernel in kernels {
+        offsets.push(scalars.len() as u64);
+        if !kernel.params.is_empty() {
+            let mut block: Vec<u32> = kernel.params.clone();
+            block.resize(kernel.params.len().div_ceil(4) * 4, 0);
+            scalars.extend_from_slice(bytemuck::cast_slice(&block));
+            scalars.resize(
+                (scalars.len() as u64).div_ceil(align) as usize * align as usize,
+                0,
+            );
+        }
+    }
+    (scalars, offsets)
+}
+
+/// The entry of a schedule step that is not a dispatch (a loop marker or a copy); `None` for
+/// a dispatch.
+fn marker_entry<'k>(
+    kernel: &'k Kernel,
+    resolve: &dyn Fn(&BufRef) -> Result<Storage>,
+) -> Result<Option<Recorded<'k>>> {
+    Ok(match &kernel.step {
+        Step::Dispatch => None,
+        Step::Repeat { times } => Some(Recorded::Repeat(*times)),
+        Step::EndRepeat => Some(Recorded::EndRepeat),
+        step @ Step::Copy { bytes, .. } => Some(if *bytes == 0 {
+            Recorded::Skip
+        } else {
+            let src = kernel
+                .inputs
+                .first()
+                .ok_or_else(|| internal("a copy without a source".into()))?;
+            Recorded::Copy {
+                src: resolve(src)?,
+                dst: resolve(&kernel.out)?,
+                step,
+            }
+        }),
+    })
+}
+
+/// A dispatch's bind group entries: each buffer as its windows (`window_bytes` at aligned
+/// offsets; one window: all of it), then the kernel's scalars at their offset in the uniform
+/// buffer, if it has any.
+fn bind_entries<'a>(
+    kernel: &Kernel,
+    bufs: &'a [(Storage, usize)],
+    scalars: Option<(&'a wgpu::Buffer, u64)>,
+) -> Vec<wgpu::BindGroupEntry<'a>> {
+    let mut entries: Vec<wgpu::BindGroupEntry> = vec![];
+    for (s, windows) in bufs {
+        for w in 0..*windows as u64 {
+            let offset = w * kernel.window_bytes;
+            let size = (s.class - offset).min(kernel.window_bytes);
+            entries.push(wgpu::BindGroupEntry {
+                binding: entries.len() as u32,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: s.raw(),
+                    offset: s.offset + offset,
+                    size: std::num::NonZeroU64::new(size),
+                }),
+            });
+        }
+    }
+    if let Some((u, offset)) = scalars {
+        entries.push(wgpu::BindGroupEntry {
+            binding: entries.len() as u32,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: u,
+                offset,
+                size: std::num::NonZeroU64::new(kernel.params.len().div_ceil(4) as u64 * 16),
+            }),
+        });
+    }
+    entries
 }
 
 /// `WGRAD_DEBUG=profile`: each kernel (and copy) in a submit of its own, timed (debugging

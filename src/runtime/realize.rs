@@ -174,24 +174,7 @@ fn encode_and_submit(
     upload(&order, device, g)?;
     let order: Vec<Tensor> = order.into_iter().filter(|t| !t.is_realized()).collect();
     let structure = Structure::of(&order, targets, &policy);
-    let cached = (policy.plan_cache > 0)
-        .then(|| cached_plan(g, &structure.key))
-        .flatten();
-    let plan = match cached {
-        Some(plan) => {
-            COUNTERS.plan_hits.fetch_add(1, Relaxed);
-            plan
-        }
-        None => {
-            COUNTERS.plan_misses.fetch_add(1, Relaxed);
-            let (plan, reusable) = make_plan(&order, targets, &structure, &g.limits, &policy)?;
-            let plan = Arc::new(plan);
-            if reusable && policy.plan_cache > 0 {
-                cache_plan(g, structure.key.clone(), plan.clone(), policy.plan_cache);
-            }
-            plan
-        }
-    };
+    let plan = plan_for(g, &order, targets, &structure, &policy)?;
     let kernels = plan.kernels_for(&order)?;
     let assignment = &plan.assignment;
     let externals: Vec<Storage> = structure
@@ -258,21 +241,52 @@ fn encode_and_submit(
         COUNTERS.realizes.fetch_add(1, Relaxed);
     }
     #[cfg(not(target_arch = "wasm32"))]
-    {
-        let oom = pollster::block_on(out_of_memory.pop());
-        let invalid = pollster::block_on(validation.pop());
-        if let Some(e) = oom.or(invalid) {
-            return Err(crate::Error::Device(format!(
-                "the device refused this realize's work (nothing was committed): {e}"
-            )));
-        }
-    }
+    refused(out_of_memory, validation)?;
     commit(targets, device, value_of);
     // Buffers of this submit that no result holds go back to the pool only now, after the
     // submit: another thread must not write them (by an upload or an earlier submit) before
     // this encoder's commands have run.
     drop(slots);
     Ok(())
+}
+
+/// The plan for a graph of `structure`: the device's cached one, or a new one (cached when it
+/// can be reused).
+fn plan_for(
+    g: &Gpu,
+    order: &[Tensor],
+    targets: &[Tensor],
+    structure: &Structure,
+    policy: &crate::base::policy::Policy,
+) -> Result<Arc<Plan>> {
+    let cached = (policy.plan_cache > 0)
+        .then(|| cached_plan(g, &structure.key))
+        .flatten();
+    if let Some(plan) = cached {
+        COUNTERS.plan_hits.fetch_add(1, Relaxed);
+        return Ok(plan);
+    }
+    COUNTERS.plan_misses.fetch_add(1, Relaxed);
+    let (plan, reusable) = make_plan(order, targets, structure, &g.limits, policy)?;
+    let plan = Arc::new(plan);
+    if reusable && policy.plan_cache > 0 {
+        cache_plan(g, structure.key.clone(), plan.clone(), policy.plan_cache);
+    }
+    Ok(plan)
+}
+
+/// The error the device reported for this thread's work since the error scopes were pushed
+/// (out of memory first), if any.
+#[cfg(not(target_arch = "wasm32"))]
+fn refused(out_of_memory: wgpu::ErrorScopeGuard, validation: wgpu::ErrorScopeGuard) -> Result<()> {
+    let oom = pollster::block_on(out_of_memory.pop());
+    let invalid = pollster::block_on(validation.pop());
+    match oom.or(invalid) {
+        Some(e) => Err(crate::Error::Device(format!(
+            "the device refused this realize's work (nothing was committed): {e}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The cached plan for `key`, made most recently used.

@@ -115,6 +115,37 @@ pub(crate) fn epilogues(
     found
 }
 
+/// What `t` reads through its fused nodes (buffers, inputs, nodes `inside` its kernel) and how
+/// many fused nodes that is; `None` when it needs a root that is not computed yet (or fuses
+/// more than 256 nodes).
+fn fused_reads(
+    t: &Tensor,
+    inside: &HashSet<u64>,
+    roots: &HashSet<u64>,
+    computed: &HashMap<u64, BufRef>,
+) -> Option<(HashSet<u64>, usize)> {
+    let mut reads = HashSet::new();
+    let mut seen = HashSet::new();
+    let mut stack = t.inputs();
+    while let Some(x) = stack.pop() {
+        if !seen.insert(x.id()) {
+            continue;
+        }
+        if seen.len() > 256 {
+            return None;
+        }
+        if computed.contains_key(&x.id()) || inside.contains(&x.id()) || x.is_realized() {
+            reads.insert(x.id());
+            continue;
+        }
+        if roots.contains(&x.id()) {
+            return None;
+        }
+        stack.extend(x.inputs());
+    }
+    Some((reads, seen.len()))
+}
+
 /// Elementwise roots after `n` in `rest` that can be computed in `n`'s kernel: everything
 /// they read through fused nodes is already computed, an input, or `n` itself (or an earlier
 /// sibling), and they are not `claimed` (by an epilogue). Of `n`'s shape when they share what
@@ -137,30 +168,7 @@ pub(crate) fn siblings_of(
     let max_bindings = limits.max_storage_buffers.max(3) as usize;
     let window = limits.window_bytes();
     let fits_one_binding = |t: &Tensor| (t.numel() * t.dtype().size()) as u64 <= window;
-    // What a node reads through its fused nodes (buffers, inputs, group members) and how
-    // many fused nodes that is; `None` when it needs a root that is not computed yet.
-    let reads_of = |t: &Tensor, inside: &HashSet<u64>| -> Option<(HashSet<u64>, usize)> {
-        let mut reads = HashSet::new();
-        let mut seen = HashSet::new();
-        let mut stack = t.inputs();
-        while let Some(x) = stack.pop() {
-            if !seen.insert(x.id()) {
-                continue;
-            }
-            if seen.len() > 256 {
-                return None;
-            }
-            if computed.contains_key(&x.id()) || inside.contains(&x.id()) || x.is_realized() {
-                reads.insert(x.id());
-                continue;
-            }
-            if roots.contains(&x.id()) {
-                return None;
-            }
-            stack.extend(x.inputs());
-        }
-        Some((reads, seen.len()))
-    };
+    let reads_of = |t: &Tensor, inside: &HashSet<u64>| fused_reads(t, inside, roots, computed);
     // Buffers a set of reads binds (group members are computed in the kernel).
     let buffers = |reads: &HashSet<u64>, inside: &HashSet<u64>| {
         reads.iter().filter(|id| !inside.contains(id)).count()

@@ -7,5 +7,6 @@ pub(crate) mod jac;
 pub(crate) mod jit;
 pub(crate) mod jvp;
 pub mod positional;
+pub(crate) mod vectorize;
 pub(crate) mod vjp;
 pub(crate) mod vmap;
