@@ -137,3 +137,36 @@ fn no_adapter_says_what_to_install() {
     let text = child("WGRAD_BACKEND", "dx12");
     assert!(text.contains("mesa-vulkan-drivers"), "{text}");
 }
+
+#[test]
+fn a_rule_that_refuses_is_an_error_from_every_try_transform_not_a_panic() {
+    common::setup();
+    // Reverse mode through a while_loop is refused by its rule; the refusal must come back as
+    // an error (through vmap of the pullback inside jacrev, too), never as a panic.
+    let f = |x: &Tensor| {
+        let out = wgrad::while_loop(
+            |c: &Tensor| c.sum(None, false).less(&Tensor::scalar(10.0)),
+            |c: &Tensor| c * 2.0,
+            x,
+        );
+        out.sum(None, false)
+    };
+    let x = Tensor::from_vec(vec![1.0f32, 2.0], [2]);
+    let jac = std::panic::catch_unwind(|| wgrad::try_jacrev(f)(&x));
+    let msg = jac.expect("try_jacrev panicked").unwrap_err().to_string();
+    assert!(
+        msg.contains("while_loop") && msg.contains("reverse-mode"),
+        "{msg}"
+    );
+    let vg = std::panic::catch_unwind(|| {
+        wgrad::try_value_and_grad_aux(|x: &Tensor| (f(x), ()), Default::default())(&x)
+    });
+    let msg = match vg.expect("try_value_and_grad_aux panicked") {
+        Ok(_) => panic!("a gradient through a while_loop was computed"),
+        Err(e) => e.to_string(),
+    };
+    assert!(msg.contains("while_loop"), "{msg}");
+    // Forward mode goes through: d/dx of sum(x * 4) (two doublings reach 12 >= 10).
+    let (_, t) = wgrad::try_jvp(f, &x, &Tensor::ones([2]), Default::default()).unwrap();
+    assert_eq!(t.item(), 8.0);
+}

@@ -218,10 +218,13 @@ fn sink(t: &Traced) -> Result<Option<Vec<Tensor>>> {
     let stacked: Vec<Tensor> = reads
         .iter()
         .map(|x| match slice_of(x) {
-            Some(i) => xs[i].reshape([&[steps][..], x.shape()].concat()),
-            None => stacked_of.next().cloned().expect("one stack per value"),
+            Some(i) => xs[i].try_reshape([&[steps][..], x.shape()].concat()),
+            None => stacked_of
+                .next()
+                .cloned()
+                .ok_or_else(|| crate::base::error::internal("a sunk value lost its stack".into())),
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let ys = every_step(&reads, &outputs[m..], &stacked, steps)?;
     let mut out = inner[..m].to_vec();
     out.extend(ys);

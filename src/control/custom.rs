@@ -18,6 +18,7 @@ use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::prim::Primitive;
 use crate::prim::lower::{LowerCx, Lowered};
+use crate::transforms::Caught;
 use crate::transforms::vjp::vjp_flat;
 use crate::transforms::vmap::vmap_flat;
 use crate::tree::Tree;
@@ -170,6 +171,25 @@ pub(crate) fn custom_node(
     )
 }
 
+/// `f` run per example over `a` (batched along axis 0 where `in_axes` says), its results
+/// batched along axis 0; an error of `f` is returned.
+fn per_example(
+    f: &FlatFn,
+    a: &[Tensor],
+    in_axes: &[Option<isize>],
+    size: usize,
+) -> Result<Vec<Tensor>> {
+    let caught = Caught::default();
+    let g = caught.wrap(|x| f.call(x));
+    caught.check(vmap_flat(
+        &g,
+        a,
+        in_axes,
+        &|k| Ok(vec![Some(0); k]),
+        Some(size),
+    ))
+}
+
 /// Zeros where a tangent is absent, so user rules always see tensors.
 fn or_zeros(t: &Option<Tensor>, like: &Tensor) -> Tensor {
     t.clone().unwrap_or_else(|| like.zeros_like())
@@ -185,18 +205,18 @@ impl Primitive for Custom {
     fn lower(&self, _: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         Ok(Lowered::Body(format!("    return {}(i);", cx.arg(0))))
     }
-    fn jvp(&self, inputs: &[Tensor], _: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
+    fn jvp(&self, inputs: &[Tensor], _: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
         let n = self.args();
         match &self.0 {
             // The output's own graph carries the tangent.
-            Rule::Vjp { .. } | Rule::Remat { .. } => t[0].clone(),
+            Rule::Vjp { .. } | Rule::Remat { .. } => Ok(t[0].clone()),
             Rule::Jvp { jvp, .. } => {
                 if t[1..=n].iter().all(Option::is_none) {
-                    return None;
+                    return Ok(None);
                 }
                 let mut a: Vec<Tensor> = inputs[1..=n].to_vec();
                 a.extend((1..=n).map(|k| or_zeros(&t[k], &inputs[k])));
-                jvp.call(&a).into_iter().next()
+                Ok(jvp.call(&a)?.into_iter().next())
             }
         }
     }
@@ -206,38 +226,40 @@ impl Primitive for Custom {
         _: &Tensor,
         ct: &Tensor,
         needs: &[bool],
-    ) -> Vec<Option<Tensor>> {
+    ) -> Result<Vec<Option<Tensor>>> {
         let n = self.args();
         let mut out: Vec<Option<Tensor>> = vec![None; inputs.len()];
         if !needs[1..=n].iter().any(|b| *b) {
-            return out;
+            return Ok(out);
         }
         let args = &inputs[1..=n];
         let grads: Vec<Tensor> = match &self.0 {
             Rule::Vjp { bwd, .. } => {
                 let mut a: Vec<Tensor> = inputs[n + 1..].to_vec();
                 a.push(ct.clone());
-                bwd.call(&a)
+                bwd.call(&a)?
             }
             Rule::Jvp { jvp, .. } => {
                 // The tangent map t -> jvp(args, t) is linear: its transpose at ct.
                 let jvp = jvp.clone();
                 let primals = args.to_vec();
-                let f = move |ts: &[Tensor]| {
+                let caught = Caught::default();
+                let f = caught.wrap(move |ts: &[Tensor]| {
                     let mut a = primals.clone();
                     a.extend(ts.iter().cloned());
                     jvp.call(&a)
-                };
+                });
                 let zeros: Vec<Tensor> = args.iter().map(Tensor::zeros_like).collect();
                 let (_, pb) = vjp_flat(&f, &zeros, true);
-                or_panic(pb.call(&[Some(ct.clone())]))
+                caught.check(pb.call(&[Some(ct.clone())]))?
             }
             Rule::Remat { f, .. } => {
                 // Recompute the function's graph from its arguments, now, and pull back
                 // through the fresh copy.
                 let f = f.clone();
-                let (_, pb) = vjp_flat(&move |xs: &[Tensor]| f.call(xs), args, true);
-                or_panic(pb.call(&[Some(ct.clone())]))
+                let caught = Caught::default();
+                let (_, pb) = vjp_flat(&caught.wrap(move |xs: &[Tensor]| f.call(xs)), args, true);
+                caught.check(pb.call(&[Some(ct.clone())]))?
             }
         };
         for (k, g) in grads.into_iter().enumerate().take(n) {
@@ -245,7 +267,7 @@ impl Primitive for Custom {
                 out[1 + k] = Some(g);
             }
         }
-        out
+        Ok(out)
     }
     fn batch(
         &self,
@@ -267,15 +289,7 @@ impl Primitive for Custom {
                 let bwd = bwd.clone();
                 Rule::Vjp {
                     args: *args,
-                    bwd: FlatFn::new(move |a: &[Tensor]| {
-                        or_panic(vmap_flat(
-                            &|x| bwd.call(x),
-                            a,
-                            &in_axes,
-                            &|k| Ok(vec![Some(0); k]),
-                            Some(size),
-                        ))
-                    }),
+                    bwd: FlatFn::fallible(move |a: &[Tensor]| per_example(&bwd, a, &in_axes, size)),
                 }
             }
             Rule::Jvp { args, jvp } => {
@@ -287,7 +301,7 @@ impl Primitive for Custom {
                 let args_n = *args;
                 Rule::Jvp {
                     args: *args,
-                    jvp: FlatFn::new(move |a: &[Tensor]| {
+                    jvp: FlatFn::fallible(move |a: &[Tensor]| {
                         let mut a = a.to_vec();
                         for k in 0..args_n {
                             let (x, t) = (&a[k], &a[args_n + k]);
@@ -297,16 +311,10 @@ impl Primitive for Custom {
                                 [&[size][..], x.shape()].concat()
                             };
                             if t.shape() != &want[..] {
-                                a[args_n + k] = t.broadcast_to(&want);
+                                a[args_n + k] = t.try_broadcast_to(&want)?;
                             }
                         }
-                        or_panic(vmap_flat(
-                            &|x| jvp.call(x),
-                            &a,
-                            &in_axes,
-                            &|k| Ok(vec![Some(0); k]),
-                            Some(size),
-                        ))
+                        per_example(&jvp, &a, &in_axes, size)
                     }),
                 }
             }
@@ -315,15 +323,7 @@ impl Primitive for Custom {
                 let f = f.clone();
                 Rule::Remat {
                     args: *args,
-                    f: FlatFn::new(move |a: &[Tensor]| {
-                        or_panic(vmap_flat(
-                            &|x| f.call(x),
-                            a,
-                            &in_axes,
-                            &|k| Ok(vec![Some(0); k]),
-                            Some(size),
-                        ))
-                    }),
+                    f: FlatFn::fallible(move |a: &[Tensor]| per_example(&f, a, &in_axes, size)),
                 }
             }
         };
@@ -334,7 +334,7 @@ impl Primitive for Custom {
             if *b {
                 bin.push(x.clone());
             } else if std::ptr::eq(x, y) {
-                bin.push(x.broadcast_to([&[size][..], x.shape()].concat()));
+                bin.push(x.try_broadcast_to([&[size][..], x.shape()].concat())?);
             } else {
                 bin.push(x.clone());
             }

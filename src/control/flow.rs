@@ -268,25 +268,26 @@ pub fn while_loop_with<C: Tree>(
             );
         }
     }
-    Ok(init.rebuild(refusing_reverse_mode(&c, &carry)))
+    Ok(init.rebuild(refusing_reverse_mode(&c, &carry)?))
 }
 
 /// The final carry `c` of a while loop from `carry`: reverse mode through the loop is refused
 /// at the pullback, as in JAX; values and forward mode go through.
-fn refusing_reverse_mode(c: &[Tensor], carry: &[Tensor]) -> Vec<Tensor> {
+fn refusing_reverse_mode(c: &[Tensor], carry: &[Tensor]) -> Result<Vec<Tensor>> {
     c.iter()
         .map(|t| {
             let rule = crate::ir::control::Rule::Vjp {
                 args: carry.len(),
-                bwd: crate::ir::control::FlatFn::new(|_| {
-                    panic!(
+                bwd: crate::ir::control::FlatFn::fallible(|_| {
+                    transform_err(
+                        "vjp",
                         "while_loop: reverse-mode differentiation is not supported (the number of \
                          iterations depends on values, as in JAX); use fori_loop or scan with a \
-                         static count, or forward mode (jvp, jacfwd)"
+                         static count, or forward mode (jvp, jacfwd)",
                     )
                 }),
             };
-            or_panic(crate::control::custom::custom_node(rule, t, carry, &[]))
+            crate::control::custom::custom_node(rule, t, carry, &[])
         })
         .collect()
 }

@@ -14,7 +14,7 @@
 //! A loop whose results mix dtypes (or are not 4-byte types) is unrolled instead: the body's
 //! graph copied once per step, as `jit` replays a trace.
 
-use crate::base::error::{Result, or_panic};
+use crate::base::error::Result;
 use crate::control::build::{MOTION_BYTES, concat_many, loop_flat, stacked_bytes, unpack};
 use crate::control::lower_loop::lower_loop;
 use crate::ir::control::Loop;
@@ -23,6 +23,7 @@ use crate::ir::tensor::Tensor;
 
 use crate::prim::Primitive;
 use crate::prim::lower::{LowerCx, Lowered};
+use crate::transforms::Caught;
 use crate::transforms::jvp::jvp_flat;
 use crate::transforms::vjp::vjp_flat;
 use crate::transforms::vmap::vmap_flat;
@@ -37,18 +38,19 @@ impl Primitive for Loop {
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         lower_loop(&self.0, node, cx)
     }
-    fn jvp(&self, inputs: &[Tensor], out: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
+    fn jvp(&self, inputs: &[Tensor], out: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
         let b = self.0.clone();
         let (m, s, q) = b.counts();
         if t.iter().all(Option::is_none) || !out.dtype().is_float() {
-            return None;
+            return Ok(None);
         }
         let r = b.outputs.len() - m;
         let consts: Vec<Tensor> = inputs[m + s..].to_vec();
         let with_x: Vec<usize> = (0..s).filter(|&i| t[m + i].is_some()).collect();
         let const_t: Vec<Option<Tensor>> = (0..q).map(|k| t[m + s + k].clone()).collect();
         let xs_n = with_x.clone();
-        let f = move |a: &[Tensor]| -> Vec<Tensor> {
+        let caught = Caught::default();
+        let f = caught.wrap(move |a: &[Tensor]| -> Result<Vec<Tensor>> {
             let (c, rest) = a.split_at(m);
             let (ct, rest) = rest.split_at(m);
             let (x, xt) = rest.split_at(s);
@@ -63,24 +65,24 @@ impl Primitive for Loop {
                 });
             }
             tangents.extend(const_t.iter().cloned());
-            let (outs, touts) = or_panic(jvp_flat(&|p| b.run(p), &primals, &tangents, true));
+            let (outs, touts) = jvp_flat(&|p| b.run(p), &primals, &tangents, true)?;
             let mut res = outs[..m].to_vec();
             res.extend(touts[..m].iter().cloned());
             res.extend(outs[m..].iter().cloned());
             res.extend(touts[m..].iter().cloned());
-            res
-        };
+            Ok(res)
+        });
         let mut init: Vec<Tensor> = inputs[..m].to_vec();
         init.extend((0..m).map(|j| t[j].clone().unwrap_or_else(|| inputs[j].zeros_like())));
         let mut xs: Vec<Tensor> = inputs[m..m + s].to_vec();
         xs.extend(with_x.iter().filter_map(|&i| t[m + i].clone()));
-        let outs = or_panic(loop_flat(&f, &init, &xs, self.0.steps, self.0.reverse));
+        let outs = caught.check(loop_flat(&f, &init, &xs, self.0.steps, self.0.reverse))?;
         let parts: Vec<Tensor> = outs[m..2 * m]
             .iter()
             .chain(&outs[2 * m + r..])
-            .map(|x| x.reshape([x.numel()]))
-            .collect();
-        Some(or_panic(concat_many(&parts, 0)))
+            .map(|x| x.try_reshape([x.numel()]))
+            .collect::<Result<_>>()?;
+        Ok(Some(concat_many(&parts, 0)?))
     }
     fn vjp(
         &self,
@@ -88,12 +90,12 @@ impl Primitive for Loop {
         out: &Tensor,
         ct: &Tensor,
         needs: &[bool],
-    ) -> Vec<Option<Tensor>> {
+    ) -> Result<Vec<Option<Tensor>>> {
         let b = self.0.clone();
         let (m, s, q) = b.counts();
         let mut res: Vec<Option<Tensor>> = vec![None; inputs.len()];
         if !needs.iter().any(|n| *n) || !out.dtype().is_float() {
-            return res;
+            return Ok(res);
         }
         let r = b.outputs.len() - m;
         let (steps, reverse) = (b.steps, b.reverse);
@@ -108,15 +110,9 @@ impl Primitive for Loop {
                 o
             }
         };
-        let saved = or_panic(loop_flat(
-            &forward,
-            &inputs[..m],
-            &inputs[m..m + s],
-            steps,
-            reverse,
-        ));
+        let saved = loop_flat(&forward, &inputs[..m], &inputs[m..m + s], steps, reverse)?;
         let entering = saved[m + r..].to_vec();
-        let cts = or_panic(unpack(ct, &b.pieces()));
+        let cts = unpack(ct, &b.pieces())?;
         let float = |t: &Tensor| t.dtype().is_float();
         let grad_x: Vec<usize> = (0..s)
             .filter(|&i| needs[m + i] && float(&inputs[m + i]))
@@ -133,7 +129,8 @@ impl Primitive for Loop {
         let (gx, gk, sk) = (grad_x.clone(), carried.clone(), stacked_k.clone());
         // Backwards over the steps: the carry's cotangent and the captured tensors'
         // accumulated ones in the carry; each step's slice cotangents out.
-        let backward = move |a: &[Tensor]| -> Vec<Tensor> {
+        let caught = Caught::default();
+        let backward = caught.wrap(move |a: &[Tensor]| -> Result<Vec<Tensor>> {
             let (ct_c, rest) = a.split_at(m);
             let (acc, rest) = rest.split_at(gk.len());
             let (x, rest) = rest.split_at(s);
@@ -141,10 +138,10 @@ impl Primitive for Loop {
             let primals: Vec<Tensor> = c.iter().chain(x).chain(&consts).cloned().collect();
             let (_, pb) = vjp_flat(&|p| b.run(p), &primals, true);
             let cts: Vec<Option<Tensor>> = ct_c.iter().chain(ct_y).cloned().map(Some).collect();
-            let g = or_panic(pb.call(&cts));
+            let g = pb.call(&cts)?;
             let mut o: Vec<Tensor> = g[..m].to_vec();
             for (a, &k) in acc.iter().zip(&gk) {
-                o.push(a + &g[m + s + k]);
+                o.push(a.try_add(&g[m + s + k])?);
             }
             for &i in &gx {
                 o.push(g[m + i].clone());
@@ -152,8 +149,8 @@ impl Primitive for Loop {
             for &k in &sk {
                 o.push(g[m + s + k].clone());
             }
-            o
-        };
+            Ok(o)
+        });
         let mut init: Vec<Tensor> = cts[..m].to_vec();
         init.extend(carried.iter().map(|&k| inputs[m + s + k].zeros_like()));
         let xs: Vec<Tensor> = inputs[m..m + s]
@@ -162,7 +159,7 @@ impl Primitive for Loop {
             .chain(&cts[m..])
             .cloned()
             .collect();
-        let back = or_panic(loop_flat(&backward, &init, &xs, steps, !reverse));
+        let back = caught.check(loop_flat(&backward, &init, &xs, steps, !reverse))?;
         for j in 0..m {
             if needs[j] {
                 res[j] = Some(back[j].clone());
@@ -177,9 +174,9 @@ impl Primitive for Loop {
         }
         let at = at + grad_x.len();
         for (a, &k) in stacked_k.iter().enumerate() {
-            res[m + s + k] = Some(back[at + a].sum(0isize, false));
+            res[m + s + k] = Some(back[at + a].try_sum(0isize, false)?);
         }
-        res
+        Ok(res)
     }
     fn batch(
         &self,
@@ -219,17 +216,18 @@ impl Primitive for Loop {
         let in_axes: Vec<Option<isize>> = (0..inputs.len())
             .map(|k| (k < m || batched[k]).then_some(0))
             .collect();
-        let f = move |a: &[Tensor]| -> Vec<Tensor> {
+        let caught = Caught::default();
+        let f = caught.wrap(move |a: &[Tensor]| -> Result<Vec<Tensor>> {
             let args: Vec<Tensor> = a.iter().chain(&consts).cloned().collect();
-            or_panic(vmap_flat(
+            vmap_flat(
                 &|p| b.run(p),
                 &args,
                 &in_axes,
                 &|k| Ok(vec![Some(0); k]),
                 Some(size),
-            ))
-        };
-        let outs = loop_flat(&f, &init, &xs, steps, self.0.reverse)?;
+            )
+        });
+        let outs = caught.check(loop_flat(&f, &init, &xs, steps, self.0.reverse))?;
         let mut parts = vec![];
         for (k, o) in outs.iter().enumerate() {
             let per = o.numel() / size;

@@ -6,6 +6,7 @@ use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use crate::base::error::Result;
 use crate::ir::tensor::Tensor;
 
 /// A traced loop body.
@@ -99,13 +100,20 @@ impl Loop {
 #[derive(Clone)]
 pub(crate) struct FlatFn(Arc<AssertUnwindSafe<FlatBox>>);
 
-type FlatBox = Box<dyn Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync>;
+type FlatBox = Box<dyn Fn(&[Tensor]) -> Result<Vec<Tensor>> + Send + Sync>;
 
 impl FlatFn {
+    /// A function that cannot fail (a user's rule: its own panics are its own).
     pub(crate) fn new(f: impl Fn(&[Tensor]) -> Vec<Tensor> + Send + Sync + 'static) -> FlatFn {
+        FlatFn::fallible(move |a| Ok(f(a)))
+    }
+    /// A function whose errors the rule that calls it returns.
+    pub(crate) fn fallible(
+        f: impl Fn(&[Tensor]) -> Result<Vec<Tensor>> + Send + Sync + 'static,
+    ) -> FlatFn {
         FlatFn(Arc::new(AssertUnwindSafe(Box::new(f))))
     }
-    pub(crate) fn call(&self, a: &[Tensor]) -> Vec<Tensor> {
+    pub(crate) fn call(&self, a: &[Tensor]) -> Result<Vec<Tensor>> {
         (self.0.0)(a)
     }
     fn ptr(&self) -> *const u8 {

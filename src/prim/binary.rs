@@ -21,12 +21,12 @@ pub(crate) enum BinaryOp {
 }
 
 /// `Some(a + b)` where absent means zero.
-pub(crate) fn add_opt(a: Option<Tensor>, b: Option<Tensor>) -> Option<Tensor> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a + b),
+pub(crate) fn add_opt(a: Option<Tensor>, b: Option<Tensor>) -> Result<Option<Tensor>> {
+    Ok(match (a, b) {
+        (Some(a), Some(b)) => Some(a.try_add(&b)?),
         (a, None) => a,
         (None, b) => b,
-    }
+    })
 }
 
 /// The weight of `a` in d max(a, b): 1 where a wins, ½ at ties (as JAX), else 0.
@@ -96,16 +96,22 @@ impl Primitive for BinaryOp {
             BinaryOp::Minimum => "minimum",
         }
     }
-    fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
+    fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
         let [pa, pb] = self.partials(&x[0], &x[1], y, [t[0].is_some(), t[1].is_some()]);
         add_opt(
             t[0].as_ref().zip(pa).map(|(t, p)| p(t)),
             t[1].as_ref().zip(pb).map(|(t, p)| p(t)),
         )
     }
-    fn vjp(&self, x: &[Tensor], y: &Tensor, ct: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+    fn vjp(
+        &self,
+        x: &[Tensor],
+        y: &Tensor,
+        ct: &Tensor,
+        needs: &[bool],
+    ) -> Result<Vec<Option<Tensor>>> {
         let [pa, pb] = self.partials(&x[0], &x[1], y, [needs[0], needs[1]]);
-        vec![pa.map(|p| p(ct)), pb.map(|p| p(ct))]
+        Ok(vec![pa.map(|p| p(ct)), pb.map(|p| p(ct))])
     }
     fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Result<Tensor> {
         let a = crate::prim::with_batch(&x[0], batched[0], size)?;

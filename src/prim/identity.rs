@@ -21,17 +21,23 @@ impl Primitive for Identity {
             Identity::StopGradient => "stop_gradient",
         }
     }
-    fn jvp(&self, _: &[Tensor], _: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
-        match self {
+    fn jvp(&self, _: &[Tensor], _: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        Ok(match self {
             Identity::Alias => t[0].clone(),
             Identity::StopGradient => None,
-        }
+        })
     }
-    fn vjp(&self, _: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
-        match self {
+    fn vjp(
+        &self,
+        _: &[Tensor],
+        _: &Tensor,
+        ct: &Tensor,
+        _: &[bool],
+    ) -> Result<Vec<Option<Tensor>>> {
+        Ok(match self {
             Identity::Alias => vec![Some(ct.clone())],
             Identity::StopGradient => vec![None],
-        }
+        })
     }
     fn batch(&self, x: &[Tensor], _: &Tensor, _: &[bool], _: usize) -> Result<Tensor> {
         Ok(identity(self.clone(), &x[0]))

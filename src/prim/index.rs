@@ -12,7 +12,7 @@
 //! clamped into range (as JAX's gather); indices known on the host are checked instead.
 
 use crate::base::dtype::DType;
-use crate::base::error::{Result, dtype_err, or_panic, shape_err};
+use crate::base::error::{Result, dtype_err, shape_err};
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::kernel::wgsl::{compose, decompose, literal};
@@ -128,11 +128,18 @@ impl Primitive for Index {
             }
         })
     }
-    fn jvp(&self, x: &[Tensor], _: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
-        let t = t[0].as_ref()?;
-        Some(or_panic(index_p(self.clone(), t, &x[1])))
+    fn jvp(&self, x: &[Tensor], _: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        t[0].as_ref()
+            .map(|t| index_p(self.clone(), t, &x[1]))
+            .transpose()
     }
-    fn vjp(&self, x: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+    fn vjp(
+        &self,
+        x: &[Tensor],
+        _: &Tensor,
+        ct: &Tensor,
+        _: &[bool],
+    ) -> Result<Vec<Option<Tensor>>> {
         let back = match self {
             Index::Gather { axis } => Index::ScatterAdd {
                 axis: *axis,
@@ -140,7 +147,7 @@ impl Primitive for Index {
             },
             Index::ScatterAdd { axis, .. } => Index::Gather { axis: *axis },
         };
-        vec![Some(or_panic(index_p(back, ct, &x[1]))), None]
+        Ok(vec![Some(index_p(back, ct, &x[1])?), None])
     }
     fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Result<Tensor> {
         let src = with_batch(&x[0], batched[0], size)?;

@@ -55,43 +55,49 @@ impl Primitive for Logic {
             Logic::Cast(_) => "cast",
         }
     }
-    fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
-        match self {
+    fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        Ok(match self {
             Logic::Compare(_) => None,
             Logic::Select => {
                 if t[1].is_none() && t[2].is_none() {
-                    return None;
+                    return Ok(None);
                 }
                 let zero = || y.zeros_like();
                 let a = t[1].clone().unwrap_or_else(zero);
                 let b = t[2].clone().unwrap_or_else(zero);
-                Some(or_panic(select(&x[0], &a, &b)))
+                Some(select(&x[0], &a, &b)?)
             }
             Logic::Cast(d) => {
                 if x[0].dtype().is_float() && d.is_float() {
-                    t[0].as_ref().map(|t| t.cast(*d))
+                    t[0].as_ref().map(|t| t.try_cast(*d)).transpose()?
                 } else {
                     None
                 }
             }
-        }
+        })
     }
-    fn vjp(&self, x: &[Tensor], _: &Tensor, ct: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
-        match self {
+    fn vjp(
+        &self,
+        x: &[Tensor],
+        _: &Tensor,
+        ct: &Tensor,
+        needs: &[bool],
+    ) -> Result<Vec<Option<Tensor>>> {
+        Ok(match self {
             Logic::Compare(_) => vec![None, None],
             Logic::Select => {
                 let zero = ct.zeros_like();
                 vec![
                     None,
-                    needs[1].then(|| or_panic(select(&x[0], ct, &zero))),
-                    needs[2].then(|| or_panic(select(&x[0], &zero, ct))),
+                    needs[1].then(|| select(&x[0], ct, &zero)).transpose()?,
+                    needs[2].then(|| select(&x[0], &zero, ct)).transpose()?,
                 ]
             }
             Logic::Cast(d) => {
                 let back = x[0].dtype().is_float() && d.is_float();
-                vec![back.then(|| ct.cast(x[0].dtype()))]
+                vec![back.then(|| ct.try_cast(x[0].dtype())).transpose()?]
             }
-        }
+        })
     }
     fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Result<Tensor> {
         let x = x

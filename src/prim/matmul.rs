@@ -39,16 +39,22 @@ impl Primitive for Matmul {
     fn name(&self) -> &'static str {
         "matmul"
     }
-    fn jvp(&self, x: &[Tensor], _: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
-        let left = t[0].as_ref().map(|ta| mm(ta, &x[1]));
-        let right = t[1].as_ref().map(|tb| mm(&x[0], tb));
+    fn jvp(&self, x: &[Tensor], _: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        let left = t[0].as_ref().map(|ta| mm(ta, &x[1])).transpose()?;
+        let right = t[1].as_ref().map(|tb| mm(&x[0], tb)).transpose()?;
         crate::prim::binary::add_opt(left, right)
     }
-    fn vjp(&self, x: &[Tensor], _: &Tensor, ct: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
-        vec![
-            needs[0].then(|| mm(ct, &x[1].mt())),
-            needs[1].then(|| mm(&x[0].mt(), ct)),
-        ]
+    fn vjp(
+        &self,
+        x: &[Tensor],
+        _: &Tensor,
+        ct: &Tensor,
+        needs: &[bool],
+    ) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![
+            needs[0].then(|| mm(ct, &x[1].try_mt()?)).transpose()?,
+            needs[1].then(|| mm(&x[0].try_mt()?, ct)).transpose()?,
+        ])
     }
     fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Result<Tensor> {
         let (a, b) = (&x[0], &x[1]);
@@ -84,8 +90,8 @@ impl Primitive for Matmul {
     }
 }
 
-fn mm(a: &Tensor, b: &Tensor) -> Tensor {
-    or_panic(matmul_p(a, b))
+fn mm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    matmul_p(a, b)
 }
 
 impl Matmul {

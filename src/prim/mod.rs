@@ -34,16 +34,23 @@ pub(crate) trait Primitive {
     /// ([`Lowered::Kernels`]); for the others the body of `fn vN(i: u32) -> T` computing the
     /// node at flat index `i` from its inputs' functions ([`Lowered::Body`]).
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered>;
-    /// Forward mode: the output tangent from the input tangents (`None` = zero).
-    fn jvp(&self, inputs: &[Tensor], out: &Tensor, tangents: &[Option<Tensor>]) -> Option<Tensor>;
-    /// Reverse mode: one cotangent per input (`None` = zero or not needed).
+    /// Forward mode: the output tangent from the input tangents (`Ok(None)` = zero). An error
+    /// (a tangent too large for the device, a rule that refuses) comes back from `try_jvp`.
+    fn jvp(
+        &self,
+        inputs: &[Tensor],
+        out: &Tensor,
+        tangents: &[Option<Tensor>],
+    ) -> Result<Option<Tensor>>;
+    /// Reverse mode: one cotangent per input (`None` = zero or not needed). An error comes back
+    /// from the pullback.
     fn vjp(
         &self,
         inputs: &[Tensor],
         out: &Tensor,
         ct: &Tensor,
         needs: &[bool],
-    ) -> Vec<Option<Tensor>>;
+    ) -> Result<Vec<Option<Tensor>>>;
     /// vmap: `inputs[i]` carries a leading batch axis of `size` when `batched[i]`; the result
     /// carries one too. An error (a batched tensor too large for the device, say) comes back
     /// from `try_vmap` as an error.

@@ -5,7 +5,7 @@
 //! so each JVP is the op itself applied to the tangent and each VJP its transpose.
 
 use crate::base::dtype::{DType, numel};
-use crate::base::error::{Result, axis_err, or_panic, shape_err};
+use crate::base::error::{Result, axis_err, shape_err};
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::kernel::wgsl::{compose, decompose, literal};
@@ -39,8 +39,8 @@ impl Movement {
             other => other.name().into(),
         }
     }
-    fn apply(&self, x: &[Tensor], shape: &[usize]) -> Tensor {
-        or_panic(match self {
+    fn apply(&self, x: &[Tensor], shape: &[usize]) -> Result<Tensor> {
+        match self {
             Movement::Reshape => reshape_p(&x[0], shape),
             Movement::Expand => expand_p(&x[0], shape),
             Movement::Transpose(p) => transpose_p(&x[0], p),
@@ -48,7 +48,7 @@ impl Movement {
             Movement::Pad(lo) => pad_p(&x[0], lo, shape),
             Movement::Concat(a) => concat_p(x, *a),
             Movement::Flip(axes) => flip_p(&x[0], axes),
-        })
+        }
     }
 }
 
@@ -68,43 +68,49 @@ impl Primitive for Movement {
             Movement::Flip(_) => "flip",
         }
     }
-    fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
+    fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
         if t.iter().all(|t| t.is_none()) {
-            return None;
+            return Ok(None);
         }
         let ts: Vec<Tensor> = t
             .iter()
             .zip(x)
             .map(|(t, x)| t.clone().unwrap_or_else(|| x.zeros_like()))
             .collect();
-        Some(self.apply(&ts, y.shape()))
+        Ok(Some(self.apply(&ts, y.shape())?))
     }
-    fn vjp(&self, x: &[Tensor], y: &Tensor, ct: &Tensor, needs: &[bool]) -> Vec<Option<Tensor>> {
+    fn vjp(
+        &self,
+        x: &[Tensor],
+        y: &Tensor,
+        ct: &Tensor,
+        needs: &[bool],
+    ) -> Result<Vec<Option<Tensor>>> {
         let in_shape = x[0].shape();
-        match self {
-            Movement::Reshape => vec![Some(ct.reshape(in_shape))],
+        Ok(match self {
+            Movement::Reshape => vec![Some(ct.try_reshape(in_shape)?)],
             Movement::Expand => {
                 let axes: Vec<isize> = (0..in_shape.len())
                     .filter(|&k| in_shape[k] != y.shape()[k])
                     .map(|k| k as isize)
                     .collect();
-                vec![Some(ct.sum(axes, true))]
+                vec![Some(ct.try_sum(axes, true)?)]
             }
             Movement::Transpose(p) => {
                 let mut inv = vec![0; p.len()];
                 for (k, &pk) in p.iter().enumerate() {
                     inv[pk] = k;
                 }
-                vec![Some(or_panic(transpose_p(ct, &inv)))]
+                vec![Some(transpose_p(ct, &inv)?)]
             }
             Movement::Slice(start) => {
                 let hi: Vec<usize> = (0..in_shape.len())
                     .map(|k| in_shape[k] - start[k] - y.shape()[k])
                     .collect();
-                vec![Some(or_panic(pad_lo_hi(ct, start, &hi)))]
+                vec![Some(pad_lo_hi(ct, start, &hi)?)]
             }
-            Movement::Pad(lo) => vec![Some(or_panic(slice_p(ct, lo, in_shape)))],
-            Movement::Flip(axes) => vec![Some(or_panic(flip_p(ct, axes)))],
+            Movement::Pad(lo) => vec![Some(slice_p(ct, lo, in_shape)?)],
+            Movement::Flip(axes) => vec![Some(flip_p(ct, axes)?)],
             Movement::Concat(axis) => {
                 let mut off = 0;
                 x.iter()
@@ -113,11 +119,11 @@ impl Primitive for Movement {
                         let mut start = vec![0; xi.rank()];
                         start[*axis] = off;
                         off += xi.shape()[*axis];
-                        need.then(|| or_panic(slice_p(ct, &start, xi.shape())))
+                        need.then(|| slice_p(ct, &start, xi.shape())).transpose()
                     })
-                    .collect()
+                    .collect::<Result<_>>()?
             }
-        }
+        })
     }
     fn batch(&self, x: &[Tensor], y: &Tensor, batched: &[bool], size: usize) -> Result<Tensor> {
         let shape = shifted(y.shape(), size);

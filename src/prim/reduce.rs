@@ -87,31 +87,37 @@ impl Primitive for Reduce {
             ReduceOp::Prod => "prod",
         }
     }
-    fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
-        let t = t[0].as_ref()?;
-        Some(match self.op {
-            ReduceOp::Sum => or_panic(reduce_p(ReduceOp::Sum, t, &self.axes)),
+    fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        let Some(t) = t[0].as_ref() else {
+            return Ok(None);
+        };
+        Ok(Some(match self.op {
+            ReduceOp::Sum => reduce_p(ReduceOp::Sum, t, &self.axes)?,
             ReduceOp::Max | ReduceOp::Min => {
-                let (mask, count) = self.argmax_mask(&x[0], y);
-                or_panic(reduce_p(ReduceOp::Sum, &(t * mask), &self.axes)) / count
+                let (mask, count) = self.argmax_mask(&x[0], y)?;
+                reduce_p(ReduceOp::Sum, &(t * mask), &self.axes)? / count
             }
-            ReduceOp::Prod => or_panic(reduce_p(
-                ReduceOp::Sum,
-                &(t * self.prod_partials(&x[0])),
-                &self.axes,
-            )),
-        })
+            ReduceOp::Prod => {
+                reduce_p(ReduceOp::Sum, &(t * self.prod_partials(&x[0])?), &self.axes)?
+            }
+        }))
     }
-    fn vjp(&self, x: &[Tensor], y: &Tensor, ct: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+    fn vjp(
+        &self,
+        x: &[Tensor],
+        y: &Tensor,
+        ct: &Tensor,
+        _: &[bool],
+    ) -> Result<Vec<Option<Tensor>>> {
         let spread = |v: &Tensor| self.unreduce(v, x[0].shape());
-        vec![Some(match self.op {
-            ReduceOp::Sum => spread(ct),
+        Ok(vec![Some(match self.op {
+            ReduceOp::Sum => spread(ct)?,
             ReduceOp::Max | ReduceOp::Min => {
-                let (mask, count) = self.argmax_mask(&x[0], y);
-                spread(&(ct / count)) * mask
+                let (mask, count) = self.argmax_mask(&x[0], y)?;
+                spread(&(ct / count))? * mask
             }
-            ReduceOp::Prod => spread(ct) * self.prod_partials(&x[0]),
-        })]
+            ReduceOp::Prod => spread(ct)? * self.prod_partials(&x[0])?,
+        })])
     }
     fn batch(&self, x: &[Tensor], _: &Tensor, _: &[bool], _: usize) -> Result<Tensor> {
         let axes: Vec<usize> = self.axes.iter().map(|a| a + 1).collect();
@@ -127,39 +133,37 @@ impl Primitive for Reduce {
 
 impl Reduce {
     /// `v` (reduced shape) broadcast back over the reduced axes of `shape`.
-    fn unreduce(&self, v: &Tensor, shape: &[usize]) -> Tensor {
+    fn unreduce(&self, v: &Tensor, shape: &[usize]) -> Result<Tensor> {
         let mut keep = shape.to_vec();
         for &a in &self.axes {
             keep[a] = 1;
         }
-        v.reshape(keep).broadcast_to(shape)
+        v.try_reshape(keep)?.try_broadcast_to(shape)
     }
     /// ∂prod/∂x: the product of the other elements of each group, exact when some are zero
     /// (one zero: the product of the rest at that zero, 0 elsewhere; two or more: 0), and
     /// written with tensor ops, so it differentiates again.
-    fn prod_partials(&self, x: &Tensor) -> Tensor {
+    fn prod_partials(&self, x: &Tensor) -> Result<Tensor> {
+        use crate::prim::logic::try_where;
         let zero = x.equal(&x.zeros_like());
-        let nonzero = crate::prim::logic::where_(&zero, &x.ones_like(), x);
-        let p = self.unreduce(
-            &or_panic(reduce_p(ReduceOp::Prod, &nonzero, &self.axes)),
-            x.shape(),
-        );
+        let nonzero = try_where(&zero, &x.ones_like(), x)?;
+        let p = self.unreduce(&reduce_p(ReduceOp::Prod, &nonzero, &self.axes)?, x.shape())?;
         let zeros = self.unreduce(
-            &or_panic(reduce_p(ReduceOp::Sum, &zero.cast(x.dtype()), &self.axes)),
+            &reduce_p(ReduceOp::Sum, &zero.try_cast(x.dtype())?, &self.axes)?,
             x.shape(),
-        );
+        )?;
         let none = zeros.equal(&zeros.zeros_like());
-        let lone = zeros.equal(&zeros.ones_like()).cast(x.dtype()) * zero.cast(x.dtype());
-        let at_lone_zero =
-            crate::prim::logic::where_(&lone.greater(&Tensor::scalar(0.5)), &p, &p.zeros_like());
-        crate::prim::logic::where_(&none, &(&p / &nonzero), &at_lone_zero)
+        let lone =
+            zeros.equal(&zeros.ones_like()).try_cast(x.dtype())? * zero.try_cast(x.dtype())?;
+        let at_lone_zero = try_where(&lone.greater(&Tensor::scalar(0.5)), &p, &p.zeros_like())?;
+        try_where(&none, &(&p / &nonzero), &at_lone_zero)
     }
     /// Where `x` attains the max (or min, as floats), and how many times per output (ties
     /// share).
-    fn argmax_mask(&self, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
-        let mask = x.equal(&self.unreduce(y, x.shape())).cast(x.dtype());
-        let count = or_panic(reduce_p(ReduceOp::Sum, &mask, &self.axes));
-        (mask, count)
+    fn argmax_mask(&self, x: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor)> {
+        let mask = x.equal(&self.unreduce(y, x.shape())?).try_cast(x.dtype())?;
+        let count = reduce_p(ReduceOp::Sum, &mask, &self.axes)?;
+        Ok((mask, count))
     }
 
     /// The kernels that compute `node` into its buffer.

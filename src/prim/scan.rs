@@ -61,18 +61,24 @@ impl Primitive for Cumsum {
             groups,
         )]))
     }
-    fn jvp(&self, _: &[Tensor], _: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
-        t[0].as_ref().map(|t| or_panic(cumsum_p(t)))
+    fn jvp(&self, _: &[Tensor], _: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        t[0].as_ref().map(cumsum_p).transpose()
     }
-    fn vjp(&self, _: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+    fn vjp(
+        &self,
+        _: &[Tensor],
+        _: &Tensor,
+        ct: &Tensor,
+        _: &[bool],
+    ) -> Result<Vec<Option<Tensor>>> {
         // The transpose of a prefix sum is a suffix sum: reverse, scan, reverse.
         let last = ct.rank() - 1;
-        let rev = or_panic(crate::prim::movement::flip_p(ct, &[last]));
-        let scanned = or_panic(cumsum_p(&rev));
-        vec![Some(or_panic(crate::prim::movement::flip_p(
+        let rev = crate::prim::movement::flip_p(ct, &[last])?;
+        let scanned = cumsum_p(&rev)?;
+        Ok(vec![Some(crate::prim::movement::flip_p(
             &scanned,
             &[last],
-        )))]
+        )?)])
     }
     fn batch(&self, x: &[Tensor], _: &Tensor, _: &[bool], _: usize) -> Result<Tensor> {
         cumsum_p(&x[0])

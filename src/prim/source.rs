@@ -43,11 +43,11 @@ impl Primitive for Source {
             Source::Uniform(_) => "uniform",
         }
     }
-    fn jvp(&self, _: &[Tensor], _: &Tensor, _: &[Option<Tensor>]) -> Option<Tensor> {
-        None
+    fn jvp(&self, _: &[Tensor], _: &Tensor, _: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        Ok(None)
     }
-    fn vjp(&self, _: &[Tensor], _: &Tensor, _: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
-        vec![]
+    fn vjp(&self, _: &[Tensor], _: &Tensor, _: &Tensor, _: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![])
     }
     fn batch(&self, _: &[Tensor], out: &Tensor, _: &[bool], _: usize) -> Result<Tensor> {
         Ok(out.clone()) // no operands, so never batched

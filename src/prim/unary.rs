@@ -108,20 +108,28 @@ impl Primitive for UnaryOp {
             UnaryOp::Round => "round",
         }
     }
-    fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
-        let t = t[0].as_ref()?;
-        match self {
+    fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        let Some(t) = t[0].as_ref() else {
+            return Ok(None);
+        };
+        Ok(match self {
             UnaryOp::Neg => Some(-t),
             op if op.is_step() => None,
-            op => Some(t * op.derivative(&x[0], y)?),
-        }
+            op => op.derivative(&x[0], y).map(|d| t * d),
+        })
     }
-    fn vjp(&self, x: &[Tensor], y: &Tensor, ct: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
-        vec![match self {
+    fn vjp(
+        &self,
+        x: &[Tensor],
+        y: &Tensor,
+        ct: &Tensor,
+        _: &[bool],
+    ) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![match self {
             UnaryOp::Neg => Some(-ct),
             op if op.is_step() => None,
             op => op.derivative(&x[0], y).map(|d| ct * d),
-        }]
+        }])
     }
     fn batch(&self, x: &[Tensor], _: &Tensor, _: &[bool], _: usize) -> Result<Tensor> {
         unary(*self, &x[0])

@@ -6,7 +6,7 @@
 //! buffer instead). Both are linear, each the other's transpose, and act on the last axes
 //! only, so batching adds a leading axis and nothing else.
 
-use crate::base::error::{Result, or_panic, shape_err};
+use crate::base::error::{Result, shape_err};
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::kernel::wgsl::{compose, decompose, literal};
@@ -145,16 +145,23 @@ impl Primitive for Patches {
             ]),
         })
     }
-    fn jvp(&self, _: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Option<Tensor> {
-        let t = t[0].as_ref()?;
-        Some(or_panic(patches_p(self.clone(), t, y.shape())))
+    fn jvp(&self, _: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        t[0].as_ref()
+            .map(|t| patches_p(self.clone(), t, y.shape()))
+            .transpose()
     }
-    fn vjp(&self, x: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Vec<Option<Tensor>> {
+    fn vjp(
+        &self,
+        x: &[Tensor],
+        _: &Tensor,
+        ct: &Tensor,
+        _: &[bool],
+    ) -> Result<Vec<Option<Tensor>>> {
         let back = match self {
             Patches::Unfold(w) => Patches::Fold(*w),
             Patches::Fold(w) => Patches::Unfold(*w),
         };
-        vec![Some(or_panic(patches_p(back, ct, x[0].shape())))]
+        Ok(vec![Some(patches_p(back, ct, x[0].shape())?)])
     }
     fn batch(&self, x: &[Tensor], y: &Tensor, _: &[bool], size: usize) -> Result<Tensor> {
         let mut shape = vec![size];

@@ -4,6 +4,7 @@
 
 use crate::base::error::{Result, or_panic, transform_err};
 use crate::ir::tensor::Tensor;
+use crate::transforms::Caught;
 use crate::transforms::jvp::jvp_flat;
 use crate::transforms::vjp::vjp_flat;
 use crate::transforms::vmap::vmap_flat;
@@ -116,18 +117,19 @@ pub(crate) fn jacrev_flat(
     let mut jac = vec![];
     for (o, out) in outs.iter().enumerate() {
         // One cotangent per output element: the rows of the Jacobian.
-        let pull = |ct: &[Tensor]| -> Vec<Tensor> {
+        let caught = Caught::default();
+        let pull = caught.wrap(|ct: &[Tensor]| -> Result<Vec<Tensor>> {
             let mut cts: Vec<Option<Tensor>> = vec![None; outs.len()];
             cts[o] = Some(ct[0].clone());
-            let g = or_panic(pb.call(&cts));
-            sel.iter().map(|&a| g[a].clone()).collect()
-        };
+            let g = pb.call(&cts)?;
+            Ok(sel.iter().map(|&a| g[a].clone()).collect())
+        });
         // Per basis row: the cotangent (an output's size), the gradients, and every
         // intermediate of the pullback.
         let row_bytes = 4 * results.max(largest_node(&outs));
         let row_shapes: Vec<Vec<usize>> =
             sel.iter().map(|&a| primals[a].shape().to_vec()).collect();
-        let rows = over_basis(&pull, out.shape(), row_bytes, &row_shapes)?;
+        let rows = caught.check(over_basis(&pull, out.shape(), row_bytes, &row_shapes))?;
         let row = rows
             .into_iter()
             .zip(&sel)
@@ -157,12 +159,18 @@ pub(crate) fn jacfwd_flat(
     let mut by_arg: Vec<Vec<Tensor>> = vec![];
     for &a in &sel {
         // One tangent per input element: the columns of the Jacobian.
-        let push = |t: &[Tensor]| -> Vec<Tensor> {
+        let caught = Caught::default();
+        let push = caught.wrap(|t: &[Tensor]| -> Result<Vec<Tensor>> {
             let mut ts: Vec<Option<Tensor>> = vec![None; primals.len()];
             ts[a] = Some(t[0].clone());
-            or_panic(jvp_flat(f, primals, &ts, true)).1
-        };
-        let cols = over_basis(&push, primals[a].shape(), row_bytes, &row_shapes)?;
+            Ok(jvp_flat(f, primals, &ts, true)?.1)
+        });
+        let cols = caught.check(over_basis(
+            &push,
+            primals[a].shape(),
+            row_bytes,
+            &row_shapes,
+        ))?;
         let cols = cols
             .into_iter()
             .zip(&probe)

@@ -48,7 +48,7 @@ pub(crate) fn push_tangents(
     leaves: &[Tensor],
     tangents: &[Option<Tensor>],
     outs: &[Tensor],
-) -> Vec<Option<Tensor>> {
+) -> Result<Vec<Option<Tensor>>> {
     let mut tmap: HashMap<u64, Tensor> = HashMap::new();
     for (l, t) in leaves.iter().zip(tangents) {
         if let Some(t) = t {
@@ -62,11 +62,11 @@ pub(crate) fn push_tangents(
         if ts.iter().all(|t| t.is_none()) {
             continue;
         }
-        if let Some(t) = n.op().prim().jvp(&ins, &n, &ts) {
+        if let Some(t) = n.op().prim().jvp(&ins, &n, &ts)? {
             tmap.insert(n.id(), t);
         }
     }
-    outs.iter().map(|o| tmap.get(&o.id()).cloned()).collect()
+    Ok(outs.iter().map(|o| tmap.get(&o.id()).cloned()).collect())
 }
 
 /// `(f(primals), J·tangents)` on flat lists of tensors; the output tangents default to zeros.
@@ -79,7 +79,7 @@ pub(crate) fn jvp_flat(
     check_tangents("jvp", primals, tangents)?;
     let leaves: Vec<Tensor> = primals.iter().map(|p| p.alias()).collect();
     let outs = traced(|| f(&leaves));
-    let touts = push_tangents(&leaves, tangents, &outs)
+    let touts = push_tangents(&leaves, tangents, &outs)?
         .into_iter()
         .zip(&outs)
         .map(|(t, o)| {

@@ -80,7 +80,7 @@ impl FlatPullback {
                     continue;
                 };
                 let needs: Vec<bool> = ins.iter().map(|x| self.depends.contains(&x.id())).collect();
-                let grads = n.op().prim().vjp(ins, n, &ct, &needs);
+                let grads = n.op().prim().vjp(ins, n, &ct, &needs)?;
                 check_cotangents(n, ins, &grads)?;
                 for ((x, g), need) in ins.iter().zip(grads).zip(needs) {
                     if let (Some(g), true) = (g, need) {
