@@ -273,7 +273,7 @@ fn workloads(real_gpu: bool) -> Vec<Workload> {
             let (n, c, o, hw) = (64usize, 16usize, 32usize, 28usize);
             let x = normal(&[n, c, hw, hw], 1.0, 40);
             let wt = normal(&[o, c, 3, 3], (2.0 / (c * 9) as f32).sqrt(), 41);
-            let opts = Conv2d::default().padding(1);
+            let opts = Conv2dOptions::default().padding(1);
             let mut step = || {
                 let y = x.conv2d(&wt, opts);
                 y.realize();
@@ -335,7 +335,8 @@ fn workloads(real_gpu: bool) -> Vec<Workload> {
             ];
             let loss = move |p: &Vec<Tensor>| {
                 let conv = |h: &Tensor, w: &Tensor, b: &Tensor| {
-                    h.conv2d(w, Conv2d::default().padding(1)) + b.reshape([1, b.numel(), 1, 1])
+                    h.conv2d(w, Conv2dOptions::default().padding(1))
+                        + b.reshape([1, b.numel(), 1, 1])
                 };
                 let h = conv(&x, &p[0], &p[1]).relu().max_pool2d(2, None);
                 let h = conv(&h, &p[2], &p[3]).relu().max_pool2d(2, None);

@@ -52,7 +52,17 @@ pub use base::policy::{
     DebugOutput, MatmulKernel, Policy, policy, set_jacobian_chunk_bytes, set_matmul_kernel,
     set_policy, with_policy,
 };
-pub use compose::conv::{Conv2d, Pair};
+pub use compose::conv::{Conv2dOptions, Pair};
+
+/// The old name of [`Conv2dOptions`], easy to confuse with the layer [`nn::Conv2d`].
+///
+/// ```
+/// #[allow(deprecated)]
+/// let o = wgrad::Conv2d::default().stride(2);
+/// assert_eq!(o, wgrad::Conv2dOptions::default().stride(2));
+/// ```
+#[deprecated(note = "renamed `Conv2dOptions` (the layer is `nn::Conv2d`)")]
+pub type Conv2d = Conv2dOptions;
 pub use compose::indexing::{Indices, one_hot, try_one_hot};
 pub use compose::shape::{concat, stack, try_concat, try_stack};
 pub use control::custom::{checkpoint, custom_jvp, custom_vjp};
@@ -86,9 +96,11 @@ pub use tree::Tree;
 
 /// Everything a user needs: `use wgrad::prelude::*;`.
 pub mod prelude {
+    #[allow(deprecated)]
+    pub use crate::Conv2d;
     pub use crate::tree::{global_norm, tree_leaves, tree_map, tree_map2, tree_reduce};
     pub use crate::{
-        AdOptions, Argnums, Axes, Conv2d, DType, Device, GradOptions, InAxes, Indices, Mode,
+        AdOptions, Argnums, Axes, Conv2dOptions, DType, Device, GradOptions, InAxes, Indices, Mode,
         Tensor, Tree, VmapOptions, WhileOptions, check_grads, checkpoint, concat, cond, custom_jvp,
         custom_vjp, fori_loop, grad, grad_argnums, grad_aux, grad_with, hessian, jacfwd,
         jacfwd_argnums, jacfwd_aux, jacrev, jacrev_argnums, jacrev_aux, jit, jvp, jvp_aux, one_hot,

@@ -19,7 +19,7 @@ fn host_conv(
     xs: [usize; 4],
     w: &[f32],
     ws: [usize; 4],
-    o: Conv2d,
+    o: Conv2dOptions,
 ) -> (Vec<f32>, [usize; 4]) {
     let [n, c, h, wd] = xs;
     let [oc, cg, kh, kw] = ws;
@@ -58,8 +58,8 @@ fn host_conv(
     (y, [n, oc, ho, wo])
 }
 
-fn configs() -> Vec<([usize; 4], [usize; 4], Conv2d)> {
-    let d = Conv2d::default();
+fn configs() -> Vec<([usize; 4], [usize; 4], Conv2dOptions)> {
+    let d = Conv2dOptions::default();
     vec![
         ([2, 3, 7, 6], [4, 3, 3, 3], d),
         ([1, 2, 8, 8], [3, 2, 3, 2], d.stride(2).padding(1)),
@@ -106,7 +106,7 @@ fn conv2d_derivatives_match_finite_differences() {
 #[test]
 fn vmap_over_inputs_or_weights_matches_a_loop() {
     common::setup();
-    let o = Conv2d::default().padding(1).groups(2);
+    let o = Conv2dOptions::default().padding(1).groups(2);
     let (xb, _) = data(&[3, 2, 4, 5, 5], 50); // 3 batches of [2, 4, 5, 5]
     let (wb, _) = data(&[3, 4, 2, 3, 3], 51); // 3 per-example kernels [4, 2, 3, 3]
     let (x0, _) = data(&[2, 4, 5, 5], 52);
@@ -192,7 +192,7 @@ fn conv_errors_name_the_shapes() {
     common::setup();
     let x = Tensor::zeros([1, 3, 4, 4]);
     let e = x
-        .try_conv2d(&Tensor::zeros([2, 3, 5, 5]), Conv2d::default())
+        .try_conv2d(&Tensor::zeros([2, 3, 5, 5]), Conv2dOptions::default())
         .unwrap_err()
         .to_string();
     assert!(
@@ -200,12 +200,18 @@ fn conv_errors_name_the_shapes() {
         "{e}"
     );
     assert!(
-        x.try_conv2d(&Tensor::zeros([2, 3, 3, 3]), Conv2d::default().stride(0))
-            .is_err()
+        x.try_conv2d(
+            &Tensor::zeros([2, 3, 3, 3]),
+            Conv2dOptions::default().stride(0)
+        )
+        .is_err()
     );
     assert!(
-        x.try_conv2d(&Tensor::zeros([3, 1, 3, 3]), Conv2d::default().groups(2))
-            .is_err()
+        x.try_conv2d(
+            &Tensor::zeros([3, 1, 3, 3]),
+            Conv2dOptions::default().groups(2)
+        )
+        .is_err()
     );
     assert!(x.try_max_pool2d(5, None).is_err());
 }

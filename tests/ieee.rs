@@ -265,7 +265,8 @@ fn empty_tensors_work_in_every_op() {
         ),
         (
             "conv n=0",
-            Tensor::zeros([0, 2, 5, 5]).conv2d(&Tensor::ones([3, 2, 3, 3]), Conv2d::default()),
+            Tensor::zeros([0, 2, 5, 5])
+                .conv2d(&Tensor::ones([3, 2, 3, 3]), Conv2dOptions::default()),
             &[0, 3, 3, 3],
         ),
         (

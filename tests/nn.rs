@@ -182,7 +182,7 @@ fn losses_and_their_gradients_match_optax() {
 
 #[test]
 fn conv_layer_embedding_dropout_and_mlp() {
-    let opts = Conv2d {
+    let opts = Conv2dOptions {
         padding: [1, 1],
         ..Default::default()
     };

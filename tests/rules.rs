@@ -256,7 +256,10 @@ fn table() -> Vec<Spec> {
         // convolution and pooling
         spec(
             "conv2d",
-            |a| a[0].conv2d(&a[1], Conv2d::default().padding(1)).tanh(),
+            |a| {
+                a[0].conv2d(&a[1], Conv2dOptions::default().padding(1))
+                    .tanh()
+            },
             &[(&[2, 3, 5, 5], -1.0, 1.0), (&[4, 3, 3, 3], -0.5, 0.5)],
         ),
         spec(
@@ -264,14 +267,20 @@ fn table() -> Vec<Spec> {
             |a| {
                 a[0].conv2d(
                     &a[1],
-                    Conv2d::default().stride([2, 1]).dilation(2).padding([1, 0]),
+                    Conv2dOptions::default()
+                        .stride([2, 1])
+                        .dilation(2)
+                        .padding([1, 0]),
                 )
             },
             &[(&[1, 2, 7, 6], -1.0, 1.0), (&[3, 2, 2, 2], -0.5, 0.5)],
         ),
         spec(
             "conv2d_groups",
-            |a| a[0].conv2d(&a[1], Conv2d::default().groups(2)).square(),
+            |a| {
+                a[0].conv2d(&a[1], Conv2dOptions::default().groups(2))
+                    .square()
+            },
             &[(&[1, 4, 4, 4], -1.0, 1.0), (&[6, 2, 2, 2], -0.5, 0.5)],
         ),
         spec(

@@ -53,11 +53,11 @@ fn no_result_contains_the_sentinel() {
         ),
         (
             "conv2d",
-            img.conv2d(&w, Conv2d::default().padding(1).stride(2)),
+            img.conv2d(&w, Conv2dOptions::default().padding(1).stride(2)),
         ),
         (
             "conv2d grad",
-            grad(|i: &Tensor| i.conv2d(&w, Conv2d::default()).sum(None, false))(&img),
+            grad(|i: &Tensor| i.conv2d(&w, Conv2dOptions::default()).sum(None, false))(&img),
         ),
         (
             "max_pool2d grad",

@@ -16,11 +16,11 @@ use crate::prim::window::{Patches, Window, patches_p};
 ///
 /// ```
 /// use wgrad::Conv2d;
-/// let o = Conv2d::default().stride(2).padding(1);
+/// let o = Conv2dOptions::default().stride(2).padding(1);
 /// assert_eq!((o.stride, o.padding, o.dilation, o.groups), ([2, 2], [1, 1], [1, 1], 1));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Conv2d {
+pub struct Conv2dOptions {
     /// Step between windows, `(sh, sw)`.
     pub stride: [usize; 2],
     /// Zeros added on both sides, `(ph, pw)`.
@@ -31,9 +31,9 @@ pub struct Conv2d {
     pub groups: usize,
 }
 
-impl Default for Conv2d {
+impl Default for Conv2dOptions {
     fn default() -> Self {
-        Conv2d {
+        Conv2dOptions {
             stride: [1, 1],
             padding: [0, 0],
             dilation: [1, 1],
@@ -63,31 +63,31 @@ impl Pair for (usize, usize) {
     }
 }
 
-impl Conv2d {
+impl Conv2dOptions {
     /// With this stride (one value or a pair).
     pub fn stride(self, s: impl Pair) -> Self {
-        Conv2d {
+        Conv2dOptions {
             stride: s.pair(),
             ..self
         }
     }
     /// With this symmetric zero padding (one value or a pair).
     pub fn padding(self, p: impl Pair) -> Self {
-        Conv2d {
+        Conv2dOptions {
             padding: p.pair(),
             ..self
         }
     }
     /// With this dilation (one value or a pair).
     pub fn dilation(self, d: impl Pair) -> Self {
-        Conv2d {
+        Conv2dOptions {
             dilation: d.pair(),
             ..self
         }
     }
     /// With this many feature groups.
     pub fn groups(self, g: usize) -> Self {
-        Conv2d { groups: g, ..self }
+        Conv2dOptions { groups: g, ..self }
     }
 }
 
@@ -139,21 +139,21 @@ impl Tensor {
     /// use wgrad::prelude::*;
     /// let x = Tensor::arange(16).reshape([1, 1, 4, 4]);
     /// let w = Tensor::ones([1, 1, 2, 2]);
-    /// let y = x.conv2d(&w, Conv2d::default().stride(2));
+    /// let y = x.conv2d(&w, Conv2dOptions::default().stride(2));
     /// assert_eq!(y.to_vec::<f32>(), vec![10.0, 18.0, 42.0, 50.0]);
     /// ```
     #[track_caller]
-    pub fn conv2d(&self, w: &Tensor, opts: Conv2d) -> Tensor {
+    pub fn conv2d(&self, w: &Tensor, opts: Conv2dOptions) -> Tensor {
         or_panic(self.try_conv2d(w, opts))
     }
     /// Fallible [`Tensor::conv2d`]: errors name both shapes.
     ///
     /// ```
     /// use wgrad::prelude::*;
-    /// let e = Tensor::zeros([1, 3, 8, 8]).try_conv2d(&Tensor::zeros([4, 2, 3, 3]), Conv2d::default()).unwrap_err();
+    /// let e = Tensor::zeros([1, 3, 8, 8]).try_conv2d(&Tensor::zeros([4, 2, 3, 3]), Conv2dOptions::default()).unwrap_err();
     /// assert!(e.to_string().contains("[1, 3, 8, 8]") && e.to_string().contains("[4, 2, 3, 3]"));
     /// ```
-    pub fn try_conv2d(&self, w: &Tensor, opts: Conv2d) -> Result<Tensor> {
+    pub fn try_conv2d(&self, w: &Tensor, opts: Conv2dOptions) -> Result<Tensor> {
         let (xs, ws, g) = (self.shape(), w.shape(), opts.groups);
         let ok = xs.len() == 4
             && ws.len() == 4

@@ -1,6 +1,6 @@
 //! Layers: linear, convolution, layer norm, embedding, dropout.
 
-use crate::compose::conv::Conv2d as ConvOptions;
+use crate::compose::conv::Conv2dOptions;
 use crate::ir::tensor::Tensor;
 use crate::nn::init;
 use crate::prim::logic::where_;
@@ -77,7 +77,7 @@ pub struct Conv2d {
     /// Bias `[out]`, if any.
     pub b: Option<Tensor>,
     /// Stride, padding, dilation and groups (not trained).
-    pub options: ConvOptions,
+    pub options: Conv2dOptions,
 }
 crate::tree_struct!(Conv2d { w, b; static options });
 
@@ -94,7 +94,7 @@ impl Conv2d {
         c_in: usize,
         c_out: usize,
         kernel: [usize; 2],
-        options: ConvOptions,
+        options: Conv2dOptions,
     ) -> Conv2d {
         let shape = [c_out, c_in / options.groups.max(1), kernel[0], kernel[1]];
         Conv2d {

@@ -66,7 +66,7 @@ fn graphs() -> Vec<Tensor> {
         Tensor::ones([3, 200]).cumsum(1),
         Tensor::ones([1, 2, 6, 6]).conv2d(
             &Tensor::ones([4, 1, 3, 3]),
-            Conv2d::default().groups(2).stride(2),
+            Conv2dOptions::default().groups(2).stride(2),
         ),
         grad(|t: &Tensor| t.max_pool2d(2, Some([1, 1])).sum(None, false))(&Tensor::ones([
             1, 1, 4, 4,

@@ -347,7 +347,7 @@ pub fn eval(e: &Sexp, args: &HashMap<String, Tensor>) -> Tensor {
                     .collect::<Vec<_>>()
             };
             let conv = || {
-                let mut o = Conv2d::default();
+                let mut o = Conv2dOptions::default();
                 if let Some(v) = kw.get("stride") {
                     o = o.stride(pair(v));
                 }

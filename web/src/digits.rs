@@ -22,7 +22,7 @@ impl Cnn {
     /// A fresh model from `key`.
     pub fn new(key: random::Key) -> Cnn {
         let [k1, k2, k3, k4] = key.split_n();
-        let same = Conv2d {
+        let same = Conv2dOptions {
             padding: [1, 1],
             ..Default::default()
         };
