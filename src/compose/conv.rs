@@ -15,7 +15,7 @@ use crate::prim::window::{Patches, Window, patches_p};
 /// input channel per group is a depthwise convolution).
 ///
 /// ```
-/// use wgrad::Conv2d;
+/// use wgrad::Conv2dOptions;
 /// let o = Conv2dOptions::default().stride(2).padding(1);
 /// assert_eq!((o.stride, o.padding, o.dilation, o.groups), ([2, 2], [1, 1], [1, 1], 1));
 /// ```
