@@ -159,9 +159,7 @@ impl Mlp {
                 h = h.relu();
             }
         }
-        -(onehot * h.log_softmax(-1))
-            .sum(-1, false)
-            .mean(None, false)
+        -(onehot * h.log_softmax(-1)).sum_axes(-1).mean_all()
     }
 }
 
@@ -222,11 +220,7 @@ fn workloads(real_gpu: bool) -> Vec<Workload> {
             name.to_string(),
             Box::new(move |secs| {
                 let x = normal(&[n], 1.0, 3);
-                let mut step = || {
-                    ((&x * 1.5 + 0.5).tanh() * x.sigmoid())
-                        .sum(None, false)
-                        .item() as f64
-                };
+                let mut step = || ((&x * 1.5 + 0.5).tanh() * x.sigmoid()).sum_all().item() as f64;
                 let mut r = time(name, secs, &mut step);
                 r.check = r.check.abs();
                 r.extra.push(("gbps", 4.0 * n as f64 / (r.median_ms * 1e6)));
@@ -344,7 +338,7 @@ fn workloads(real_gpu: bool) -> Vec<Workload> {
                 -logits
                     .log_softmax(-1)
                     .take_along_axis(&labels, 1)
-                    .mean(None, false)
+                    .mean_all()
             };
             let params = std::cell::RefCell::new(init);
             let opts = GradOptions {
@@ -468,11 +462,11 @@ fn workloads(real_gpu: bool) -> Vec<Workload> {
         Box::new(|secs| {
             let x = normal(&[16], 1.0, 5);
             let mut step = || {
-                let g = grad(|x: &Tensor| (x * x).sum(None, false))(&x);
+                let g = grad(|x: &Tensor| (x * x).sum_all())(&x);
                 g.to_vec::<f32>()[0] as f64
             };
             let mut r = time("grad_small_latency", secs, &mut step);
-            r.check = abs_sum(&grad(|x: &Tensor| (x * x).sum(None, false))(&x));
+            r.check = abs_sum(&grad(|x: &Tensor| (x * x).sum_all())(&x));
             r
         }),
     ));
@@ -481,9 +475,8 @@ fn workloads(real_gpu: bool) -> Vec<Workload> {
         Box::new(|secs| {
             let wm = normal(&[64, 64], 0.125, 6);
             let x = normal(&[64], 1.0, 7);
-            let f = |x: &Tensor| {
-                wm.matmul(x).tanh().square().sum(None, false) + x.square().sum(None, false) * 0.5
-            };
+            let f =
+                |x: &Tensor| wm.matmul(x).tanh().square().sum_all() + x.square().sum_all() * 0.5;
             let mut step = || {
                 let h = jacfwd(jacrev(f))(&x);
                 h.realize();
@@ -523,7 +516,7 @@ fn workloads(real_gpu: bool) -> Vec<Workload> {
             let ys = (Tensor::rand([256], 15).greater(&Tensor::scalar(0.5))).cast(DType::F32);
             ys.realize();
             let loss = |(w, x, y): &(Tensor, Tensor, Tensor)| {
-                let z = (x * w).sum(None, false);
+                let z = (x * w).sum_all();
                 z.softplus() - y * &z
             };
             let per_example = |args: &(Tensor, Tensor, Tensor)| {
@@ -620,7 +613,7 @@ fn pinn_step(name: &str, jitted: bool, secs: f64) -> Result {
             let h = hessian(|z: &Tensor| u(p, z))(xt);
             du.index(1) + &uu * du.index(0) - h.index(0).index(0) * nu
         };
-        vmap(residual, 0)(&pts).square().mean(None, false)
+        vmap(residual, 0)(&pts).square().mean_all()
     };
     let zeros: Vec<Tensor> = init
         .iter()
@@ -704,7 +697,7 @@ fn scan_rnn_grad(name: &str, how: u8, secs: f64) -> Result {
             )
             .0
         };
-        h.square().sum(None, false)
+        h.square().sum_all()
     };
     let params = (wx, wh, b);
     let opts = GradOptions {

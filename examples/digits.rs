@@ -114,7 +114,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let loss_fn = |m: &digits::Cnn, x: &Tensor, y: &Tensor| {
-        nn::softmax_cross_entropy_with_integer_labels(&m.forward(x), y).mean(None, false)
+        nn::softmax_cross_entropy_with_integer_labels(&m.forward(x), y).mean_all()
     };
     let bar = ProgressBar::new(total);
     bar.set_style(ProgressStyle::with_template(

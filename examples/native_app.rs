@@ -113,7 +113,7 @@ fn main() {
     // 2. wgrad shares the device, wraps the buffer (no copy) and differentiates.
     let dev = wgrad::Device::from_wgpu(&adapter.get_info(), device.clone(), queue.clone());
     let x = Tensor::from_wgpu_buffer(&dev, &x_buf, 0, [N], DType::F32).expect("wrap");
-    let energy = |x: &Tensor| (x.tanh().square() * 0.5).sum(None, false);
+    let energy = |x: &Tensor| (x.tanh().square() * 0.5).sum_all();
     let (e, g) = value_and_grad(energy)(&x);
     let g_buf = g.wgpu_buffer().expect("realized gradient");
     println!("energy on the application's device: {:.6}", e.item());

@@ -89,9 +89,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let energy = |q: &Tensor| {
         let p = concat(&[pinned.clone(), q.reshape([free, 2])], 0);
         let d = p.take(&from, 0) - p.take(&to, 0);
-        let len = d.square().sum(-1, false).sqrt();
-        let elastic = (&stiffness * (len - &rest).square()).sum(None, false) * 0.5;
-        let gravity = p.slice_axis(1, 1..2).sum(None, false) * 1.0; // m g y, with y up
+        let len = d.square().sum_axes(-1).sqrt();
+        let elastic = (&stiffness * (len - &rest).square()).sum_all() * 0.5;
+        let gravity = p.slice_axis(1, 1..2).sum_all() * 1.0; // m g y, with y up
         elastic + gravity
     };
 

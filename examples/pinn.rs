@@ -125,9 +125,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     wgrad::realize(&[pts.clone(), ic.clone(), ic_u.clone(), bc.clone()]);
 
     let loss = |m: &nn::Mlp| {
-        let r = residual(m, &pts).square().mean(None, false);
+        let r = residual(m, &pts).square().mean_all();
         let i = nn::mse(&m.forward(&ic), &ic_u);
-        let b = m.forward(&bc).square().mean(None, false);
+        let b = m.forward(&bc).square().mean_all();
         r + i + b
     };
     let opt = optim::adam(optim::exponential_decay(3e-3, 1000, 0.5, 0, false));

@@ -16,7 +16,7 @@ fn main() {
 
     // A small computation: nothing runs until a value is needed.
     let x = Tensor::from_vec(vec![0.5f32, -1.0, 2.0], [3]);
-    let f = |x: &Tensor| (x.sin() * x).sum(None, false);
+    let f = |x: &Tensor| (x.sin() * x).sum_all();
 
     let before = wgrad::counters();
     let (y, g) = value_and_grad(f)(&x);

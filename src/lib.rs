@@ -9,7 +9,7 @@
 //! use wgrad::prelude::*;
 //!
 //! let x = Tensor::from_vec(vec![0.5f32, -1.0, 2.0], [3]);
-//! let f = |x: &Tensor| (x.sin() * x).sum(None, false);
+//! let f = |x: &Tensor| (x.sin() * x).sum_all();
 //!
 //! let g = grad(f)(&x);                  // one transform, one call
 //! let h = jacfwd(jacrev(f))(&x);        // transforms compose like functions

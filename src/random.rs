@@ -78,7 +78,7 @@ impl Tensor {
     ///
     /// ```
     /// let z = wgrad::Tensor::randn([4096], 1);
-    /// let mean = z.mean(None, false).item();
+    /// let mean = z.mean_all().item();
     /// assert!(mean.abs() < 0.1);
     /// ```
     #[track_caller]

@@ -11,7 +11,7 @@
 //! use wgrad::tree::{tree_map, tree_map2, global_norm};
 //!
 //! let params = (Tensor::ones([2]), Tensor::from_vec(vec![3.0f32], [1]));
-//! let grads = grad(|p: &(Tensor, Tensor)| (&p.0 * &p.1).sum(None, false))(&params);
+//! let grads = grad(|p: &(Tensor, Tensor)| (&p.0 * &p.1).sum_all())(&params);
 //! let stepped = tree_map2(&params, &grads, |p, g| p - g * 0.1);
 //! let halved = tree_map(&stepped, |t| t * 0.5);
 //! assert_eq!(halved.1.to_vec::<f32>(), vec![1.4]);
@@ -32,7 +32,7 @@ use crate::ir::tensor::Tensor;
 /// wgrad::tree_struct!(Linear { w, b });
 ///
 /// let p = Linear { w: Tensor::ones([2]), b: Tensor::scalar(0.5) };
-/// let g = grad(|p: &Linear| (&p.w * 3.0 + &p.b).sum(None, false))(&p);
+/// let g = grad(|p: &Linear| (&p.w * 3.0 + &p.b).sum_all())(&p);
 /// assert_eq!(g.w.to_vec::<f32>(), vec![3.0, 3.0]);
 /// assert_eq!(g.b.item(), 2.0);
 /// ```
@@ -187,7 +187,7 @@ tuple_tree!(A 0, B 1, C 2, D 3, E 4, F 5);
 /// let g = grad(|m: &Mlp| {
 ///     let (w, b) = &m.layers[0];
 ///     let h = Tensor::ones([1, 2]).matmul(w) + b;
-///     match m.act { Act::Tanh => h.tanh(), Act::Relu => h.relu() }.sum(None, false)
+///     match m.act { Act::Tanh => h.tanh(), Act::Relu => h.relu() }.sum_all()
 /// })(&m);
 /// assert!(matches!(g.act, Act::Relu));
 /// ```
@@ -337,7 +337,7 @@ pub fn tree_reduce<T: Tree, A>(tree: &T, init: A, f: impl FnMut(A, &Tensor) -> A
 /// ```
 pub fn global_norm<T: Tree>(tree: &T) -> Tensor {
     tree_reduce(tree, Tensor::scalar(0.0), |acc, x| {
-        acc + x.cast(crate::DType::F32).square().sum(None, false)
+        acc + x.cast(crate::DType::F32).square().sum_all()
     })
     .sqrt()
 }

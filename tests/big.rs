@@ -27,13 +27,13 @@ fn elementwise_and_reductions_over_a_tensor_past_the_binding_limit() {
         assert_eq!(yv[k], xv[k] * 2.0 + 1.0, "element {k}");
     }
     let want: f64 = xv.iter().map(|&v| v as f64).sum();
-    let got = x.sum(None, false).item() as f64;
+    let got = x.sum_all().item() as f64;
     assert!((got - want).abs() / want < 1e-5, "{got} vs {want}");
     // A sum along a short axis: an output as large as a binding too.
     let rows = x
         .slice([0], [N - N % 2])
         .reshape([(N - N % 2) / 2, 2])
-        .sum(1, false);
+        .sum_axes(1);
     let r = rows.to_vec::<f32>();
     let last = r.len() - 1;
     assert_eq!(r[last], xv[2 * last] + xv[2 * last + 1]);
@@ -72,7 +72,7 @@ fn a_fused_broadcast_larger_than_a_binding_is_never_refused() {
     let x = Tensor::arange(6000) * 1e-3;
     let d = (x.expand_dims(1) - x.expand_dims(0))
         .square()
-        .sum(None, false)
+        .sum_all()
         .item() as f64;
     let n = 6000f64;
     // Σ_ij (x_i - x_j)² = 2 n Σ x² - 2 (Σ x)², with x_i = i/1000.

@@ -16,7 +16,7 @@ fn v(t: &Tensor) -> Vec<f32> {
 /// An RNN cell: h' = tanh(x W + h U), y = sum(h').
 fn cell(w: &Tensor, u: &Tensor, h: &Tensor, x: &Tensor) -> (Tensor, Tensor) {
     let h = (x.matmul(w) + h.matmul(u)).tanh();
-    let y = h.sum(None, false);
+    let y = h.sum_all();
     (h, y)
 }
 
@@ -75,7 +75,7 @@ fn derivatives_through_scan_and_fori_loop() {
             &xs,
             false,
         );
-        h.square().sum(None, false) + ys.sum(None, false)
+        h.square().sum_all() + ys.sum_all()
     };
     let loss_hand = |(w, u): &(Tensor, Tensor)| {
         let mut h = Tensor::zeros([2, 4]);
@@ -85,7 +85,7 @@ fn derivatives_through_scan_and_fori_loop() {
             h = h2;
             total = total + y;
         }
-        h.square().sum(None, false) + total
+        h.square().sum_all() + total
     };
     let p = (w.clone(), u.clone());
     let (gs, gh) = (grad(loss_scan)(&p), grad(loss_hand)(&p));
@@ -99,7 +99,7 @@ fn derivatives_through_scan_and_fori_loop() {
             |i, c: &Tensor| (c * 0.9 + i.cast(DType::F32) * 0.1).sin(),
             x,
         )
-        .sum(None, false)
+        .sum_all()
     };
     let x = Tensor::from_vec(vec![0.2f32, -0.7], [2]);
     let h = jacfwd(grad(f))(&x);
@@ -108,7 +108,7 @@ fn derivatives_through_scan_and_fori_loop() {
         for i in 0..4 {
             c = (c * 0.9 + i as f32 * 0.1).sin();
         }
-        c.sum(None, false)
+        c.sum_all()
     };
     close(&v(&h), &v(&jacfwd(grad(f_hand))(&x)), 1e-5, 1e-6).unwrap();
     let r = check_grads(
@@ -138,7 +138,7 @@ fn scan_inside_vmap_inside_grad() {
             )
             .0
         };
-        vmap(one, 0)(&x0s).sum(None, false)
+        vmap(one, 0)(&x0s).sum_all()
     };
     let k = Tensor::scalar(0.7);
     // Closed form: x8 = x0 (1 - 0.1 k)^8, d/dk = x0 * 8 (1 - 0.1k)^7 * (-0.1).

@@ -97,7 +97,7 @@ fn conv2d_derivatives_match_finite_differences() {
         let (w, _) = data(&ws, 40 + k as u64);
         // Small weights keep tanh off its flat tails, where float32 second differences are noise.
         let w = (w * 0.25).realize().clone();
-        let f = move |a: &[Tensor]| a[0].conv2d(&a[1], o).tanh().sum(None, false);
+        let f = move |a: &[Tensor]| a[0].conv2d(&a[1], o).tanh().sum_all();
         check_grads(f, &[x, w], 2, &[Mode::Fwd, Mode::Rev], 2e-2)
             .unwrap_or_else(|e| panic!("config {k} {o:?}: {e}"));
     }
@@ -179,7 +179,7 @@ fn pooling_matches_host_windows() {
         vec![1.0f32, 5.0, 2.0, 0.0, 3.0, 4.0, 8.0, 6.0, 7.0],
         [1, 1, 3, 3],
     );
-    let g = grad(|x: &Tensor| x.max_pool2d(2, Some([1, 1])).sum(None, false))(&x);
+    let g = grad(|x: &Tensor| x.max_pool2d(2, Some([1, 1])).sum_all())(&x);
     // Windows (0,0) and (0,1) both have their maximum at 5; (1,0) at 8; (1,1) at 7.
     assert_eq!(
         g.to_vec::<f32>(),

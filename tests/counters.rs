@@ -46,7 +46,7 @@ fn realize_is_one_submit_and_fuses() {
     let x = Tensor::rand([1 << 12], 1);
     x.realize();
     let before = wgrad::counters();
-    let y = ((&x * 1.5 + 0.5).tanh() * x.sigmoid()).sum(None, false);
+    let y = ((&x * 1.5 + 0.5).tanh() * x.sigmoid()).sum_all();
     y.realize();
     let d = wgrad::counters().since(&before);
     assert_eq!(d.submits, 1);
@@ -57,7 +57,7 @@ fn realize_is_one_submit_and_fuses() {
     );
     // Several targets, one submit; reading back costs no extra submit.
     let before = wgrad::counters();
-    let (a, b, c) = (x.exp(), x.sin().sum(None, false), x.matmul(&x));
+    let (a, b, c) = (x.exp(), x.sin().sum_all(), x.matmul(&x));
     wgrad::realize(&[a.clone(), b.clone(), c.clone()]);
     assert_eq!(wgrad::counters().since(&before).submits, 1);
     let before = wgrad::counters();
@@ -73,7 +73,7 @@ fn pipelines_compile_once_per_structure() {
     // New data each step (same shapes, same constants): no new pipelines after the first.
     let step = |k: f32| {
         let x = Tensor::from_vec(vec![k; 300], [300]);
-        ((&x * 2.0).exp() + 1.0).log().sum(None, false).item()
+        ((&x * 2.0).exp() + 1.0).log().sum_all().item()
     };
     step(1.0);
     let before = wgrad::counters();

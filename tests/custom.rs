@@ -32,7 +32,7 @@ fn custom_vjp_rule_is_what_runs() {
         0,
         "bwd ran without differentiation"
     );
-    let g = grad(|x: &Tensor| f(x).sum(None, false))(&x);
+    let g = grad(|x: &Tensor| f(x).sum_all())(&x);
     assert_eq!(v(&g), vec![10.0, -20.0]);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     // vjp with a cotangent; vmap of grad (per example).
@@ -42,12 +42,12 @@ fn custom_vjp_rule_is_what_runs() {
         vec![5.0, -20.0]
     );
     let xs = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [3, 2]);
-    let per = vmap(grad(|x: &Tensor| f(x).sum(None, false)), 0)(&xs);
+    let per = vmap(grad(|x: &Tensor| f(x).sum_all()), 0)(&xs);
     assert_eq!(v(&per), vec![10.0, 20.0, 30.0, 40.0, 50.0, 60.0]);
     // Second order: jacfwd of the custom gradient differentiates bwd's graph: d(10 x)/dx.
-    let h = jacfwd(grad(|x: &Tensor| f(x).sum(None, false)))(&x);
+    let h = jacfwd(grad(|x: &Tensor| f(x).sum_all()))(&x);
     assert_eq!(v(&h), vec![10.0, 0.0, 0.0, 10.0]);
-    let h = hessian(|x: &Tensor| f(x).sum(None, false))(&x);
+    let h = hessian(|x: &Tensor| f(x).sum_all())(&x);
     assert_eq!(v(&h), vec![10.0, 0.0, 0.0, 10.0]);
     // Forward mode falls back to the body's own derivative (2x).
     let (_, t) = jvp(|x: &Tensor| f(x), &x, &Tensor::ones([2]));
@@ -63,15 +63,13 @@ fn custom_vjp_on_trees_with_residual_trees() {
     );
     let a = Tensor::from_vec(vec![0.5f32, -1.5, 2.0], [3]);
     let b = Tensor::from_vec(vec![0.3f32, 1.1, -0.7], [3]);
-    let g = grad(|p: &(Tensor, Tensor)| f(p).square().sum(None, false))(&(a.clone(), b.clone()));
-    let g_auto = grad(|(a, b): &(Tensor, Tensor)| (a * b.sin()).square().sum(None, false))(&(
-        a.clone(),
-        b.clone(),
-    ));
+    let g = grad(|p: &(Tensor, Tensor)| f(p).square().sum_all())(&(a.clone(), b.clone()));
+    let g_auto =
+        grad(|(a, b): &(Tensor, Tensor)| (a * b.sin()).square().sum_all())(&(a.clone(), b.clone()));
     close(&v(&g.0), &v(&g_auto.0), 1e-6, 1e-6).unwrap();
     close(&v(&g.1), &v(&g_auto.1), 1e-6, 1e-6).unwrap();
     let r = check_grads(
-        |xs: &[Tensor]| f(&(xs[0].clone(), xs[1].clone())).sum(None, false),
+        |xs: &[Tensor]| f(&(xs[0].clone(), xs[1].clone())).sum_all(),
         &[a.clone(), b.clone()],
         2,
         &[Mode::Rev],
@@ -81,7 +79,7 @@ fn custom_vjp_on_trees_with_residual_trees() {
     // vmap over the tree, unbatched b.
     let aa = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]);
     let per = vmap2(
-        |a: &Tensor, b: &Tensor| grad(|a: &Tensor| f(&(a.clone(), b.clone())).sum(None, false))(a),
+        |a: &Tensor, b: &Tensor| grad(|a: &Tensor| f(&(a.clone(), b.clone())).sum_all())(a),
         vec![Some(0), None],
     )(&aa, &b);
     let sb = v(&b.sin());
@@ -106,18 +104,18 @@ fn custom_jvp_rule_is_what_runs_forward_and_transposed() {
         &(Tensor::zeros([2]), Tensor::ones([2])),
     );
     assert_eq!(v(&t), vec![3.0, -4.0]);
-    let g = grad(|p: &(Tensor, Tensor)| f(p).sum(None, false))(&p);
+    let g = grad(|p: &(Tensor, Tensor)| f(p).sum_all())(&p);
     assert_eq!(v(&g.0), vec![3.0, 0.5]);
     assert_eq!(v(&g.1), vec![3.0, -4.0]);
     // Per example under vmap, in both modes.
     let xs = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]);
     let gy = vmap2(
-        |x: &Tensor, y: &Tensor| grad(|y: &Tensor| f(&(x.clone(), y.clone())).sum(None, false))(y),
+        |x: &Tensor, y: &Tensor| grad(|y: &Tensor| f(&(x.clone(), y.clone())).sum_all())(y),
         vec![Some(0), None],
     )(&xs, &y);
     assert_eq!(v(&gy), vec![2.0, 4.0, 6.0, 8.0]);
     let jf = vmap(
-        |x: &Tensor| jacfwd(|y: &Tensor| f(&(x.clone(), y.clone())).sum(None, false))(&y),
+        |x: &Tensor| jacfwd(|y: &Tensor| f(&(x.clone(), y.clone())).sum_all())(&y),
         0,
     )(&xs);
     assert_eq!(v(&jf), vec![2.0, 4.0, 6.0, 8.0]);
@@ -127,12 +125,12 @@ fn custom_jvp_rule_is_what_runs_forward_and_transposed() {
 fn straight_through_round_and_a_correct_rule_passes_check_grads() {
     let ste = custom_jvp(|x: &Tensor| x.round(), |_: &Tensor, t: &Tensor| t.clone());
     let x = Tensor::from_vec(vec![0.4f32, 1.6, -2.2], [3]);
-    let g = grad(|x: &Tensor| ste(x).sum(None, false))(&x);
+    let g = grad(|x: &Tensor| ste(x).sum_all())(&x);
     assert_eq!(v(&g), vec![1.0, 1.0, 1.0]);
     // A correct custom JVP (sin) agrees with finite differences to second order.
     let sin = custom_jvp(|x: &Tensor| x.sin(), |x: &Tensor, t: &Tensor| x.cos() * t);
     let r = check_grads(
-        |xs: &[Tensor]| sin(&xs[0]).square().sum(None, false),
+        |xs: &[Tensor]| sin(&xs[0]).square().sum_all(),
         std::slice::from_ref(&x),
         2,
         &[Mode::Fwd, Mode::Rev],
@@ -148,8 +146,8 @@ fn checkpoint_matches_plain_autodiff_everywhere() {
     let w = Tensor::from_vec(vec![0.3f32, -0.5, 0.8, 0.1, 0.2, -0.9], [3, 2]);
     let x = Tensor::from_vec(vec![1.0f32, -1.0, 0.5, 2.0, 0.0, -0.3], [2, 3]);
     let p = (w.clone(), x.clone());
-    let loss_c = |p: &(Tensor, Tensor)| block(p).square().sum(None, false);
-    let loss_p = |p: &(Tensor, Tensor)| plain(p).square().sum(None, false);
+    let loss_c = |p: &(Tensor, Tensor)| block(p).square().sum_all();
+    let loss_p = |p: &(Tensor, Tensor)| plain(p).square().sum_all();
     let (gc, gp) = (grad(loss_c)(&p), grad(loss_p)(&p));
     close(&v(&gc.0), &v(&gp.0), 1e-6, 1e-6).unwrap();
     close(&v(&gc.1), &v(&gp.1), 1e-6, 1e-6).unwrap();

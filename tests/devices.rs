@@ -125,7 +125,7 @@ fn two_devices_compute_side_by_side_and_refuse_to_mix() {
     let b = wgrad::with_device(&other, || Tensor::from_slice(&xs, [3]));
     assert_eq!(b.device(), other);
     // Constants made outside every `with_device` join whichever device they meet.
-    let f = |x: &Tensor| (x.sin() * x * 2.0).sum(None, false);
+    let f = |x: &Tensor| (x.sin() * x * 2.0).sum_all();
     let (ga, gb) = (grad(f)(&a), grad(f)(&b));
     assert_eq!(gb.device(), other);
     assert_eq!(ga.device(), wgrad::Device::default());
@@ -193,7 +193,7 @@ fn an_applications_own_device_and_buffers_are_used_without_copies() {
     let x = Tensor::from_wgpu_buffer(&dev, &buffer, 256, [2, 3], DType::F32).unwrap();
     assert!(x.is_realized());
     assert_eq!(x.device(), dev);
-    let f = |x: &Tensor| (x.tanh() * x).sum(None, false);
+    let f = |x: &Tensor| (x.tanh() * x).sum_all();
     let g = grad(f)(&x);
     let want: Vec<f32> = xs
         .iter()

@@ -71,7 +71,7 @@ fn an_mlp_step_has_fewer_kernels_with_epilogues() {
                 .tanh()
                 .matmul(&p.2)
                 .square()
-                .sum(None, false)
+                .sum_all()
         };
         let (loss, g) = value_and_grad(f)(&(w1.clone(), b1.clone(), w2.clone()));
         let next = (&w1 - &g.0 * 0.1, &b1 - &g.1 * 0.1, &w2 - &g.2 * 0.1);

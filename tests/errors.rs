@@ -40,13 +40,10 @@ fn shape_axis_and_dtype_errors_name_op_and_shapes() {
             &["transpose", "[0, 0]", "[2, 3]"],
         ),
         (err(a.try_slice([0, 2], [2, 4])), &["slice", "[2, 3]"]),
-        (err(a.try_sum(2, false)), &["sum", "axis 2", "[2, 3]"]),
-        (
-            err(a.try_sum([0, -2], false)),
-            &["sum", "repeated", "[2, 3]"],
-        ),
-        (err(a.try_max(-3, true)), &["max", "axis -3", "[2, 3]"]),
-        (err(a.try_mean(5, false)), &["mean", "axis 5"]),
+        (err(a.try_sum_axes(2)), &["sum", "axis 2", "[2, 3]"]),
+        (err(a.try_sum_axes([0, -2])), &["sum", "repeated", "[2, 3]"]),
+        (err(a.try_max_keepdim(-3)), &["max", "axis -3", "[2, 3]"]),
+        (err(a.try_mean_axes(5)), &["mean", "axis 5"]),
         (err(a.try_softmax(2)), &["max", "axis 2"]),
         (err(a.try_moveaxis(0, 2)), &["moveaxis", "axis 2"]),
         (
@@ -67,7 +64,7 @@ fn shape_axis_and_dtype_errors_name_op_and_shapes() {
             err(Tensor::from_slice(&[1i32], [1]).try_add(&Tensor::ones([1]))),
             &["add", "i32", "f32"],
         ),
-        (err(a.greater(&a).try_sum(None, false)), &["sum", "bool"]),
+        (err(a.greater(&a).try_sum_all()), &["sum", "bool"]),
         (
             err(Tensor::try_from_slice(&[1.0f32, 2.0], [3])),
             &["from_slice", "[3]"],
@@ -79,7 +76,7 @@ fn shape_axis_and_dtype_errors_name_op_and_shapes() {
         }
     }
     // A failed call leaves everything usable.
-    assert_eq!(a.sum(None, false).item(), 6.0);
+    assert_eq!(a.sum_all().item(), 6.0);
 }
 
 #[test]
@@ -145,11 +142,11 @@ fn a_rule_that_refuses_is_an_error_from_every_try_transform_not_a_panic() {
     // an error (through vmap of the pullback inside jacrev, too), never as a panic.
     let f = |x: &Tensor| {
         let out = wgrad::while_loop(
-            |c: &Tensor| c.sum(None, false).less(&Tensor::scalar(10.0)),
+            |c: &Tensor| c.sum_all().less(&Tensor::scalar(10.0)),
             |c: &Tensor| c * 2.0,
             x,
         );
-        out.sum(None, false)
+        out.sum_all()
     };
     let x = Tensor::from_vec(vec![1.0f32, 2.0], [2]);
     let jac = std::panic::catch_unwind(|| wgrad::try_jacrev(f)(&x));

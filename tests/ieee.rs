@@ -19,17 +19,16 @@ fn last_one(n: usize) -> Tensor {
 fn reductions_see_every_term_past_the_loop_cap() {
     common::setup();
     for n in [65_535usize, 65_536, 65_537, 262_144, 1_000_003] {
-        assert_eq!(last_one(n).sum(None, false).item(), 1.0, "sum of {n}");
-        let m = (last_one(n) * 5.0 - 1.0).max(None, false).item();
+        assert_eq!(last_one(n).sum_all().item(), 1.0, "sum of {n}");
+        let m = (last_one(n) * 5.0 - 1.0).max_all().item();
         assert_eq!(m, 4.0, "max of {n}");
         // The gradient of the max lands on the last element.
-        let g = grad(|x: &Tensor| x.max(None, false))(&last_one(n)).to_vec::<f32>();
+        let g = grad(|x: &Tensor| x.max_all())(&last_one(n)).to_vec::<f32>();
         assert_eq!(g[n - 1], 1.0, "max gradient of {n}");
         assert_eq!(g.iter().sum::<f32>(), 1.0);
     }
     // A bias gradient over 256 × 256 rows: one output, 65,536 terms.
-    let g =
-        grad(|b: &Tensor| (Tensor::ones([65_536, 1]) + b).sum(None, false))(&Tensor::zeros([1]));
+    let g = grad(|b: &Tensor| (Tensor::ones([65_536, 1]) + b).sum_all())(&Tensor::zeros([1]));
     assert_eq!(g.item(), 65_536.0);
 }
 
@@ -39,9 +38,9 @@ fn long_sums_do_not_drift() {
     // 60,000 terms of 0.1 (as f32): sequential f32 summation is off by ~1e-3 relative.
     let n = 60_000;
     let want = n as f64 * 0.1f32 as f64;
-    let got = Tensor::full([n], 0.1).sum(None, false).item() as f64;
+    let got = Tensor::full([n], 0.1).sum_all().item() as f64;
     assert!((got - want).abs() / want < 1e-5, "{got} vs {want}");
-    let got = Tensor::full([3, n], 0.1).sum(1, false).to_vec::<f32>();
+    let got = Tensor::full([3, n], 0.1).sum_axes(1).to_vec::<f32>();
     for g in got {
         assert!((g as f64 - want).abs() / want < 1e-5, "{g} vs {want}");
     }
@@ -52,18 +51,18 @@ fn max_type_ops_propagate_nan_and_reach_infinity() {
     common::setup();
     let inf = f32::INFINITY;
     let x = Tensor::from_vec(vec![-inf, -inf], [2]);
-    assert_eq!(x.max(None, false).item(), -inf);
+    assert_eq!(x.max_all().item(), -inf);
     assert_eq!(
-        grad(|x: &Tensor| x.max(None, false))(&x).to_vec::<f32>(),
+        grad(|x: &Tensor| x.max_all())(&x).to_vec::<f32>(),
         vec![0.5, 0.5]
     );
     let y = Tensor::from_vec(vec![inf, inf], [2]);
-    assert_eq!(y.min(None, false).item(), inf);
+    assert_eq!(y.min_all().item(), inf);
     let nan1 = Tensor::from_vec(vec![f32::NAN, 1.0], [2]);
-    assert!(nan1.max(None, false).item().is_nan(), "max([nan, 1])");
-    assert!(nan1.min(None, false).item().is_nan(), "min([nan, 1])");
+    assert!(nan1.max_all().item().is_nan(), "max([nan, 1])");
+    assert!(nan1.min_all().item().is_nan(), "min([nan, 1])");
     let one_nan = Tensor::from_vec(vec![1.0, f32::NAN], [2]);
-    assert!(one_nan.max(None, false).item().is_nan(), "max([1, nan])");
+    assert!(one_nan.max_all().item().is_nan(), "max([1, nan])");
     let a = Tensor::from_vec(vec![f32::NAN, 0.0, 2.0], [3]);
     let b = Tensor::from_vec(vec![0.0, f32::NAN, 1.0], [3]);
     for v in [a.maximum(&b), a.minimum(&b)] {
@@ -75,9 +74,9 @@ fn max_type_ops_propagate_nan_and_reach_infinity() {
     assert!(a.sign().to_vec::<f32>()[0].is_nan(), "sign(nan)");
     // Integer extremes are their own identities.
     let i = Tensor::from_slice(&[i32::MIN], [1]);
-    assert_eq!(i.max(None, false).to_vec::<i32>(), vec![i32::MIN]);
+    assert_eq!(i.max_all().to_vec::<i32>(), vec![i32::MIN]);
     let j = Tensor::from_slice(&[i32::MAX], [1]);
-    assert_eq!(j.min(None, false).to_vec::<i32>(), vec![i32::MAX]);
+    assert_eq!(j.min_all().to_vec::<i32>(), vec![i32::MAX]);
 }
 
 #[test]
@@ -138,7 +137,7 @@ fn large_grids_fold_instead_of_failing() {
     // 70,000 products in one batch (vmap of a matmul over 70,000 examples).
     let x = Tensor::ones([70_000, 2, 3]);
     let w = Tensor::ones([70_000, 3, 2]);
-    let y = x.matmul(&w).sum(None, false).item();
+    let y = x.matmul(&w).sum_all().item();
     assert_eq!(y, 70_000.0 * 4.0 * 3.0);
 }
 
@@ -149,7 +148,7 @@ fn scatter_add_over_a_long_index_list() {
     let n = 100_000;
     let idx: Vec<i32> = (0..n).map(|k| (k % 3) as i32).collect();
     let it = Tensor::from_vec(idx, [n]);
-    let g = grad(|t: &Tensor| t.take(&it, 0).sum(None, false))(&Tensor::zeros([3, 2]));
+    let g = grad(|t: &Tensor| t.take(&it, 0).sum_all())(&Tensor::zeros([3, 2]));
     let c = [33_334.0f32, 33_333.0, 33_333.0];
     assert_eq!(
         g.to_vec::<f32>(),
@@ -160,17 +159,17 @@ fn scatter_add_over_a_long_index_list() {
 #[test]
 fn empty_tensors_work_in_reductions() {
     common::setup();
-    assert_eq!(Tensor::zeros([3, 0]).sum(None, false).item(), 0.0);
+    assert_eq!(Tensor::zeros([3, 0]).sum_all().item(), 0.0);
     assert_eq!(
-        Tensor::zeros([3, 0]).sum(1, false).to_vec::<f32>(),
+        Tensor::zeros([3, 0]).sum_axes(1).to_vec::<f32>(),
         vec![0.0; 3]
     );
     assert_eq!(
-        Tensor::zeros([0, 3]).sum(0, false).to_vec::<f32>(),
+        Tensor::zeros([0, 3]).sum_axes(0).to_vec::<f32>(),
         vec![0.0; 3]
     );
     assert_eq!(
-        Tensor::zeros([2, 0]).prod(1, false).to_vec::<f32>(),
+        Tensor::zeros([2, 0]).prod_axes(1).to_vec::<f32>(),
         vec![1.0; 2]
     );
     assert!(Tensor::zeros([0, 4]).exp().to_vec::<f32>().is_empty());
@@ -205,7 +204,7 @@ fn division_by_a_constant_zero_is_ieee_and_never_reads_stale_memory() {
             "x / (x * 0): {v:?}"
         );
     }
-    let m = Tensor::zeros([2, 0]).mean(1, false).to_vec::<f32>();
+    let m = Tensor::zeros([2, 0]).mean_axes(1).to_vec::<f32>();
     assert!(
         m.iter().all(|v| v.is_nan()),
         "mean over an empty axis: {m:?}"
@@ -238,9 +237,9 @@ fn empty_tensors_work_in_every_op() {
             &[2, 3],
         ),
         ("flip", e.flip(0), &[0, 3]),
-        ("sum rows", e.sum(0, false), &[3]),
-        ("sum cols", e.sum(1, false), &[0]),
-        ("prod", e.prod(0, false), &[3]),
+        ("sum rows", e.sum_axes(0), &[3]),
+        ("sum cols", e.sum_axes(1), &[0]),
+        ("prod", e.prod_axes(0), &[3]),
         ("cumsum", e.cumsum(0), &[0, 3]),
         (
             "matmul k=0",
@@ -274,11 +273,7 @@ fn empty_tensors_work_in_every_op() {
             Tensor::zeros([0, 1, 4, 4]).max_pool2d(2, None),
             &[0, 1, 2, 2],
         ),
-        (
-            "grad",
-            grad(|x: &Tensor| x.sin().sum(None, false))(&e),
-            &[0, 3],
-        ),
+        ("grad", grad(|x: &Tensor| x.sin().sum_all())(&e), &[0, 3]),
         ("vmap", vmap(|x: &Tensor| x.exp(), 0)(&e), &[0, 3]),
     ]);
     assert_eq!(
@@ -287,10 +282,10 @@ fn empty_tensors_work_in_every_op() {
             .to_vec::<f32>(),
         vec![0.0; 8]
     );
-    assert_eq!(e.sum(0, false).to_vec::<f32>(), vec![0.0; 3]);
-    assert_eq!(e.prod(0, false).to_vec::<f32>(), vec![1.0; 3]);
+    assert_eq!(e.sum_axes(0).to_vec::<f32>(), vec![0.0; 3]);
+    assert_eq!(e.prod_axes(0).to_vec::<f32>(), vec![1.0; 3]);
     assert!(
-        e.try_max(0, false).is_err(),
+        e.try_max_axes(0).is_err(),
         "a max over nothing has no value (as JAX)"
     );
 }

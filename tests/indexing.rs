@@ -68,7 +68,7 @@ fn repeated_indices_add_up_in_the_gradient() {
     }
     let table = Tensor::ones([7, 3]);
     let it = Tensor::from_vec(idx, [n]);
-    let g = grad(|t: &Tensor| (t.take(&it, 0) * 2.0).sum(None, false))(&table);
+    let g = grad(|t: &Tensor| (t.take(&it, 0) * 2.0).sum_all())(&table);
     let want: Vec<f32> = count.iter().flat_map(|&c| [2.0 * c; 3]).collect();
     assert_close(&g, &[7, 3], &want, 0.0);
 }
@@ -122,7 +122,7 @@ fn take_along_axis_broadcasts_and_differentiates() {
         &[-2.0, -2.0, -0.1, -1.5, -1.5, -0.5],
         0.0,
     );
-    let g = grad(|x: &Tensor| x.take_along_axis(&cols, 1).sum(None, false))(&logp);
+    let g = grad(|x: &Tensor| x.take_along_axis(&cols, 1).sum_all())(&logp);
     assert_close(&g, &[2, 3], &[1.0, 2.0, 0.0, 1.0, 2.0, 0.0], 0.0);
     // vmap over the examples, the indices unbatched.
     let per = vmap(|x: &Tensor| x.take([2, 0], 0), 0)(&logp);

@@ -23,10 +23,7 @@ fn traced_once_per_signature_and_correct_for_every_call() {
     let loss_and_grad = move |(w, b): &(Tensor, Tensor)| {
         c.fetch_add(1, Ordering::SeqCst);
         value_and_grad(|p: &(Tensor, Tensor)| {
-            (data_for_f.matmul(&p.0) + &p.1)
-                .tanh()
-                .square()
-                .sum(None, false)
+            (data_for_f.matmul(&p.0) + &p.1).tanh().square().sum_all()
         })(&(w.clone(), b.clone()))
     };
     let direct = loss_and_grad.clone();
@@ -53,7 +50,7 @@ fn traced_once_per_signature_and_correct_for_every_call() {
 #[test]
 fn transforms_of_a_jitted_function_and_jit_of_transforms() {
     common::setup();
-    let f = |x: &Tensor| (x.sin() * x).sum(None, false);
+    let f = |x: &Tensor| (x.sin() * x).sum_all();
     let jf = jit(f);
     let x = Tensor::from_vec(vec![0.3f32, -1.2, 2.0], [3]);
     // grad of jit(f) differentiates the replayed graph.
@@ -102,7 +99,7 @@ fn a_jitted_step_in_a_loop_matches_the_direct_loop() {
     let x = Tensor::rand([64, 8], 1);
     let y = Tensor::rand([64, 1], 2);
     let step = jit(|(w, lr): &(Tensor, Tensor)| {
-        let g = grad(|w: &Tensor| (x.matmul(w) - &y).square().mean(None, false))(w);
+        let g = grad(|w: &Tensor| (x.matmul(w) - &y).square().mean_all())(w);
         w - g * lr
     });
     let mut w = Tensor::zeros([8, 1]);
@@ -111,7 +108,7 @@ fn a_jitted_step_in_a_loop_matches_the_direct_loop() {
         let lr = Tensor::scalar(0.5 / (1.0 + k as f32));
         w = step(&(w, lr.clone()));
         w.realize();
-        let g = grad(|w: &Tensor| (x.matmul(w) - &y).square().mean(None, false))(&w_direct);
+        let g = grad(|w: &Tensor| (x.matmul(w) - &y).square().mean_all())(&w_direct);
         w_direct = &w_direct - g * &lr;
         w_direct.realize();
     }

@@ -11,16 +11,16 @@ fn jacobians_chunk_by_their_largest_intermediate() {
     // One input, 6000 outputs: the cotangent basis alone is 6000 × 6000 (144 MB).
     let j = jacrev(|x: &Tensor| x * Tensor::ones([6000]))(&Tensor::ones([1]));
     assert_eq!(j.shape(), &[6000, 1]);
-    assert_eq!(j.sum(None, false).item(), 6000.0);
-    let j = jacfwd(|x: &Tensor| x.sum(None, false) * Tensor::ones([3]))(&Tensor::ones([6000]));
+    assert_eq!(j.sum_all().item(), 6000.0);
+    let j = jacfwd(|x: &Tensor| x.sum_all() * Tensor::ones([3]))(&Tensor::ones([6000]));
     assert_eq!(j.shape(), &[3, 6000]);
-    assert_eq!(j.sum(None, false).item(), 18000.0);
+    assert_eq!(j.sum_all().item(), 18000.0);
 }
 
 #[test]
 fn zero_size_jacobians_are_empty() {
     common::setup();
-    let f = |x: &Tensor| x.sum(None, false) * Tensor::ones([3]);
+    let f = |x: &Tensor| x.sum_all() * Tensor::ones([3]);
     for j in [
         jacrev(f)(&Tensor::zeros([0])),
         jacfwd(f)(&Tensor::zeros([0])),
@@ -57,7 +57,7 @@ fn very_deep_graphs_need_no_deep_stack() {
                 for _ in 0..30_001 {
                     y = y.transpose([1, 0]);
                 }
-                (y * x).sum(None, false)
+                (y * x).sum_all()
             })(&x)
             .to_vec::<f32>();
             (v, g)
@@ -77,8 +77,7 @@ fn try_twins_return_errors() {
     assert!(Tensor::zeros([3]).try_expand_dims(2).is_err());
     assert!(Tensor::zeros([3]).try_pad([1, 1], [0]).is_err());
     assert!(Tensor::ones([2]).exp().try_realize().is_ok());
-    let h =
-        wgrad::try_hessian(|x: &Tensor| x.square().sum(None, false))(&Tensor::ones([2])).unwrap();
+    let h = wgrad::try_hessian(|x: &Tensor| x.square().sum_all())(&Tensor::ones([2])).unwrap();
     assert_eq!(h.to_vec::<f32>(), vec![2.0, 0.0, 0.0, 2.0]);
 }
 

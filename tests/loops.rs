@@ -62,7 +62,7 @@ fn an_rnn_and_every_derivative_of_it() {
             scan(
                 |h: &Tensor, x: &Tensor| {
                     let h2 = rnn(w, u, h, x);
-                    (h2.clone(), h2.sum(None, false) * h.mean(None, false))
+                    (h2.clone(), h2.sum_all() * h.mean_all())
                 },
                 h0,
                 xs,
@@ -71,7 +71,7 @@ fn an_rnn_and_every_derivative_of_it() {
         };
         let loss = |(w, u, h0, xs): &(Tensor, Tensor, Tensor, Tensor)| {
             let (h, ys) = run(w, u, h0, xs);
-            h.square().sum(None, false) + (ys * Tensor::arange(7)).sum(None, false)
+            h.square().sum_all() + (ys * Tensor::arange(7)).sum_all()
         };
         let args = (w.clone(), u.clone(), h0.clone(), xs.clone());
         agree(
@@ -173,7 +173,7 @@ fn carries_passed_through_swapped_and_emitted_before_the_update() {
             let loss = |(a, b, c, xs): &(Tensor, Tensor, Tensor, Tensor)| {
                 let ((a, b, c), (y0, y1, _)) =
                     scan(body, &(a.clone(), b.clone(), c.clone()), xs, true);
-                (a * b * c).sum(None, false) + y0.square().sum(None, false) + y1.sum(None, false)
+                (a * b * c).sum_all() + y0.square().sum_all() + y1.sum_all()
             };
             let (ga, gb, gc, gx) = grad(loss)(&(a0.clone(), b0.clone(), c0.clone(), xs.clone()));
             vec![ga, gb, gc, gx]
@@ -204,21 +204,15 @@ fn nested_loops_and_fori_loop_with_captured_tensors() {
     agree(
         "grad through both loops",
         || {
-            let (gk, gx) = grad(|(k, x): &(Tensor, Tensor)| f(k, x).sum(None, false))(&(
-                k.clone(),
-                x0.clone(),
-            ));
+            let (gk, gx) =
+                grad(|(k, x): &(Tensor, Tensor)| f(k, x).sum_all())(&(k.clone(), x0.clone()));
             vec![gk, gx]
         },
         1e-5,
     );
     agree(
         "hessian",
-        || {
-            vec![hessian(|x: &Tensor| f(&k, x).square().sum(None, false))(
-                &x0,
-            )]
-        },
+        || vec![hessian(|x: &Tensor| f(&k, x).square().sum_all())(&x0)],
         1e-4,
     );
     agree(
@@ -248,7 +242,7 @@ fn the_graph_and_the_host_work_do_not_grow_with_the_steps() {
                 false,
             )
             .0
-            .sum(None, false)
+            .sum_all()
         })(&w);
         let text = wgrad::graph_string(std::slice::from_ref(&g));
         g.realize();

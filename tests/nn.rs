@@ -97,7 +97,7 @@ fn layer_norm_and_its_gradient() {
     };
     let x = det(&[2, 3, 5], 0.3);
     check("layer_norm", &ln.forward(&x), r.get("y").unwrap(), 1e-5);
-    let g = grad(|x: &Tensor| ln.forward(x).sin().sum(None, false))(&x);
+    let g = grad(|x: &Tensor| ln.forward(x).sin().sum_all())(&x);
     check("layer_norm grad", &g, r.get("grad_x").unwrap(), 2e-5);
 }
 
@@ -129,7 +129,7 @@ fn attention_causal_and_full_and_gradient() {
         a.get("full").unwrap(),
         1e-5,
     );
-    let g = grad(|m: &nn::MultiHeadAttention| m.forward(&x, true).square().sum(None, false))(&att);
+    let g = grad(|m: &nn::MultiHeadAttention| m.forward(&x, true).square().sum_all())(&att);
     check("grad wq", &g.q.w, a.get("grad_wq_causal").unwrap(), 5e-5);
     assert_eq!(g.heads, 2);
     // Unbatched input gives the batched result's rows.
@@ -153,7 +153,7 @@ fn losses_and_their_gradients_match_optax() {
     let labels = Tensor::from_slice(&labels, [labels.len()]);
     let f = |l: &Tensor| nn::softmax_cross_entropy_with_integer_labels(l, &labels);
     check("ce", &f(&logits), ce.get("loss").unwrap(), 1e-5);
-    let g = grad(|l: &Tensor| f(l).mean(None, false))(&logits);
+    let g = grad(|l: &Tensor| f(l).mean_all())(&logits);
     check("ce grad", &g, ce.get("grad").unwrap(), 1e-6);
     // The same through one-hot label distributions.
     let dense = nn::softmax_cross_entropy(&logits, &one_hot(&labels, 3));
@@ -170,7 +170,7 @@ fn losses_and_their_gradients_match_optax() {
         b.get("loss").unwrap(),
         1e-5,
     );
-    let g = grad(|l: &Tensor| nn::sigmoid_binary_cross_entropy(l, &by).sum(None, false))(&bl);
+    let g = grad(|l: &Tensor| nn::sigmoid_binary_cross_entropy(l, &by).sum_all())(&bl);
     check("bce grad", &g, b.get("grad").unwrap(), 1e-6);
     // Stable far out: no inf or NaN at |logit| = 100.
     let far = nn::sigmoid_binary_cross_entropy(
@@ -201,12 +201,12 @@ fn conv_layer_embedding_dropout_and_mlp() {
     }
     // Weight variance ~ 1 / fan_in (18), truncated-normal rescaled.
     let w = nn::Conv2d::new(key(6), 16, 64, [3, 3], opts).w;
-    let var = w.square().mean(None, false).item();
+    let var = w.square().mean_all().item();
     assert!((var * 144.0 - 1.0).abs() < 0.1, "variance {var}");
 
     let e = nn::Embedding::new(key(7), 5, 3);
     let ids = Tensor::from_slice(&[4i32, 1, 4], [3]);
-    let g = grad(|e: &nn::Embedding| e.forward(&ids).sum(None, false))(&e);
+    let g = grad(|e: &nn::Embedding| e.forward(&ids).sum_all())(&e);
     assert_eq!(
         g.table.to_vec::<f32>(),
         vec![

@@ -132,38 +132,48 @@ fn comparisons_and_where() {
 fn reductions_axes_keepdims_negative() {
     common::setup();
     let x = Tensor::arange(24).reshape([2, 3, 4]);
-    assert_eq!(x.sum(None, false).item(), 276.0);
-    assert_close(&x.sum([0, 2], true), &[1, 3, 1], &[60.0, 92.0, 124.0], 0.0);
+    assert_eq!(x.sum_all().item(), 276.0);
     assert_close(
-        &x.sum(-1, false),
+        &x.sum_keepdim([0, 2]),
+        &[1, 3, 1],
+        &[60.0, 92.0, 124.0],
+        0.0,
+    );
+    assert_close(
+        &x.sum_axes(-1),
         &[2, 3],
         &[6.0, 22.0, 38.0, 54.0, 70.0, 86.0],
         0.0,
     );
-    assert_close(&x.sum([-2, -1], false), &[2], &[66.0, 210.0], 0.0);
+    assert_close(&x.sum_axes([-2, -1]), &[2], &[66.0, 210.0], 0.0);
     assert_close(
-        &x.mean(1, false),
+        &x.mean_axes(1),
         &[2, 4],
         &[4.0, 5.0, 6.0, 7.0, 16.0, 17.0, 18.0, 19.0],
         1e-6,
     );
-    assert_close(&x.mean(None, true), &[1, 1, 1], &[11.5], 1e-6);
+    assert_close(&x.mean_keepdim(None), &[1, 1, 1], &[11.5], 1e-6);
     assert_close(
-        &x.max(0, false),
+        &x.max_axes(0),
         &[3, 4],
         &(12..24).map(|v| v as f32).collect::<Vec<_>>(),
         0.0,
     );
-    assert_close(&x.max([-1, -3], true), &[1, 3, 1], &[15.0, 19.0, 23.0], 0.0);
-    assert_close(&(-&x).max(None, false).expand_dims(0), &[1], &[0.0], 0.0);
+    assert_close(
+        &x.max_keepdim([-1, -3]),
+        &[1, 3, 1],
+        &[15.0, 19.0, 23.0],
+        0.0,
+    );
+    assert_close(&(-&x).max_all().expand_dims(0), &[1], &[0.0], 0.0);
     // Sum over an axis of size 1, and of a 0-d tensor.
     assert_close(
-        &Tensor::ones([3, 1]).sum(1, false),
+        &Tensor::ones([3, 1]).sum_axes(1),
         &[3],
         &[1.0, 1.0, 1.0],
         0.0,
     );
-    assert_eq!(Tensor::scalar(5.0).sum(None, false).item(), 5.0);
+    assert_eq!(Tensor::scalar(5.0).sum_all().item(), 5.0);
 }
 
 #[test]
@@ -179,7 +189,7 @@ fn softmax_and_logsumexp_are_stable() {
     let l = x.logsumexp(1).to_vec::<f32>();
     assert!((l[0] - (1002.0 + s.ln())).abs() < 1e-3);
     assert!((l[1] - (5.0 + (1.0 + (-5.0f32).exp() + (-10.0f32).exp()).ln())).abs() < 1e-5);
-    assert_close(&x.softmax(0).sum(0, false), &[3], &[1.0, 1.0, 1.0], 1e-6);
+    assert_close(&x.softmax(0).sum_axes(0), &[3], &[1.0, 1.0, 1.0], 1e-6);
 }
 
 #[test]
@@ -312,31 +322,27 @@ fn odd_and_huge_sizes() {
     common::setup();
     for n in [1usize, 255, 257, 1000, 65_537] {
         let x = Tensor::ones([n]);
-        assert_eq!(
-            (&x * 2.0).sum(None, false).item(),
-            2.0 * n as f32,
-            "n = {n}"
-        );
+        assert_eq!((&x * 2.0).sum_all().item(), 2.0 * n as f32, "n = {n}");
     }
     // More elements than one grid of 65535 workgroups × 256 invocations: the grid folds to 2-D.
     let n = 65_535 * 256 + 1000;
     let x = Tensor::arange(n);
-    let y = (&x * 0.0 + 1.0).sum(None, false);
+    let y = (&x * 0.0 + 1.0).sum_all();
     assert_eq!(y.item(), n as f32);
     let tail = (&x + 1.0).slice([n - 3], [n]).to_vec::<f32>();
     let want: Vec<f32> = (n - 3..n).map(|k| k as f32 + 1.0).collect();
     assert_eq!(tail, want);
     // A long reduction along an axis, many short ones.
-    let z = Tensor::ones([3, 100_000]).sum(1, false);
+    let z = Tensor::ones([3, 100_000]).sum_axes(1);
     assert_close(&z, &[3], &[100_000.0; 3], 0.0);
-    let w = Tensor::ones([100_000, 3]).sum(1, false);
-    assert_eq!(w.sum(None, false).item(), 300_000.0);
+    let w = Tensor::ones([100_000, 3]).sum_axes(1);
+    assert_eq!(w.sum_all().item(), 300_000.0);
     // Empty tensors.
     assert_eq!(
         Tensor::zeros([0, 3]).exp().to_vec::<f32>(),
         Vec::<f32>::new()
     );
-    assert_eq!(Tensor::zeros([0, 3]).sum(None, false).item(), 0.0);
+    assert_eq!(Tensor::zeros([0, 3]).sum_all().item(), 0.0);
 }
 
 #[test]
@@ -352,7 +358,7 @@ fn creation_and_dtypes() {
     let i = Tensor::from_slice(&[3i32, -4, 5], [3]);
     assert_eq!((&i + &i).to_vec::<i32>(), vec![6, -8, 10]);
     assert_eq!(i.abs().to_vec::<i32>(), vec![3, 4, 5]);
-    assert_eq!(i.max(None, false).to_vec::<i32>(), vec![5]);
+    assert_eq!(i.max_all().to_vec::<i32>(), vec![5]);
     assert_eq!(i.cast(DType::F32).to_vec::<f32>(), vec![3.0, -4.0, 5.0]);
     assert_eq!(
         Tensor::iota([3], 0, DType::I32).unwrap().to_vec::<i32>(),
@@ -371,8 +377,8 @@ fn creation_and_dtypes() {
         Tensor::rand([8], 4).to_vec::<f32>()
     );
     let z = Tensor::randn([20_000], 9);
-    let m = z.mean(None, false).item();
-    let var = (&z - m).square().mean(None, false).item();
+    let m = z.mean_all().item();
+    let var = (&z - m).square().mean_all().item();
     assert!(
         m.abs() < 0.03 && (var - 1.0).abs() < 0.05,
         "normal mean {m} var {var}"
@@ -384,7 +390,7 @@ fn creation_and_dtypes() {
             vec![half::f16::from_f32(1.5), half::f16::from_f32(-2.0)],
             [2],
         );
-        assert_eq!((&x * &x).sum(None, false).cast(DType::F32).item(), 6.25);
+        assert_eq!((&x * &x).sum_all().cast(DType::F32).item(), 6.25);
     } else {
         let e = f16.unwrap_err().to_string();
         assert!(e.contains("shader-f16"), "{e}");
@@ -444,8 +450,83 @@ fn tensors_are_send_and_sync() {
     check::<Tensor>();
     common::setup();
     let x = Tensor::arange(4);
-    let y = std::thread::spawn(move || (&x * 2.0).sum(None, false).item())
+    let y = std::thread::spawn(move || (&x * 2.0).sum_all().item())
         .join()
         .unwrap();
     assert_eq!(y, 12.0);
+}
+
+#[test]
+#[allow(deprecated)]
+fn the_deprecated_two_argument_reductions_equal_the_new_forms() {
+    common::setup();
+    let x = Tensor::from_vec(vec![1.0f32, -2.0, 3.5, 4.0, 0.5, -6.0], [2, 3]);
+    type Old = fn(&Tensor, Axes, bool) -> Tensor;
+    type New = fn(&Tensor) -> Tensor;
+    let cases: Vec<(&str, Old, New, New, New)> = vec![
+        (
+            "sum",
+            |x, a, k| x.sum(a, k),
+            |x| x.sum_all(),
+            |x| x.sum_axes(-1),
+            |x| x.sum_keepdim(0),
+        ),
+        (
+            "mean",
+            |x, a, k| x.mean(a, k),
+            |x| x.mean_all(),
+            |x| x.mean_axes(-1),
+            |x| x.mean_keepdim(0),
+        ),
+        (
+            "max",
+            |x, a, k| x.max(a, k),
+            |x| x.max_all(),
+            |x| x.max_axes(-1),
+            |x| x.max_keepdim(0),
+        ),
+        (
+            "min",
+            |x, a, k| x.min(a, k),
+            |x| x.min_all(),
+            |x| x.min_axes(-1),
+            |x| x.min_keepdim(0),
+        ),
+        (
+            "prod",
+            |x, a, k| x.prod(a, k),
+            |x| x.prod_all(),
+            |x| x.prod_axes(-1),
+            |x| x.prod_keepdim(0),
+        ),
+        (
+            "var",
+            |x, a, k| x.var(a, k),
+            |x| x.var_all(),
+            |x| x.var_axes(-1),
+            |x| x.var_keepdim(0),
+        ),
+        (
+            "std",
+            |x, a, k| x.std(a, k),
+            |x| x.std_all(),
+            |x| x.std_axes(-1),
+            |x| x.std_keepdim(0),
+        ),
+    ];
+    for (name, old, all, axes, keep) in cases {
+        for (new, (a, k)) in [
+            (all(&x), (Axes::All, false)),
+            (axes(&x), (Axes::from(-1), false)),
+            (keep(&x), (Axes::from(0), true)),
+        ] {
+            let want = old(&x, a, k);
+            assert_eq!(new.shape(), want.shape(), "{name}");
+            assert_eq!(new.to_vec::<f32>(), want.to_vec::<f32>(), "{name}");
+        }
+    }
+    // Shapes: all axes dropped, one dropped, one kept.
+    assert_eq!(x.sum_all().shape(), &[] as &[usize]);
+    assert_eq!(x.sum_axes(-1).to_vec::<f32>(), vec![2.5, -1.5]);
+    assert_eq!(x.sum_keepdim(0).shape(), &[1, 3]);
 }

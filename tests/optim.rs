@@ -25,9 +25,7 @@ fn loss(p: &Params) -> Tensor {
     let a = Tensor::from_vec(vec![1.0f32, 2.0, 0.5, 3.0, 0.25, 1.0], [2, 3]);
     let c = Tensor::from_vec(vec![-0.5f32, 0.5, 1.0, 0.0, -1.0, 2.0], [2, 3]);
     let cosh = (p.b.exp() + p.b.neg().exp()) * 0.5;
-    (a * (&p.w - c).square()).sum(None, false)
-        + p.w.sin().sum(None, false)
-        + (cosh * &p.b).sum(None, false)
+    (a * (&p.w - c).square()).sum_all() + p.w.sin().sum_all() + (cosh * &p.b).sum_all()
 }
 
 fn reference() -> Json {
@@ -122,7 +120,7 @@ fn adam_step_by_hand() {
         let mh = m / (1.0 - b1.powi(t));
         let vh = v / (1.0 - b2.powi(t));
         x -= lr * mh / (vh.sqrt() + eps);
-        let gt = grad(|p: &Tensor| (p.square() + p * 3.0).sum(None, false))(&p);
+        let gt = grad(|p: &Tensor| (p.square() + p * 3.0).sum_all())(&p);
         p = opt.step(&p, &gt, &mut s);
         assert!(
             (p.item() as f64 - x).abs() < 1e-6,

@@ -27,9 +27,7 @@ fn with_cache<T>(size: usize, f: impl FnOnce() -> T) -> T {
 fn step(x: &Tensor, w: &Tensor, scale: f32, seed: u64) -> (Tensor, Tensor) {
     let noise = random::normal(random::key(seed), w.shape()) * 0.01;
     let (l, g) =
-        value_and_grad(|w: &Tensor| (x.matmul(w).tanh() * scale).square().mean(None, false))(
-            &(w + noise),
-        );
+        value_and_grad(|w: &Tensor| (x.matmul(w).tanh() * scale).square().mean_all())(&(w + noise));
     let g = &g * (1.0 / (1.0 + scale));
     wgrad::realize(&[l.clone(), g.clone()]);
     (l, g)
@@ -115,7 +113,7 @@ fn a_training_loop_is_bit_identical_with_and_without_the_cache() {
             let [k1, k2] = random::key(5).split_n();
             let mut model = wgrad::nn::Mlp::new(k1, &[4, 16, 1], wgrad::nn::Activation::Tanh);
             let x = random::normal(k2, [32, 4]);
-            let y = x.sum(-1, true).sin();
+            let y = x.sum_keepdim(-1).sin();
             let opt = optim::adamw(optim::cosine_decay_schedule(0.05, 30, 0.0), 1e-3);
             let mut state = opt.init(&model);
             let before = wgrad::counters();
@@ -159,7 +157,7 @@ fn multi_output_and_horizontal_kernels_compute_what_single_ones_do() {
         let mut state = opt.init(&model);
         let mut kernels = vec![];
         for _ in 0..3 {
-            let g = grad(|m: &wgrad::nn::Mlp| m.forward(&x).square().mean(None, false))(&model);
+            let g = grad(|m: &wgrad::nn::Mlp| m.forward(&x).square().mean_all())(&model);
             model = opt.step(&model, &g, &mut state);
             let c = wgrad::counters();
             wgrad::tree::realize(&[&model, &state]);

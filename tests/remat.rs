@@ -24,7 +24,7 @@ fn peak_of_grad(remat: bool, ws: &[Tensor], x: &Tensor) -> (u64, Vec<f32>) {
             let p = (w.clone(), h);
             h = if remat { block(&p) } else { layer(&p) };
         }
-        h.square().mean(None, false)
+        h.square().mean_all()
     };
     wgrad::trim_pool();
     wgrad::reset_counters();

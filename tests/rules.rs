@@ -113,24 +113,24 @@ fn table() -> Vec<Spec> {
             },
             &[(m, -1.0, 1.0), (m, 0.3, 1.0)],
         ),
-        spec("sum", |a| a[0].square().sum([0], false), &[(m, -1.0, 1.0)]),
+        spec("sum", |a| a[0].square().sum_axes([0]), &[(m, -1.0, 1.0)]),
         spec(
             "sum_keepdims",
-            |a| (a[0].sum(-1, true) * &a[0]).sin(),
+            |a| (a[0].sum_keepdim(-1) * &a[0]).sin(),
             &[(m, -1.0, 1.0)],
         ),
         spec(
             "max",
             |a| {
                 let x = &a[0] + offsets();
-                x.max(1, false) * x.sum(1, false) + x.max(0, false).sum(None, false)
+                x.max_axes(1) * x.sum_axes(1) + x.max_axes(0).sum_all()
             },
             &[(m, 0.0, 0.2)],
         ),
         spec("reshape", |a| a[0].reshape([2, 6]).sin(), &[(m, -1.0, 1.0)]),
         spec(
             "broadcast_to",
-            |a| a[0].broadcast_to([2, 3, 4]) * a[0].sum(None, false),
+            |a| a[0].broadcast_to([2, 3, 4]) * a[0].sum_all(),
             &[(&[3, 1], -1.0, 1.0)],
         ),
         spec(
@@ -190,14 +190,14 @@ fn table() -> Vec<Spec> {
         // reductions and scans
         spec(
             "min",
-            |a| (&a[0] + distinct(&[3, 4], 0.3)).min(1, false) * a[0].sum(1, false),
+            |a| (&a[0] + distinct(&[3, 4], 0.3)).min_axes(1) * a[0].sum_axes(1),
             &[(m, 0.0, 0.2)],
         ),
-        spec("prod", |a| a[0].prod(0, false), &[(m, 0.5, 1.5)]),
-        spec("prod_all", |a| a[0].prod(None, true), &[(m, 0.5, 1.5)]),
+        spec("prod", |a| a[0].prod_axes(0), &[(m, 0.5, 1.5)]),
+        spec("prod_all", |a| a[0].prod_keepdim(None), &[(m, 0.5, 1.5)]),
         spec(
             "var_std",
-            |a| a[0].var(1, true) + a[0].std(0, true),
+            |a| a[0].var_keepdim(1) + a[0].std_keepdim(0),
             &[(m, -1.0, 1.0)],
         ),
         spec("cumsum", |a| a[0].cumsum(-1).sin(), &[(m, -1.0, 1.0)]),
@@ -318,7 +318,7 @@ fn jvp_vjp_and_second_order_match_finite_differences() {
         let out_shape = (s.f)(&args).shape().to_vec();
         let w = input(&out_shape, -1.0, 1.0, 99);
         let f = s.f;
-        let g = move |a: &[Tensor]| (f(a) * &w).sum(None, false);
+        let g = move |a: &[Tensor]| (f(a) * &w).sum_all();
         if let Err(e) = check_grads(&g, &args, 2, &[Mode::Fwd, Mode::Rev], 2e-2) {
             failures.push(format!("{}: {e}", s.name));
         }

@@ -26,7 +26,7 @@ fn changing_scalars_compile_nothing_after_the_first_step() {
     for step in 0..steps {
         let before = wgrad::counters();
         let lr = 0.1 * (1.0 + (std::f32::consts::PI * step as f32 / steps as f32).cos()) / 2.0;
-        let g = grad(|w: &Tensor| (x.matmul(w) - &y).square().mean(None, false))(&w);
+        let g = grad(|w: &Tensor| (x.matmul(w) - &y).square().mean_all())(&w);
         let noise = Tensor::rand([8, 1], step as u64) * 1e-3;
         w = &w - g * lr + noise;
         w.realize();
@@ -62,7 +62,7 @@ fn an_optimizer_schedule_compiles_nothing_after_the_first_steps() {
     ]);
     let x = Tensor::rand([32, 4], 3);
     let y = Tensor::rand([32, 1], 4);
-    let loss = |p: &(Tensor, Tensor)| (x.matmul(&p.0) + &p.1 - &y).square().mean(None, false);
+    let loss = |p: &(Tensor, Tensor)| (x.matmul(&p.0) + &p.1 - &y).square().mean_all();
     let mut p = (Tensor::zeros([4, 1]), Tensor::zeros([1]));
     let mut s = opt.init(&p);
     let mut compiled = vec![];

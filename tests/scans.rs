@@ -40,10 +40,7 @@ fn cumsum_of_long_axes_matches_float64_prefix_sums() {
         .to_vec::<i32>();
     assert_eq!(i, (1..=200).collect::<Vec<i32>>());
     // The VJP is a reversed cumsum.
-    let g =
-        grad(|x: &Tensor| (x.cumsum(0) * Tensor::arange(130)).sum(None, false))(&Tensor::zeros([
-            130,
-        ]));
+    let g = grad(|x: &Tensor| (x.cumsum(0) * Tensor::arange(130)).sum_all())(&Tensor::zeros([130]));
     let want: Vec<f32> = (0..130).map(|k| (k..130).map(|j| j as f32).sum()).collect();
     assert_close(&g, &[130], &want, 1e-6);
 }
@@ -53,15 +50,15 @@ fn prod_min_var_std_match_host_formulas() {
     common::setup();
     let v = vec![1.5f32, -2.0, 0.5, 3.0, -1.0, 2.0];
     let x = Tensor::from_vec(v.clone(), [2, 3]);
-    assert_close(&x.prod(1, false), &[2], &[-1.5, -6.0], 1e-6);
-    assert_close(&x.min(None, false), &[], &[-2.0], 0.0);
-    assert_close(&x.min(0, true), &[1, 3], &[1.5, -2.0, 0.5], 0.0);
+    assert_close(&x.prod_axes(1), &[2], &[-1.5, -6.0], 1e-6);
+    assert_close(&x.min_all(), &[], &[-2.0], 0.0);
+    assert_close(&x.min_keepdim(0), &[1, 3], &[1.5, -2.0, 0.5], 0.0);
     let mean = v.iter().sum::<f32>() / 6.0;
     let var = v.iter().map(|a| (a - mean).powi(2)).sum::<f32>() / 6.0;
-    assert_close(&x.var(None, false), &[], &[var], 1e-6);
-    assert_close(&x.std(None, false), &[], &[var.sqrt()], 1e-6);
+    assert_close(&x.var_all(), &[], &[var], 1e-6);
+    assert_close(&x.std_all(), &[], &[var.sqrt()], 1e-6);
     // prod's gradient with zeros: one zero gets the product of the rest, two zeros give 0.
-    let g = grad(|x: &Tensor| x.prod(1, false).sum(None, false))(&Tensor::from_vec(
+    let g = grad(|x: &Tensor| x.prod_axes(1).sum_all())(&Tensor::from_vec(
         vec![0.0f32, 2.0, 3.0, 0.0, 0.0, 5.0],
         [2, 3],
     ));

@@ -35,10 +35,10 @@ fn no_result_contains_the_sentinel() {
         ("division by a computed zero", &z / (&z * 0.0)),
         ("compare", x.greater(&x.cos())),
         ("movement", x.transpose([1, 0]).pad([1, 2], [0, 3]).flip(0)),
-        ("sum", x.sum(1, false)),
-        ("long sum", Tensor::rand([300_000], 4).sum(None, false)),
-        ("max", x.max(0, true)),
-        ("prod", x.prod(None, false)),
+        ("sum", x.sum_axes(1)),
+        ("long sum", Tensor::rand([300_000], 4).sum_all()),
+        ("max", x.max_keepdim(0)),
+        ("prod", x.prod_all()),
         ("argmax", x.argmax(1)),
         ("cumsum", Tensor::rand([3, 1000], 5).cumsum(1)),
         ("matmul", x.matmul(&x.mt())),
@@ -49,7 +49,7 @@ fn no_result_contains_the_sentinel() {
         ("take", x.take([4, 0, 4], 0)),
         (
             "scatter-add",
-            grad(|t: &Tensor| t.take([1, 1, 0], 1).sum(None, false))(&x),
+            grad(|t: &Tensor| t.take([1, 1, 0], 1).sum_all())(&x),
         ),
         (
             "conv2d",
@@ -57,13 +57,13 @@ fn no_result_contains_the_sentinel() {
         ),
         (
             "conv2d grad",
-            grad(|i: &Tensor| i.conv2d(&w, Conv2dOptions::default()).sum(None, false))(&img),
+            grad(|i: &Tensor| i.conv2d(&w, Conv2dOptions::default()).sum_all())(&img),
         ),
         (
             "max_pool2d grad",
-            grad(|i: &Tensor| i.max_pool2d(2, None).sum(None, false))(&img),
+            grad(|i: &Tensor| i.max_pool2d(2, None).sum_all())(&img),
         ),
-        ("empty axis mean", Tensor::zeros([3, 0]).mean(1, false)),
+        ("empty axis mean", Tensor::zeros([3, 0]).mean_axes(1)),
         (
             "jacobian",
             jacrev(|v: &Tensor| v.sin() * 2.0)(&Tensor::rand([7], 6)),

@@ -28,14 +28,11 @@ fn generated_kernels_of_every_family_validate_and_run() {
             .pad([1, 0], [0, 1])
             .broadcast_to([2, 3, 3]),
         concat(&[x.clone(), x.clone()], 1).reshape([3, 4]),
-        x.sum(0, false).expand_dims(0) + x.max(1, true),
-        Tensor::ones([3, 100_000]).sum(1, false).expand_dims(0),
+        x.sum_axes(0).expand_dims(0) + x.max_keepdim(1),
+        Tensor::ones([3, 100_000]).sum_axes(1).expand_dims(0),
         x.matmul(&x.mt()),
         Tensor::rand([2, 3], 1) + Tensor::eye(3).slice([0, 0], [2, 3]),
-        (&i * &i)
-            .max(None, false)
-            .cast(DType::F32)
-            .broadcast_to([1, 1]),
+        (&i * &i).max_all().cast(DType::F32).broadcast_to([1, 1]),
     ];
     wgrad::realize(&outs);
     for o in &outs {

@@ -205,22 +205,22 @@ fn reductions_over_special_values() {
     let cases: Vec<Reduction> = vec![
         (
             "sum",
-            x.sum(1, false),
+            x.sum_axes(1),
             Box::new(|r: &Vec<f32>| r.iter().map(|&v| v as f64).sum::<f64>() as f32 as f64),
         ),
         (
             "prod",
-            x.prod(1, false),
+            x.prod_axes(1),
             Box::new(|r: &Vec<f32>| r.iter().map(|&v| v as f64).product::<f64>() as f32 as f64),
         ),
         (
             "max",
-            x.max(1, false),
+            x.max_axes(1),
             Box::new(nan_fold(f64::NEG_INFINITY, f64::max)),
         ),
         (
             "min",
-            x.min(1, false),
+            x.min_axes(1),
             Box::new(nan_fold(f64::INFINITY, f64::min)),
         ),
     ];

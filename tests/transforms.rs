@@ -46,13 +46,13 @@ fn nested_derivatives_have_no_perturbation_confusion() {
 #[test]
 fn mixed_modes_compose() {
     common::setup();
-    let f = |x: &Tensor| (x.sin() * x).sum(None, false);
+    let f = |x: &Tensor| (x.sin() * x).sum_all();
     let x = t(&[0.5, -1.0, 2.0], &[3]);
     let want: Vec<f32> = [0.5f32, -1.0, 2.0]
         .iter()
         .map(|v| 2.0 * v.cos() - v * v.sin())
         .collect();
-    let diag = |h: &Tensor| (h * Tensor::eye(3)).sum(1, false).to_vec::<f32>();
+    let diag = |h: &Tensor| (h * Tensor::eye(3)).sum_axes(1).to_vec::<f32>();
     for (name, h) in [
         ("jacfwd(jacrev)", jacfwd(jacrev(f))(&x)),
         ("jacrev(jacfwd)", jacrev(jacfwd(f))(&x)),
@@ -67,7 +67,7 @@ fn mixed_modes_compose() {
             diag(&h)
         );
         assert!(
-            h.sum(None, false).item() - want.iter().sum::<f32>() < 1e-4,
+            h.sum_all().item() - want.iter().sum::<f32>() < 1e-4,
             "{name} off-diagonal"
         );
     }
@@ -87,18 +87,19 @@ fn mixed_modes_compose() {
     assert_close(&pe, &[2, 3], &want, 1e-5);
     let jr = vmap(jacrev(|x: &Tensor| x.square()), 0)(&xs);
     assert_eq!(jr.shape(), &[2, 3, 3]);
-    assert_eq!(jr.sum(None, false).item(), 30.0);
+    assert_eq!(jr.sum_all().item(), 30.0);
     // grad of a function that vmaps inside.
-    let g = grad(|w: &Tensor| vmap(|x: &Tensor| (x * w).sum(None, false), 0)(&xs).sum(None, false))(
-        &Tensor::ones([3]),
-    );
+    let g =
+        grad(|w: &Tensor| vmap(|x: &Tensor| (x * w).sum_all(), 0)(&xs).sum_all())(&Tensor::ones([
+            3,
+        ]));
     assert_close(&g, &[3], &[3.0, 5.0, 7.0], 0.0);
 }
 
 #[test]
 fn stop_gradient_is_respected_everywhere() {
     common::setup();
-    let f = |x: &Tensor| (x * x.stop_gradient()).sum(None, false);
+    let f = |x: &Tensor| (x * x.stop_gradient()).sum_all();
     let x = t(&[2.0, 3.0], &[2]);
     assert_close(&grad(f)(&x), &[2], &[2.0, 3.0], 0.0);
     assert_close(&jvp(f, &x, &Tensor::ones([2])).1, &[], &[5.0], 0.0);
@@ -157,7 +158,7 @@ fn structured_arguments_come_back_in_their_own_shape() {
     }
     assert!(q.loss(&x, &y).item() < loss.item());
     // Tuples, Vecs and arrays.
-    let (ga, gb) = grad(|(a, b): &(Tensor, Tensor)| (a * b).sum(None, false))(&(
+    let (ga, gb) = grad(|(a, b): &(Tensor, Tensor)| (a * b).sum_all())(&(
         Tensor::full([2], 2.0),
         Tensor::full([2], 5.0),
     ));
@@ -167,11 +168,11 @@ fn structured_arguments_come_back_in_their_own_shape() {
     );
     let gv = grad(|v: &Vec<Tensor>| {
         v.iter()
-            .map(|t| t.sum(None, false))
+            .map(|t| t.sum_all())
             .fold(Tensor::scalar(0.0), |a, b| a + b)
     })(&vec![Tensor::ones([2]), Tensor::ones([3])]);
     assert_eq!(gv.len(), 2);
-    let ga = grad(|a: &[Tensor; 2]| (&a[0] * &a[1]).sum(None, false))(&[
+    let ga = grad(|a: &[Tensor; 2]| (&a[0] * &a[1]).sum_all())(&[
         Tensor::ones([1]),
         Tensor::full([1], 4.0),
     ]);
@@ -190,7 +191,7 @@ fn options_aux_argnums_and_pullbacks() {
     let x = t(&[1.0, 2.0], &[2]);
     // create_graph = false detaches; realize = true materializes.
     let g = grad_with(
-        |x: &Tensor| x.square().sum(None, false),
+        |x: &Tensor| x.square().sum_all(),
         GradOptions {
             create_graph: false,
             realize: true,
@@ -199,17 +200,17 @@ fn options_aux_argnums_and_pullbacks() {
     assert!(g.is_realized());
     let h = grad(|x: &Tensor| {
         grad_with(
-            |y: &Tensor| y.square().sum(None, false),
+            |y: &Tensor| y.square().sum_all(),
             GradOptions {
                 create_graph: false,
                 realize: false,
             },
         )(x)
-        .sum(None, false)
+        .sum_all()
     })(&x);
     assert_close(&h, &[2], &[0.0, 0.0], 0.0);
     // has_aux
-    let (v, g, aux) = value_and_grad_aux(|x: &Tensor| (x.sum(None, false), x * 10.0))(&x);
+    let (v, g, aux) = value_and_grad_aux(|x: &Tensor| (x.sum_all(), x * 10.0))(&x);
     assert_eq!(v.item(), 3.0);
     assert_close(&g, &[2], &[1.0, 1.0], 0.0);
     assert_close(&aux, &[2], &[10.0, 20.0], 0.0);
@@ -221,7 +222,7 @@ fn options_aux_argnums_and_pullbacks() {
     let b = pb.call(&(Tensor::ones([2]) * 2.0));
     assert_close(&(b - a * 2.0), &[2], &[0.0, 0.0], 1e-6);
     // argnums
-    let f = |a: &[Tensor]| (&a[0] * &a[1] * &a[2]).sum(None, false);
+    let f = |a: &[Tensor]| (&a[0] * &a[1] * &a[2]).sum_all();
     let args = [
         Tensor::scalar(2.0),
         Tensor::scalar(3.0),
@@ -232,7 +233,7 @@ fn options_aux_argnums_and_pullbacks() {
     let (v, g) = value_and_grad_argnums(f, 1)(&args);
     assert_eq!((v.item(), g.len(), g[0].item()), (30.0, 1, 10.0));
     // Jacobians of a function with two outputs, with respect to the second argument.
-    let f2 = |a: &[Tensor]| vec![&a[0] * &a[1], a[1].sum(None, false)];
+    let f2 = |a: &[Tensor]| vec![&a[0] * &a[1], a[1].sum_all()];
     let xy = [t(&[1.0, 2.0], &[2]), t(&[3.0, 4.0], &[2])];
     for j in [jacrev_argnums(f2, 1)(&xy), jacfwd_argnums(f2, 1)(&xy)] {
         assert_close(&j[0][0], &[2, 2], &[1.0, 0.0, 0.0, 2.0], 0.0);
@@ -256,7 +257,7 @@ fn check_grads_catches_a_wrong_rule() {
     let x = t(&[0.3, -0.8, 1.1], &[3]);
     // A correct function passes, to second order.
     let ok = check_grads(
-        |a: &[Tensor]| (a[0].sin() * a[0].exp()).sum(None, false),
+        |a: &[Tensor]| (a[0].sin() * a[0].exp()).sum_all(),
         std::slice::from_ref(&x),
         2,
         &[Mode::Fwd, Mode::Rev],
@@ -267,7 +268,7 @@ fn check_grads_catches_a_wrong_rule() {
     let wrong = |a: &[Tensor]| {
         let x = &a[0];
         let slope = x.sin().stop_gradient();
-        (x.sin().stop_gradient() + (x - x.stop_gradient()) * slope).sum(None, false)
+        (x.sin().stop_gradient() + (x - x.stop_gradient()) * slope).sum_all()
     };
     let err = check_grads(wrong, std::slice::from_ref(&x), 1, &[Mode::Fwd], 1e-2)
         .unwrap_err()
@@ -298,7 +299,7 @@ fn transform_errors_are_clear_and_harmless() {
     assert!(e.contains("grad") && e.contains("scalar"), "{e}");
     // argnums out of range
     let e = try_value_and_grad_argnums(
-        |a: &[Tensor]| a[0].sum(None, false),
+        |a: &[Tensor]| a[0].sum_all(),
         [0, 3],
         GradOptions::default(),
     )(std::slice::from_ref(&x))
@@ -385,7 +386,7 @@ fn transform_errors_are_clear_and_harmless() {
     // Nothing the caller holds changed.
     assert_eq!(x.to_vec::<f32>(), vec![1.0, 2.0]);
     assert_eq!(
-        grad(|x: &Tensor| x.sum(None, false))(&x).to_vec::<f32>(),
+        grad(|x: &Tensor| x.sum_all())(&x).to_vec::<f32>(),
         vec![1.0, 1.0]
     );
 }
@@ -394,7 +395,7 @@ fn transform_errors_are_clear_and_harmless() {
 fn graph_printout_shows_the_derivative() {
     common::setup();
     let x = t(&[1.0, 2.0], &[2]);
-    let g = grad(|x: &Tensor| x.exp().sum(None, false))(&x);
+    let g = grad(|x: &Tensor| x.exp().sum_all())(&x);
     let s = wgrad::graph_string(&[g]);
     assert!(
         s.starts_with("{ lambda") && s.contains("exp") && s.contains("mul"),

@@ -84,7 +84,7 @@ fn leaves_are_named_by_path() {
 fn static_fields_ride_along_through_grad_and_vmap() {
     let n = net();
     let x = Tensor::from_vec(vec![1.0f32, 2.0], [1, 2]);
-    let g = grad(|n: &Net| apply(n, &x).sum(None, false))(&n);
+    let g = grad(|n: &Net| apply(n, &x).sum_all())(&n);
     assert_eq!(g.layers[0].act, Act::Tanh);
     assert_eq!(g.layers[1].label, "second");
     assert!(g.layers[1].b.is_none());
@@ -188,7 +188,7 @@ fn vmap2_batches_a_borrowed_struct_against_shared_data() {
     }
     // And the gradient of each member's loss, per member.
     let g = vmap2(
-        |m: &Lin, x: &Tensor| grad(|m: &Lin| f(m, x).square().sum(None, false))(m),
+        |m: &Lin, x: &Tensor| grad(|m: &Lin| f(m, x).square().sum_all())(m),
         vec![Some(0), None],
     )(&ens, &x);
     assert_eq!((g.w.shape(), g.name), (&[3usize, 3, 2][..], "ensemble"));
@@ -197,7 +197,7 @@ fn vmap2_batches_a_borrowed_struct_against_shared_data() {
         b: ens.b.index(2),
         name: "",
     };
-    let g2 = grad(|m: &Lin| f(m, &x).square().sum(None, false))(&one);
+    let g2 = grad(|m: &Lin| f(m, &x).square().sum_all())(&one);
     common::close(
         &g.b.index(2).to_vec::<f32>(),
         &g2.b.to_vec::<f32>(),

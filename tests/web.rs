@@ -120,8 +120,8 @@ async fn every_primitive_forward() {
             x.greater(&Tensor::scalar(0.0)).cast(DType::F32),
             vec![1.0, 0.0, 1.0, 1.0],
         ),
-        ("sum", x.sum(0, false), vec![2.5, -0.75]),
-        ("max", x.max(1, false), vec![0.5, 2.0]),
+        ("sum", x.sum_axes(0), vec![2.5, -0.75]),
+        ("max", x.max_axes(1), vec![0.5, 2.0]),
         ("reshape", x.reshape([4]), vec![0.5, -1.0, 2.0, 0.25]),
         ("transpose", x.transpose([1, 0]), vec![0.5, 2.0, -1.0, 0.25]),
         (
@@ -166,14 +166,7 @@ async fn every_primitive_forward() {
     expect("20 fused inputs", &total, &[3], &[190.0; 3], 0.0).await;
     // Sizes past one workgroup and a long reduction, under the browser's limits.
     let big = Tensor::ones([70_000]);
-    expect(
-        "long sum",
-        &(&big * 2.0).sum(None, false),
-        &[],
-        &[140_000.0],
-        0.0,
-    )
-    .await;
+    expect("long sum", &(&big * 2.0).sum_all(), &[], &[140_000.0], 0.0).await;
 }
 
 const PICK: [&str; 8] = [
@@ -391,10 +384,7 @@ async fn control_flow_and_custom_rules_in_the_browser() {
     assert_eq!(values(&partial).await, vec![1.0, 3.0, 6.0, 10.0]);
     // d/dx of x^8 by fori_loop, and cond (selected here: no blocking reads).
     let x = Tensor::from_vec(vec![1.5f32], [1]);
-    let g =
-        grad(|x: &Tensor| wgrad::fori_loop(0, 3, |_i, c: &Tensor| c.square(), x).sum(None, false))(
-            &x,
-        );
+    let g = grad(|x: &Tensor| wgrad::fori_loop(0, 3, |_i, c: &Tensor| c.square(), x).sum_all())(&x);
     let g = values(&g).await[0];
     assert!((g - 8.0 * 1.5f32.powi(7)).abs() < 1e-2, "{g}");
     let y = wgrad::cond(
@@ -409,6 +399,6 @@ async fn control_flow_and_custom_rules_in_the_browser() {
         |x: &Tensor| (x.square(), x.clone()),
         |x: &Tensor, ct: &Tensor| ct * x * 10.0,
     );
-    let g = grad(|x: &Tensor| f(x).sum(None, false))(&x);
+    let g = grad(|x: &Tensor| f(x).sum_all())(&x);
     assert_eq!(values(&g).await, vec![15.0]);
 }

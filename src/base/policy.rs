@@ -225,7 +225,7 @@ pub fn set_matmul_kernel(k: MatmulKernel) {
 /// wgrad::set_jacobian_chunk_bytes(64);
 /// let j = jacrev(|x: &Tensor| x.square())(&Tensor::ones([40]));
 /// wgrad::set_jacobian_chunk_bytes(0);
-/// assert_eq!(j.sum(None, false).item(), 80.0);
+/// assert_eq!(j.sum_all().item(), 80.0);
 /// ```
 #[doc(hidden)]
 pub fn set_jacobian_chunk_bytes(bytes: usize) {

@@ -212,7 +212,7 @@ impl Tensor {
     /// ```
     pub fn try_max_pool2d(&self, window: impl Pair, stride: Option<[usize; 2]>) -> Result<Tensor> {
         let cols = self.pool_windows("max_pool2d", window.pair(), stride)?;
-        cols.try_max([-4, -3], false)
+        cols.try_max_axes([-4, -3])
     }
     /// Average pooling over `window` of the last two axes, with `stride` (`None`: the window)
     /// and no padding; windows that do not fit are dropped.
@@ -233,7 +233,7 @@ impl Tensor {
     /// ```
     pub fn try_avg_pool2d(&self, window: impl Pair, stride: Option<[usize; 2]>) -> Result<Tensor> {
         let cols = self.pool_windows("avg_pool2d", window.pair(), stride)?;
-        cols.try_mean([-4, -3], false)
+        cols.try_mean_axes([-4, -3])
     }
     fn pool_windows(
         &self,

@@ -109,7 +109,7 @@ impl Tensor {
     /// let table = Tensor::arange(6).reshape([3, 2]); // an embedding table, 3 rows
     /// let rows = table.take(&Tensor::from_slice(&[2i32, 0, 2], [3]), 0);
     /// assert_eq!(rows.to_vec::<f32>(), vec![4.0, 5.0, 0.0, 1.0, 4.0, 5.0]);
-    /// let g = grad(|t: &Tensor| t.take([2, 0, 2], 0).sum(None, false))(&table);
+    /// let g = grad(|t: &Tensor| t.take([2, 0, 2], 0).sum_all())(&table);
     /// assert_eq!(g.to_vec::<f32>(), vec![1.0, 1.0, 0.0, 0.0, 2.0, 2.0]);
     /// ```
     #[track_caller]
@@ -259,15 +259,15 @@ fn arg_extreme(op: &'static str, x: &Tensor, axis: isize, largest: bool) -> Resu
     }
     let x = x.stop_gradient();
     let m = if largest {
-        x.try_max(a as isize, true)?
+        x.try_max_keepdim(a as isize)?
     } else {
-        x.try_min(a as isize, true)?
+        x.try_min_keepdim(a as isize)?
     };
     let hit = x.equal(&m);
     let minus_index = -Tensor::iota(x.shape(), a, DType::I32)?;
     let none = Tensor::try_full([], -(n as f64), DType::I32)?;
     let first =
-        crate::prim::logic::try_where(&hit, &minus_index, &none)?.try_max(a as isize, false)?;
+        crate::prim::logic::try_where(&hit, &minus_index, &none)?.try_max_axes(a as isize)?;
     Ok(-first)
 }
 

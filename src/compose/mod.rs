@@ -3,6 +3,7 @@
 
 pub(crate) mod conv;
 pub(crate) mod indexing;
+pub(crate) mod reductions;
 pub(crate) mod shape;
 
 use crate::base::dtype::DType;
@@ -124,41 +125,49 @@ impl Tensor {
         self.try_maximum(&Tensor::scalar(min))?
             .try_minimum(&Tensor::scalar(max))
     }
+    #[allow(deprecated)]
+    #[deprecated(note = "use `var_all()`, `var_axes(axes)` or `var_keepdim(axes)`")]
     /// Variance over `axes` (`None`: all), the population version (`ddof = 0`, as
     /// `jnp.var`).
     ///
     /// ```
     /// use wgrad::prelude::*;
-    /// assert_eq!(Tensor::from_vec(vec![1.0f32, 3.0], [2]).var(None, false).item(), 1.0);
+    /// assert_eq!(Tensor::from_vec(vec![1.0f32, 3.0], [2]).var_all().item(), 1.0);
     /// ```
     #[track_caller]
     pub fn var(&self, axes: impl Into<Axes>, keepdims: bool) -> Tensor {
         or_panic(self.try_var(axes, keepdims))
     }
+    #[allow(deprecated)]
+    #[deprecated(note = "use `try_var_all()`, `try_var_axes(axes)` or `try_var_keepdim(axes)`")]
     /// Fallible [`Tensor::var`].
     ///
     /// ```
-    /// assert!(wgrad::Tensor::zeros([2]).try_var(1, false).is_err());
+    /// assert!(wgrad::Tensor::zeros([2]).try_var_axes(1).is_err());
     /// ```
     pub fn try_var(&self, axes: impl Into<Axes>, keepdims: bool) -> Result<Tensor> {
         let axes = axes.into();
-        let centered = self - self.try_mean(axes.clone(), true)?;
+        let centered = self - self.try_mean_keepdim(axes.clone())?;
         centered.square().try_mean(axes, keepdims)
     }
+    #[allow(deprecated)]
+    #[deprecated(note = "use `std_all()`, `std_axes(axes)` or `std_keepdim(axes)`")]
     /// Standard deviation over `axes` (`None`: all), population version (`ddof = 0`).
     ///
     /// ```
     /// use wgrad::prelude::*;
-    /// assert_eq!(Tensor::from_vec(vec![1.0f32, 3.0], [2]).std(None, false).item(), 1.0);
+    /// assert_eq!(Tensor::from_vec(vec![1.0f32, 3.0], [2]).std_all().item(), 1.0);
     /// ```
     #[track_caller]
     pub fn std(&self, axes: impl Into<Axes>, keepdims: bool) -> Tensor {
         or_panic(self.try_std(axes, keepdims))
     }
+    #[allow(deprecated)]
+    #[deprecated(note = "use `try_std_all()`, `try_std_axes(axes)` or `try_std_keepdim(axes)`")]
     /// Fallible [`Tensor::std`].
     ///
     /// ```
-    /// assert!(wgrad::Tensor::zeros([2]).try_std(-2, false).is_err());
+    /// assert!(wgrad::Tensor::zeros([2]).try_std_axes(-2).is_err());
     /// ```
     pub fn try_std(&self, axes: impl Into<Axes>, keepdims: bool) -> Result<Tensor> {
         Ok(self.try_var(axes, keepdims)?.sqrt())
@@ -215,20 +224,24 @@ impl Tensor {
         let drop = if lower { j.greater(&i) } else { j.less(&i) };
         try_where(&drop, &self.zeros_like(), self)
     }
+    #[allow(deprecated)]
+    #[deprecated(note = "use `mean_all()`, `mean_axes(axes)` or `mean_keepdim(axes)`")]
     /// Mean over `axes` (`None`: all).
     ///
     /// ```
     /// use wgrad::prelude::*;
-    /// assert_eq!(Tensor::from_vec(vec![1.0f32, 3.0], [2]).mean(None, false).item(), 2.0);
+    /// assert_eq!(Tensor::from_vec(vec![1.0f32, 3.0], [2]).mean_all().item(), 2.0);
     /// ```
     #[track_caller]
     pub fn mean(&self, axes: impl Into<Axes>, keepdims: bool) -> Tensor {
         or_panic(self.try_mean(axes, keepdims))
     }
+    #[allow(deprecated)]
+    #[deprecated(note = "use `try_mean_all()`, `try_mean_axes(axes)` or `try_mean_keepdim(axes)`")]
     /// Fallible [`Tensor::mean`].
     ///
     /// ```
-    /// assert!(wgrad::Tensor::zeros([2]).try_mean(1, false).is_err());
+    /// assert!(wgrad::Tensor::zeros([2]).try_mean_axes(1).is_err());
     /// ```
     pub fn try_mean(&self, axes: impl Into<Axes>, keepdims: bool) -> Result<Tensor> {
         let axes = axes.into();
@@ -254,9 +267,9 @@ impl Tensor {
     /// assert!(wgrad::Tensor::zeros([2]).try_logsumexp(2).is_err());
     /// ```
     pub fn try_logsumexp(&self, axis: isize) -> Result<Tensor> {
-        let m = self.try_max(axis, true)?.stop_gradient();
-        let s = (self - &m).exp().try_sum(axis, true)?.log() + m;
-        s.try_sum(axis, false) // drops the size-1 axis
+        let m = self.try_max_keepdim(axis)?.stop_gradient();
+        let s = (self - &m).exp().try_sum_keepdim(axis)?.log() + m;
+        s.try_sum_axes(axis) // drops the size-1 axis
     }
     /// Softmax along `axis` (stable).
     ///
@@ -294,9 +307,9 @@ impl Tensor {
     /// assert!(wgrad::Tensor::zeros([2]).try_log_softmax(-2).is_err());
     /// ```
     pub fn try_log_softmax(&self, axis: isize) -> Result<Tensor> {
-        let m = self.try_max(axis, true)?.stop_gradient();
+        let m = self.try_max_keepdim(axis)?.stop_gradient();
         let shifted = self - &m;
-        let lse = shifted.exp().try_sum(axis, true)?.log();
+        let lse = shifted.exp().try_sum_keepdim(axis)?.log();
         Ok(shifted - lse)
     }
 }

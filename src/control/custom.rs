@@ -42,7 +42,7 @@ use crate::tree::Tree;
 /// let x = Tensor::from_vec(vec![-100.0f32, 0.0, 100.0], [3]);
 /// let y = softplus(&x).to_vec::<f32>();
 /// assert!(y[0] < 1e-40 && (y[1] - 2f32.ln()).abs() < 1e-7 && y[2] == 100.0);
-/// let g = grad(|x: &Tensor| softplus(x).sum(None, false))(&x);
+/// let g = grad(|x: &Tensor| softplus(x).sum_all())(&x);
 /// assert_eq!(&g.to_vec::<f32>()[1..], &[0.5, 1.0]); // and sigmoid(-100) = 3.8e-44
 /// ```
 pub fn custom_vjp<A, R, Fwd, Bwd>(fwd: Fwd, bwd: Bwd) -> impl Fn(&A) -> Tensor
@@ -91,7 +91,7 @@ where
 /// let ste_round = custom_jvp(|x: &Tensor| x.round(), |_x: &Tensor, t: &Tensor| t.clone());
 /// let x = Tensor::from_vec(vec![0.4f32, 1.6], [2]);
 /// assert_eq!(ste_round(&x).to_vec::<f32>(), vec![0.0, 2.0]);
-/// let g = grad(|x: &Tensor| (ste_round(x) * x).sum(None, false))(&x);
+/// let g = grad(|x: &Tensor| (ste_round(x) * x).sum_all())(&x);
 /// assert_eq!(g.to_vec::<f32>(), vec![0.4, 3.6]); // x + round(x)
 /// ```
 pub fn custom_jvp<A, F, J>(f: F, jvp: J) -> impl Fn(&A) -> Tensor
@@ -128,8 +128,8 @@ where
 /// use wgrad::prelude::*;
 /// let block = checkpoint(|x: &Tensor| x.sin().exp().tanh());
 /// let x = Tensor::from_vec(vec![0.3f32, -1.2], [2]);
-/// let g1 = grad(|x: &Tensor| block(x).sum(None, false))(&x).to_vec::<f32>();
-/// let g2 = grad(|x: &Tensor| x.sin().exp().tanh().sum(None, false))(&x).to_vec::<f32>();
+/// let g1 = grad(|x: &Tensor| block(x).sum_all())(&x).to_vec::<f32>();
+/// let g2 = grad(|x: &Tensor| x.sin().exp().tanh().sum_all())(&x).to_vec::<f32>();
 /// assert!(g1.iter().zip(&g2).all(|(a, b)| (a - b).abs() < 1e-6));
 /// ```
 pub fn checkpoint<A, F>(f: F) -> impl Fn(&A) -> Tensor

@@ -118,7 +118,7 @@ pub fn try_scan<C: Tree, X: Tree, Y: Tree>(
 /// let f = |x: &Tensor| fori_loop(0, 3, |_i, c: &Tensor| c.square(), x);
 /// let x = Tensor::from_vec(vec![1.5f32], [1]);
 /// assert!((f(&x).item() - 1.5f32.powi(8)).abs() < 1e-3);
-/// let g = grad(|x: &Tensor| f(x).sum(None, false))(&x).item();
+/// let g = grad(|x: &Tensor| f(x).sum_all())(&x).item();
 /// assert!((g - 8.0 * 1.5f32.powi(7)).abs() < 1e-2);
 /// ```
 #[track_caller]
@@ -302,7 +302,7 @@ fn refusing_reverse_mode(c: &[Tensor], carry: &[Tensor]) -> Result<Vec<Tensor>> 
 ///
 /// ```
 /// use wgrad::prelude::*;
-/// let f = |x: &Tensor| cond(&x.sum(None, false).greater(&Tensor::scalar(0.0)),
+/// let f = |x: &Tensor| cond(&x.sum_all().greater(&Tensor::scalar(0.0)),
 ///                           |x: &Tensor| x.square(), |x: &Tensor| -x, x);
 /// assert_eq!(f(&Tensor::from_vec(vec![2.0f32], [1])).item(), 4.0);
 /// assert_eq!(f(&Tensor::from_vec(vec![-2.0f32], [1])).item(), 2.0);

@@ -174,7 +174,7 @@ impl Primitive for Loop {
         }
         let at = at + grad_x.len();
         for (a, &k) in stacked_k.iter().enumerate() {
-            res[m + s + k] = Some(back[at + a].try_sum(0isize, false)?);
+            res[m + s + k] = Some(back[at + a].try_sum_axes(0isize)?);
         }
         Ok(res)
     }

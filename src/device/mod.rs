@@ -295,7 +295,7 @@ impl Device {
     /// let (device, queue) =
     ///     pollster::block_on(adapter.request_device(&Default::default())).unwrap();
     /// let dev = wgrad::Device::from_wgpu(&adapter.get_info(), device, queue);
-    /// let y = wgrad::with_device(&dev, || wgrad::Tensor::ones([3]).exp().sum(None, false));
+    /// let y = wgrad::with_device(&dev, || wgrad::Tensor::ones([3]).exp().sum_all());
     /// assert!((y.item() - 3.0 * 1f32.exp()).abs() < 1e-4);
     /// ```
     pub fn from_wgpu(

@@ -40,7 +40,7 @@ pub(crate) fn between(outs: &[Tensor], leaves: &[Tensor]) -> (Vec<Tensor>, HashS
 /// ```
 /// use wgrad::prelude::*;
 /// let x = Tensor::from_vec(vec![1.0f32, 2.0], [2]);
-/// let g = grad(|x: &Tensor| x.sin().sum(None, false))(&x);
+/// let g = grad(|x: &Tensor| x.sin().sum_all())(&x);
 /// let text = wgrad::graph_string(&[g]);
 /// assert!(text.contains("cos"));
 /// ```

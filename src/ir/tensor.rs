@@ -51,7 +51,7 @@ impl Drop for Node {
 /// ```
 /// use wgrad::prelude::*;
 /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], [3]);
-/// let y = (&x * 2.0 + 1.0).sum(None, false);
+/// let y = (&x * 2.0 + 1.0).sum_all();
 /// assert_eq!(y.item(), 15.0);
 /// ```
 #[derive(Clone)]

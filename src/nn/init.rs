@@ -9,7 +9,7 @@ use crate::random::{self, Key};
 /// ```
 /// use wgrad::nn::init::{variance_scaling, FanMode, Distribution};
 /// let w = variance_scaling(wgrad::random::key(0), [4, 8], 1.0, FanMode::FanOut, Distribution::Uniform, -2, -1);
-/// assert!(w.abs().max(None, false).item() <= (3.0f32 / 8.0).sqrt());
+/// assert!(w.abs().max_all().item() <= (3.0f32 / 8.0).sqrt());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FanMode {
@@ -27,7 +27,7 @@ pub enum FanMode {
 /// use wgrad::nn::init::{variance_scaling, FanMode, Distribution};
 /// // Truncated at two standard deviations of the rescaled normal.
 /// let w = variance_scaling(wgrad::random::key(1), [100, 100], 1.0, FanMode::FanIn, Distribution::TruncatedNormal, -2, -1);
-/// assert!(w.abs().max(None, false).item() <= 2.0 * 0.1 / 0.879_625_7 + 1e-6);
+/// assert!(w.abs().max_all().item() <= 2.0 * 0.1 / 0.879_625_7 + 1e-6);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Distribution {
@@ -73,7 +73,7 @@ pub fn fans(shape: &[usize], in_axis: isize, out_axis: isize) -> (usize, usize) 
 /// ```
 /// use wgrad::nn::init::{variance_scaling, FanMode, Distribution};
 /// let w = variance_scaling(wgrad::random::key(0), [300, 200], 2.0, FanMode::FanIn, Distribution::Normal, -2, -1);
-/// let v = w.square().mean(None, false).item();
+/// let v = w.square().mean_all().item();
 /// assert!((v - 2.0 / 300.0).abs() < 2e-4);
 /// ```
 pub fn variance_scaling(

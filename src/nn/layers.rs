@@ -170,13 +170,13 @@ impl LayerNorm {
     /// ```
     /// use wgrad::prelude::*;
     /// let y = wgrad::nn::LayerNorm::new(4).forward(&Tensor::rand([2, 4], 0));
-    /// assert!(y.mean(-1, false).to_vec::<f32>().iter().all(|m| m.abs() < 1e-5));
+    /// assert!(y.mean_axes(-1).to_vec::<f32>().iter().all(|m| m.abs() < 1e-5));
     /// ```
     #[track_caller]
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let mean = x.mean(-1, true);
+        let mean = x.mean_keepdim(-1);
         let centred = x - &mean;
-        let var = centred.square().mean(-1, true);
+        let var = centred.square().mean_keepdim(-1);
         centred * (var + self.eps).rsqrt() * &self.scale + &self.bias
     }
 }

@@ -32,7 +32,7 @@ pub fn softmax_cross_entropy_with_integer_labels(logits: &Tensor, labels: &Tenso
 /// ```
 #[track_caller]
 pub fn softmax_cross_entropy(logits: &Tensor, labels: &Tensor) -> Tensor {
-    -(labels * logits.log_softmax(-1)).sum(-1, false)
+    -(labels * logits.log_softmax(-1)).sum_axes(-1)
 }
 
 /// Elementwise binary cross-entropy of `logits` against targets in `[0, 1]`, computed stably
@@ -58,7 +58,7 @@ pub fn sigmoid_binary_cross_entropy(logits: &Tensor, labels: &Tensor) -> Tensor 
 /// ```
 #[track_caller]
 pub fn mse(predictions: &Tensor, targets: &Tensor) -> Tensor {
-    (predictions - targets).square().mean(None, false)
+    (predictions - targets).square().mean_all()
 }
 
 /// The fraction of rows whose largest logit is at the label (a scalar, not differentiable).
@@ -75,5 +75,5 @@ pub fn accuracy(logits: &Tensor, labels: &Tensor) -> Tensor {
     predicted
         .equal(&labels.cast(predicted.dtype()))
         .cast(DType::F32)
-        .mean(None, false)
+        .mean_all()
 }

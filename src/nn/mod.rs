@@ -12,7 +12,7 @@
 //! let x = random::normal(k2, [32, 2]);
 //! let y = (x.slice_axis(1, 0..1) * x.slice_axis(1, 1..2)).sign(); // XOR-like labels
 //! let y01 = (y + 1.0) * 0.5;
-//! let loss = |m: &nn::Mlp| nn::sigmoid_binary_cross_entropy(&m.forward(&x), &y01).mean(None, false);
+//! let loss = |m: &nn::Mlp| nn::sigmoid_binary_cross_entropy(&m.forward(&x), &y01).mean_all();
 //! let opt = optim::adam(0.05);
 //! let mut state = opt.init(&model);
 //! let first = loss(&model).item();

@@ -63,7 +63,7 @@ impl MultiHeadAttention {
     /// let a = Tensor::rand([3, 4], 1);
     /// let b = concat(&[a.slice_axis(0, 0..1), Tensor::rand([2, 4], 2)], 0);
     /// let (ya, yb) = (att.forward(&a, true), att.forward(&b, true));
-    /// let d = (ya.slice_axis(0, 0..1) - yb.slice_axis(0, 0..1)).abs().max(None, false).item();
+    /// let d = (ya.slice_axis(0, 0..1) - yb.slice_axis(0, 0..1)).abs().max_all().item();
     /// assert!(d < 1e-6);
     /// ```
     #[track_caller]

@@ -8,7 +8,7 @@
 //! use wgrad::optim;
 //!
 //! let mut params = (Tensor::from_vec(vec![1.0f32, -2.0], [2]), Tensor::scalar(0.5));
-//! let loss = |p: &(Tensor, Tensor)| (&p.0 - &p.1).square().sum(None, false);
+//! let loss = |p: &(Tensor, Tensor)| (&p.0 - &p.1).square().sum_all();
 //! let opt = optim::chain([optim::clip_by_global_norm(10.0), optim::adam(0.1)]);
 //! let mut state = opt.init(&params);
 //! for _ in 0..50 {

@@ -64,7 +64,7 @@ impl Tensor {
     ///
     /// ```
     /// use wgrad::prelude::*;
-    /// let g = grad(|x: &Tensor| (x * x.stop_gradient()).sum(None, false))(&Tensor::from_vec(vec![3.0f32], [1]));
+    /// let g = grad(|x: &Tensor| (x * x.stop_gradient()).sum_all())(&Tensor::from_vec(vec![3.0f32], [1]));
     /// assert_eq!(g.to_vec::<f32>(), vec![3.0]);
     /// ```
     pub fn stop_gradient(&self) -> Tensor {

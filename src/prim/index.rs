@@ -186,7 +186,7 @@ fn split_scatter(src: &Tensor, idx: &Tensor, axis: usize, n: usize) -> Result<Te
         &chunked(src)?,
         &chunked(idx)?,
     )?;
-    parts.try_sum(axis as isize, false)
+    parts.try_sum_axes(axis as isize)
 }
 
 /// The primitive: `src` is the gathered tensor (gather) or the cotangent-shaped values

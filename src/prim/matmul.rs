@@ -374,7 +374,7 @@ fn split_k(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let mut sb = b.shape()[..r - 2].to_vec();
     sb.extend([c, kc, n]);
     let b3 = b.try_pad(vec![0; r], &hi)?.try_reshape(sb)?;
-    matmul_p(&a3, &b3)?.try_sum((r - 2) as isize, false)
+    matmul_p(&a3, &b3)?.try_sum_axes((r - 2) as isize)
 }
 
 impl Tensor {

@@ -94,7 +94,7 @@ impl Primitive for Movement {
                     .filter(|&k| in_shape[k] != y.shape()[k])
                     .map(|k| k as isize)
                     .collect();
-                vec![Some(ct.try_sum(axes, true)?)]
+                vec![Some(ct.try_sum_keepdim(axes)?)]
             }
             Movement::Transpose(p) => {
                 let mut inv = vec![0; p.len()];

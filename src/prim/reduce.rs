@@ -31,9 +31,9 @@ pub(crate) struct Reduce {
 /// ```
 /// use wgrad::prelude::*;
 /// let x = Tensor::ones([2, 3]);
-/// assert_eq!(x.sum(None, false).shape(), &[] as &[usize]);
-/// assert_eq!(x.sum(-1, false).shape(), &[2]);
-/// assert_eq!(x.sum([0, 1], true).shape(), &[1, 1]);
+/// assert_eq!(x.sum_all().shape(), &[] as &[usize]);
+/// assert_eq!(x.sum_axes(-1).shape(), &[2]);
+/// assert_eq!(x.sum_keepdim([0, 1]).shape(), &[1, 1]);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum Axes {
@@ -375,82 +375,98 @@ fn reduce(op: ReduceOp, x: &Tensor, axes: Axes, keepdims: bool) -> Result<Tensor
 }
 
 impl Tensor {
+    #[allow(deprecated)]
+    #[deprecated(note = "use `sum_all()`, `sum_axes(axes)` or `sum_keepdim(axes)`")]
     /// Sum over `axes` (`None`: all), keeping them as size 1 when `keepdims`.
     ///
     /// ```
     /// use wgrad::prelude::*;
     /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]);
-    /// assert_eq!(x.sum(0, false).to_vec::<f32>(), vec![4.0, 6.0]);
-    /// assert_eq!(x.sum(None, false).item(), 10.0);
+    /// assert_eq!(x.sum_axes(0).to_vec::<f32>(), vec![4.0, 6.0]);
+    /// assert_eq!(x.sum_all().item(), 10.0);
     /// ```
     #[track_caller]
     pub fn sum(&self, axes: impl Into<Axes>, keepdims: bool) -> Tensor {
         or_panic(self.try_sum(axes, keepdims))
     }
+    #[allow(deprecated)]
+    #[deprecated(note = "use `try_sum_all()`, `try_sum_axes(axes)` or `try_sum_keepdim(axes)`")]
     /// Fallible [`Tensor::sum`]: an axis error names the axis and the shape.
     ///
     /// ```
-    /// assert!(wgrad::Tensor::zeros([2]).try_sum(3, false).is_err());
+    /// assert!(wgrad::Tensor::zeros([2]).try_sum_axes(3).is_err());
     /// ```
     pub fn try_sum(&self, axes: impl Into<Axes>, keepdims: bool) -> Result<Tensor> {
         reduce(ReduceOp::Sum, self, axes.into(), keepdims)
     }
+    #[allow(deprecated)]
+    #[deprecated(note = "use `max_all()`, `max_axes(axes)` or `max_keepdim(axes)`")]
     /// Maximum over `axes` (`None`: all); the derivative is shared among ties.
     ///
     /// ```
     /// use wgrad::prelude::*;
     /// let x = Tensor::from_vec(vec![1.0f32, 5.0, 3.0, 4.0], [2, 2]);
-    /// assert_eq!(x.max(-1, false).to_vec::<f32>(), vec![5.0, 4.0]);
+    /// assert_eq!(x.max_axes(-1).to_vec::<f32>(), vec![5.0, 4.0]);
     /// ```
     #[track_caller]
     pub fn max(&self, axes: impl Into<Axes>, keepdims: bool) -> Tensor {
         or_panic(self.try_max(axes, keepdims))
     }
+    #[allow(deprecated)]
+    #[deprecated(note = "use `try_max_all()`, `try_max_axes(axes)` or `try_max_keepdim(axes)`")]
     /// Fallible [`Tensor::max`].
     ///
     /// ```
-    /// assert!(wgrad::Tensor::zeros([2]).try_max(-2, false).is_err());
+    /// assert!(wgrad::Tensor::zeros([2]).try_max_axes(-2).is_err());
     /// ```
     pub fn try_max(&self, axes: impl Into<Axes>, keepdims: bool) -> Result<Tensor> {
         reduce(ReduceOp::Max, self, axes.into(), keepdims)
     }
+    #[allow(deprecated)]
+    #[deprecated(note = "use `min_all()`, `min_axes(axes)` or `min_keepdim(axes)`")]
     /// Minimum over `axes` (`None`: all); the derivative is shared among ties.
     ///
     /// ```
     /// use wgrad::prelude::*;
     /// let x = Tensor::from_vec(vec![1.0f32, 5.0, 3.0, 4.0], [2, 2]);
-    /// assert_eq!(x.min(-1, false).to_vec::<f32>(), vec![1.0, 3.0]);
+    /// assert_eq!(x.min_axes(-1).to_vec::<f32>(), vec![1.0, 3.0]);
     /// ```
     #[track_caller]
     pub fn min(&self, axes: impl Into<Axes>, keepdims: bool) -> Tensor {
         or_panic(self.try_min(axes, keepdims))
     }
+    #[allow(deprecated)]
+    #[deprecated(note = "use `try_min_all()`, `try_min_axes(axes)` or `try_min_keepdim(axes)`")]
     /// Fallible [`Tensor::min`].
     ///
     /// ```
-    /// let e = wgrad::Tensor::zeros([2, 0]).try_min(1, false).unwrap_err();
+    /// let e = wgrad::Tensor::zeros([2, 0]).try_min_axes(1).unwrap_err();
     /// assert!(e.to_string().contains("min"));
     /// ```
     pub fn try_min(&self, axes: impl Into<Axes>, keepdims: bool) -> Result<Tensor> {
         reduce(ReduceOp::Min, self, axes.into(), keepdims)
     }
+    #[allow(deprecated)]
+    #[deprecated(note = "use `prod_all()`, `prod_axes(axes)` or `prod_keepdim(axes)`")]
     /// Product over `axes` (`None`: all); the derivative is exact where elements are zero.
     ///
     /// ```
     /// use wgrad::prelude::*;
     /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]);
-    /// assert_eq!(x.prod(-1, false).to_vec::<f32>(), vec![2.0, 12.0]);
-    /// let g = grad(|x: &Tensor| x.prod(None, false))(&Tensor::from_vec(vec![0.0f32, 2.0, 3.0], [3]));
+    /// assert_eq!(x.prod_axes(-1).to_vec::<f32>(), vec![2.0, 12.0]);
+    /// let g = grad(|x: &Tensor| x.prod_all())(&Tensor::from_vec(vec![0.0f32, 2.0, 3.0], [3]));
     /// assert_eq!(g.to_vec::<f32>(), vec![6.0, 0.0, 0.0]);
     /// ```
     #[track_caller]
     pub fn prod(&self, axes: impl Into<Axes>, keepdims: bool) -> Tensor {
         or_panic(self.try_prod(axes, keepdims))
     }
+    #[allow(deprecated)]
+    #[deprecated(note = "use `try_prod_all()`, `try_prod_axes(axes)` or `try_prod_keepdim(axes)`")]
     /// Fallible [`Tensor::prod`].
     ///
     /// ```
-    /// assert!(wgrad::Tensor::zeros([2]).try_prod(1, false).is_err());
+    /// assert!(wgrad::Tensor::zeros([2]).try_prod_axes(1).is_err());
     /// ```
     pub fn try_prod(&self, axes: impl Into<Axes>, keepdims: bool) -> Result<Tensor> {
         reduce(ReduceOp::Prod, self, axes.into(), keepdims)

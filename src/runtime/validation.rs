@@ -45,10 +45,10 @@ fn graphs() -> Vec<Tensor> {
             + Tensor::eye(3).slice([0, 0], [2, 3])
             + Tensor::full([2, 3], f32::INFINITY),
         // reductions: one invocation per output, workgroup trees, chunks and their second pass
-        x.sum(0, false).expand_dims(0) + x.max(1, true),
-        Tensor::ones([3, 100_000]).sum(1, false),
-        Tensor::ones([1_000_000]).exp().max(None, false),
-        i.max(None, false),
+        x.sum_axes(0).expand_dims(0) + x.max_keepdim(1),
+        Tensor::ones([3, 100_000]).sum_axes(1),
+        Tensor::ones([1_000_000]).exp().max_all(),
+        i.max_all(),
         // matmul (the variant follows the policy)
         x.matmul(&x.mt()),
         x.exp().matmul(&Tensor::ones([3, 8]).sin()),
@@ -62,15 +62,13 @@ fn graphs() -> Vec<Tensor> {
         Tensor::ones([32, 2048]).matmul(&Tensor::ones([2048, 128]).exp()),
         // set-2 families: gather, scatter-add (through take's VJP), scans, windows
         x.take(Tensor::from_slice(&[1i32, 0, 1], [3]), 1),
-        grad(|t: &Tensor| t.take([2, 2, 0], 1).sin().sum(None, false))(&x),
+        grad(|t: &Tensor| t.take([2, 2, 0], 1).sin().sum_all())(&x),
         Tensor::ones([3, 200]).cumsum(1),
         Tensor::ones([1, 2, 6, 6]).conv2d(
             &Tensor::ones([4, 1, 3, 3]),
             Conv2dOptions::default().groups(2).stride(2),
         ),
-        grad(|t: &Tensor| t.max_pool2d(2, Some([1, 1])).sum(None, false))(&Tensor::ones([
-            1, 1, 4, 4,
-        ])),
+        grad(|t: &Tensor| t.max_pool2d(2, Some([1, 1])).sum_all())(&Tensor::ones([1, 1, 4, 4])),
         x.erfc().log1p().expm1().floor() + x.round() + x.erf(),
     ]
 }
@@ -133,7 +131,7 @@ fn f16_kernels_validate() {
     let x = Tensor::from_vec(vec![half::f16::from_f32(1.5); 6], [2, 3]);
     let outs = vec![
         (x.exp() * &x).pow(&x.abs()),
-        x.sum(1, false),
+        x.sum_axes(1),
         x.matmul(&x.mt()),
         x.cast(DType::F32),
     ];
@@ -156,7 +154,7 @@ fn invalid_wgsl_is_reported_with_the_kernel_name() {
 #[test]
 fn graphs_build_and_print_without_a_device() {
     let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], [3]);
-    let g = grad(|x: &Tensor| (x.sin() * x).sum(None, false))(&x);
+    let g = grad(|x: &Tensor| (x.sin() * x).sum_all())(&x);
     let text = crate::graph_string(std::slice::from_ref(&g));
     assert!(text.contains("cos") && text.contains("f32[3]"), "{text}");
     let e = x.try_add(&Tensor::zeros([4])).unwrap_err().to_string();
@@ -197,8 +195,8 @@ fn kernels_over_tensors_larger_than_a_binding_validate() {
     let x = Tensor::from_vec(vec![0.5f32; 3000], [30, 100]);
     let outs = vec![
         (&x * 2.0).exp(),
-        x.sum(1, false),
-        x.sum(None, false),
+        x.sum_axes(1),
+        x.sum_all(),
         x.cumsum(1),
         x.take([3, 1], 0),
         x.matmul(&Tensor::from_vec(vec![1.0f32; 400], [100, 4])),

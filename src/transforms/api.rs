@@ -19,7 +19,7 @@ use std::marker::PhantomData;
 /// ```
 /// use wgrad::prelude::*;
 /// let opts = GradOptions { create_graph: false, ..Default::default() };
-/// let g = grad_with(|x: &Tensor| x.square().sum(None, false), opts)(&Tensor::ones([2]));
+/// let g = grad_with(|x: &Tensor| x.square().sum_all(), opts)(&Tensor::ones([2]));
 /// assert!(g.is_realized()); // realize = true materializes a detached gradient
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +113,7 @@ pub fn try_value_and_grad_aux<A: Tree, X, F: Fn(&A) -> (Tensor, X)>(
 ///
 /// ```
 /// use wgrad::prelude::*;
-/// let f = |x: &Tensor| (x.sin() * x).sum(None, false);
+/// let f = |x: &Tensor| (x.sin() * x).sum_all();
 /// let x = Tensor::from_vec(vec![0.5f32, -1.0, 2.0], [3]);
 /// let g = grad(f)(&x).to_vec::<f32>();
 /// let want: Vec<f32> = [0.5f32, -1.0, 2.0].iter().map(|v| v.cos() * v + v.sin()).collect();
@@ -128,7 +128,7 @@ pub fn grad<A: Tree, F: Fn(&A) -> Tensor>(f: F) -> impl Fn(&A) -> A {
 /// ```
 /// use wgrad::prelude::*;
 /// let opts = GradOptions { create_graph: false, realize: false };
-/// let g = grad_with(|x: &Tensor| x.exp().sum(None, false), opts)(&Tensor::zeros([2]));
+/// let g = grad_with(|x: &Tensor| x.exp().sum_all(), opts)(&Tensor::zeros([2]));
 /// assert_eq!(g.to_vec::<f32>(), vec![1.0, 1.0]);
 /// ```
 pub fn grad_with<A: Tree, F: Fn(&A) -> Tensor>(f: F, opts: GradOptions) -> impl Fn(&A) -> A {
@@ -140,7 +140,7 @@ pub fn grad_with<A: Tree, F: Fn(&A) -> Tensor>(f: F, opts: GradOptions) -> impl 
 ///
 /// ```
 /// use wgrad::prelude::*;
-/// let (v, g) = value_and_grad(|x: &Tensor| x.square().sum(None, false))(&Tensor::from_vec(vec![3.0f32], [1]));
+/// let (v, g) = value_and_grad(|x: &Tensor| x.square().sum_all())(&Tensor::from_vec(vec![3.0f32], [1]));
 /// assert_eq!((v.item(), g.item()), (9.0, 6.0));
 /// ```
 pub fn value_and_grad<A: Tree, F: Fn(&A) -> Tensor>(f: F) -> impl Fn(&A) -> (Tensor, A) {
@@ -152,7 +152,7 @@ pub fn value_and_grad<A: Tree, F: Fn(&A) -> Tensor>(f: F) -> impl Fn(&A) -> (Ten
 /// ```
 /// use wgrad::prelude::*;
 /// let opts = GradOptions { create_graph: false, ..Default::default() };
-/// let (v, g) = value_and_grad_with(|x: &Tensor| x.sum(None, false), opts)(&Tensor::ones([2]));
+/// let (v, g) = value_and_grad_with(|x: &Tensor| x.sum_all(), opts)(&Tensor::ones([2]));
 /// assert!(v.is_realized() && g.is_realized());
 /// ```
 pub fn value_and_grad_with<A: Tree, F: Fn(&A) -> Tensor>(
@@ -170,7 +170,7 @@ pub fn value_and_grad_with<A: Tree, F: Fn(&A) -> Tensor>(
 ///
 /// ```
 /// use wgrad::prelude::*;
-/// let (g, aux) = grad_aux(|x: &Tensor| (x.sum(None, false), x.shape().to_vec()))(&Tensor::ones([2]));
+/// let (g, aux) = grad_aux(|x: &Tensor| (x.sum_all(), x.shape().to_vec()))(&Tensor::ones([2]));
 /// assert_eq!(aux, vec![2]);
 /// assert_eq!(g.to_vec::<f32>(), vec![1.0, 1.0]);
 /// ```
@@ -186,7 +186,7 @@ pub fn grad_aux<A: Tree, X, F: Fn(&A) -> (Tensor, X)>(f: F) -> impl Fn(&A) -> (A
 ///
 /// ```
 /// use wgrad::prelude::*;
-/// let (v, g, n) = value_and_grad_aux(|x: &Tensor| (x.sum(None, false), 7))(&Tensor::ones([2]));
+/// let (v, g, n) = value_and_grad_aux(|x: &Tensor| (x.sum_all(), 7))(&Tensor::ones([2]));
 /// assert_eq!((v.item(), n), (2.0, 7));
 /// assert_eq!(g.to_vec::<f32>(), vec![1.0, 1.0]);
 /// ```

@@ -97,8 +97,8 @@ fn check_once(
             let (out, pb) = vjp_flat(&flat, args, true);
             let ct = direction(&out[0], seed + 1000 + a as u64);
             let g = pb.call(&[Some(ct.clone())])?;
-            let lhs = (&ct * &tout[0]).sum(None, false).item();
-            let rhs = (&g[a] * &v).sum(None, false).item();
+            let lhs = (&ct * &tout[0]).sum_all().item();
+            let rhs = (&g[a] * &v).sum_all().item();
             let err = (lhs - rhs).abs() / rhs.abs().max(1.0);
             worst = worse(
                 worst,
@@ -121,7 +121,7 @@ fn check_once(
 ///
 /// ```
 /// use wgrad::prelude::*;
-/// let f = |a: &[Tensor]| (a[0].sin() * &a[1]).sum(None, false);
+/// let f = |a: &[Tensor]| (a[0].sin() * &a[1]).sum_all();
 /// let args = [Tensor::from_vec(vec![0.3f32, -0.7], [2]), Tensor::from_vec(vec![1.5f32, 0.5], [2])];
 /// let report = check_grads(f, &args, 2, &[Mode::Fwd, Mode::Rev], 1e-2).unwrap();
 /// assert!(report.worst_error < 1e-2);

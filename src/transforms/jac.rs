@@ -219,7 +219,7 @@ pub fn try_jacrev<A: Tree, F: Fn(&A) -> Tensor>(f: F) -> impl Fn(&A) -> Result<A
 ///
 /// ```
 /// use wgrad::prelude::*;
-/// let j = wgrad::try_jacfwd(|x: &Tensor| x.sum(None, false))(&Tensor::ones([2])).unwrap();
+/// let j = wgrad::try_jacfwd(|x: &Tensor| x.sum_all())(&Tensor::ones([2])).unwrap();
 /// assert_eq!(j.to_vec::<f32>(), vec![1.0, 1.0]);
 /// ```
 pub fn try_jacfwd<A: Tree, F: Fn(&A) -> Tensor>(f: F) -> impl Fn(&A) -> Result<A> {
@@ -230,7 +230,7 @@ pub fn try_jacfwd<A: Tree, F: Fn(&A) -> Tensor>(f: F) -> impl Fn(&A) -> Result<A
 ///
 /// ```
 /// use wgrad::prelude::*;
-/// let h = wgrad::try_hessian(|x: &Tensor| x.square().sum(None, false))(&Tensor::ones([1])).unwrap();
+/// let h = wgrad::try_hessian(|x: &Tensor| x.square().sum_all())(&Tensor::ones([1])).unwrap();
 /// assert_eq!(h.to_vec::<f32>(), vec![2.0]);
 /// ```
 pub fn try_hessian<F: Fn(&Tensor) -> Tensor>(f: F) -> impl Fn(&Tensor) -> Result<Tensor> {
@@ -255,7 +255,7 @@ pub fn jacrev<A: Tree, F: Fn(&A) -> Tensor>(f: F) -> impl Fn(&A) -> A {
 /// ```
 /// use wgrad::prelude::*;
 /// let x = Tensor::from_vec(vec![1.0f32, 2.0], [2]);
-/// let j = jacfwd(|x: &Tensor| x.square().sum(None, false))(&x);
+/// let j = jacfwd(|x: &Tensor| x.square().sum_all())(&x);
 /// assert_eq!(j.to_vec::<f32>(), vec![2.0, 4.0]);
 /// ```
 pub fn jacfwd<A: Tree, F: Fn(&A) -> Tensor>(f: F) -> impl Fn(&A) -> A {
@@ -287,7 +287,7 @@ pub fn jacrev_aux<A: Tree, X, F: Fn(&A) -> (Tensor, X)>(f: F) -> impl Fn(&A) -> 
 ///
 /// ```
 /// use wgrad::prelude::*;
-/// let (j, n) = jacfwd_aux(|x: &Tensor| (x.sum(None, false), 3))(&Tensor::ones([2]));
+/// let (j, n) = jacfwd_aux(|x: &Tensor| (x.sum_all(), 3))(&Tensor::ones([2]));
 /// assert_eq!((j.to_vec::<f32>(), n), (vec![1.0, 1.0], 3));
 /// ```
 pub fn jacfwd_aux<A: Tree, X, F: Fn(&A) -> (Tensor, X)>(f: F) -> impl Fn(&A) -> (A, X) {
@@ -309,7 +309,7 @@ pub fn jacfwd_aux<A: Tree, X, F: Fn(&A) -> (Tensor, X)>(f: F) -> impl Fn(&A) -> 
 ///
 /// ```
 /// use wgrad::prelude::*;
-/// let h = hessian(|x: &Tensor| x.square().sum(None, false) * 0.5)(&Tensor::ones([2]));
+/// let h = hessian(|x: &Tensor| x.square().sum_all() * 0.5)(&Tensor::ones([2]));
 /// assert_eq!(h.to_vec::<f32>(), vec![1.0, 0.0, 0.0, 1.0]);
 /// ```
 pub fn hessian<F: Fn(&Tensor) -> Tensor>(f: F) -> impl Fn(&Tensor) -> Tensor {

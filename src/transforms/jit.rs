@@ -40,7 +40,7 @@ type Signature = Vec<(Vec<usize>, DType)>;
 /// ```
 /// use wgrad::prelude::*;
 /// let step = jit(|(w, x, lr): &(Tensor, Tensor, Tensor)| {
-///     let g = grad(|w: &Tensor| (x.matmul(w)).square().mean(None, false))(w);
+///     let g = grad(|w: &Tensor| (x.matmul(w)).square().mean_all())(w);
 ///     w - g * lr
 /// });
 /// let x = Tensor::ones([4, 2]);

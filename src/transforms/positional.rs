@@ -70,7 +70,7 @@ impl Argnums {
 ///
 /// ```
 /// use wgrad::prelude::*;
-/// let f = |a: &[Tensor]| (&a[0] * &a[1]).sum(None, false);
+/// let f = |a: &[Tensor]| (&a[0] * &a[1]).sum_all();
 /// let vg = try_value_and_grad_argnums(f, 5, GradOptions::default());
 /// let e = vg(&[Tensor::ones([1]), Tensor::ones([1])]).unwrap_err();
 /// assert!(e.to_string().contains("argnums 5"));
@@ -101,7 +101,7 @@ pub fn try_value_and_grad_argnums<F: Fn(&[Tensor]) -> Tensor>(
 ///
 /// ```
 /// use wgrad::prelude::*;
-/// let f = |a: &[Tensor]| (&a[0] * &a[1]).sum(None, false);
+/// let f = |a: &[Tensor]| (&a[0] * &a[1]).sum_all();
 /// let (x, y) = (Tensor::from_vec(vec![2.0f32], [1]), Tensor::from_vec(vec![5.0f32], [1]));
 /// let g = grad_argnums(f, 1)(&[x, y]);
 /// assert_eq!(g[0].item(), 2.0);
@@ -118,7 +118,7 @@ pub fn grad_argnums<F: Fn(&[Tensor]) -> Tensor>(
 ///
 /// ```
 /// use wgrad::prelude::*;
-/// let f = |a: &[Tensor]| (&a[0] + &a[1]).sum(None, false);
+/// let f = |a: &[Tensor]| (&a[0] + &a[1]).sum_all();
 /// let (v, g) = value_and_grad_argnums(f, Argnums::All)(&[Tensor::ones([2]), Tensor::ones([2])]);
 /// assert_eq!((v.item(), g.len()), (4.0, 2));
 /// ```
@@ -135,7 +135,7 @@ pub fn value_and_grad_argnums<F: Fn(&[Tensor]) -> Tensor>(
 ///
 /// ```
 /// use wgrad::prelude::*;
-/// let f = |a: &[Tensor]| vec![&a[0] * &a[1], a[0].sum(None, false)];
+/// let f = |a: &[Tensor]| vec![&a[0] * &a[1], a[0].sum_all()];
 /// let j = jacrev_argnums(f, Argnums::All)(&[Tensor::ones([2]), Tensor::full([2], 3.0)]);
 /// assert_eq!(j[0][0].to_vec::<f32>(), vec![3.0, 0.0, 0.0, 3.0]);
 /// assert_eq!(j[1][1].to_vec::<f32>(), vec![0.0, 0.0]);

@@ -104,7 +104,7 @@ impl Default for VmapOptions {
 /// ```
 /// use wgrad::prelude::*;
 /// let w = Tensor::from_vec(vec![1.0f32, 2.0], [2]);
-/// let dot = |(x, w): &(Tensor, Tensor)| (x * w).sum(None, false);
+/// let dot = |(x, w): &(Tensor, Tensor)| (x * w).sum_all();
 /// let xs = Tensor::from_vec(vec![1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0], [3, 2]);
 /// let ys = vmap(dot, [Some(0), None])(&(xs, w));
 /// assert_eq!(ys.to_vec::<f32>(), vec![1.0, 2.0, 3.0]);
@@ -129,7 +129,7 @@ pub fn vmap<A: Tree, O: Tree>(f: impl Fn(&A) -> O, in_axes: impl Into<InAxes>) -
 /// let p = P { w: Tensor::from_vec(vec![1.0f32, 2.0], [2]) };
 /// let xs = Tensor::from_vec(vec![1.0f32, 0.0, 0.0, 3.0, 2.0, 2.0], [3, 2]);
 /// let per_example = vmap2(
-///     |p: &P, x: &Tensor| grad(|p: &P| (&p.w * x).sum(None, false).square())(p),
+///     |p: &P, x: &Tensor| grad(|p: &P| (&p.w * x).sum_all().square())(p),
 ///     vec![None, Some(0)],
 /// )(&p, &xs);
 /// assert_eq!(per_example.w.shape(), &[3, 2]); // one gradient per example
@@ -165,7 +165,7 @@ pub fn try_vmap2<A: Tree, B: Tree, O: Tree>(
 /// ```
 /// use wgrad::prelude::*;
 /// let opts = VmapOptions { in_axes: 1.into(), out_axes: 1.into(), ..Default::default() };
-/// let y = vmap_with(|x: &Tensor| x.sum(None, false).expand_dims(0), opts)(&Tensor::ones([4, 3]));
+/// let y = vmap_with(|x: &Tensor| x.sum_all().expand_dims(0), opts)(&Tensor::ones([4, 3]));
 /// assert_eq!(y.shape(), &[1, 3]);
 /// ```
 pub fn vmap_with<A: Tree, O: Tree>(f: impl Fn(&A) -> O, opts: VmapOptions) -> impl Fn(&A) -> O {

@@ -385,9 +385,27 @@ pub fn eval(e: &Sexp, args: &HashMap<String, Tensor>) -> Tensor {
                 "less" => x.less(&operands[1]),
                 "equal" => x.equal(&operands[1]),
                 "where" => where_(x, &operands[1], &operands[2]),
-                "sum" => x.sum(axes(), keepdims()),
-                "mean" => x.mean(axes(), keepdims()),
-                "max" => x.max(axes(), keepdims()),
+                "sum" => {
+                    if keepdims() {
+                        x.sum_keepdim(axes())
+                    } else {
+                        x.sum_axes(axes())
+                    }
+                }
+                "mean" => {
+                    if keepdims() {
+                        x.mean_keepdim(axes())
+                    } else {
+                        x.mean_axes(axes())
+                    }
+                }
+                "max" => {
+                    if keepdims() {
+                        x.max_keepdim(axes())
+                    } else {
+                        x.max_axes(axes())
+                    }
+                }
                 "reshape" => x.reshape(uints(&kw["shape"])),
                 "transpose" => x.transpose(uints(&kw["perm"])),
                 "broadcast_to" => x.broadcast_to(uints(&kw["shape"])),
@@ -410,10 +428,34 @@ pub fn eval(e: &Sexp, args: &HashMap<String, Tensor>) -> Tensor {
                 "round" => x.round(),
                 "sign" => x.sign(),
                 "clip" => x.clip(float(&kw["min"]), float(&kw["max"])),
-                "min" => x.min(axes(), keepdims()),
-                "prod" => x.prod(axes(), keepdims()),
-                "var" => x.var(axes(), keepdims()),
-                "std" => x.std(axes(), keepdims()),
+                "min" => {
+                    if keepdims() {
+                        x.min_keepdim(axes())
+                    } else {
+                        x.min_axes(axes())
+                    }
+                }
+                "prod" => {
+                    if keepdims() {
+                        x.prod_keepdim(axes())
+                    } else {
+                        x.prod_axes(axes())
+                    }
+                }
+                "var" => {
+                    if keepdims() {
+                        x.var_keepdim(axes())
+                    } else {
+                        x.var_axes(axes())
+                    }
+                }
+                "std" => {
+                    if keepdims() {
+                        x.std_keepdim(axes())
+                    } else {
+                        x.std_axes(axes())
+                    }
+                }
                 "argmax" => x.argmax(axis()),
                 "argmin" => x.argmin(axis()),
                 "cumsum" => x.cumsum(axis()),
@@ -577,6 +619,6 @@ impl Mlp {
     /// Mean squared error of `tanh(x·w1 + b1)·w2` against `y`.
     pub fn loss(&self, x: &Tensor, y: &Tensor) -> Tensor {
         let h = (x.matmul(&self.w1) + &self.b1).tanh();
-        (h.matmul(&self.w2) - y).square().mean(None, false)
+        (h.matmul(&self.w2) - y).square().mean_all()
     }
 }

@@ -107,9 +107,8 @@ impl Trainer {
         let shuffle = random::permutation(random::key(1).fold_in(epoch), n);
         let idx = shuffle.slice_axis(0, step * 64..(step + 1) * 64);
         let (x, y) = (data.x_train.take(&idx, 0), data.y_train.take(&idx, 0));
-        let loss_fn = |m: &Cnn| {
-            nn::softmax_cross_entropy_with_integer_labels(&m.forward(&x), &y).mean(None, false)
-        };
+        let loss_fn =
+            |m: &Cnn| nn::softmax_cross_entropy_with_integer_labels(&m.forward(&x), &y).mean_all();
         let (loss, g) = value_and_grad(loss_fn)(&self.model);
         self.model = self.opt.step(&self.model, &g, &mut self.state);
         wgrad::tree::realize(&[&self.model, &self.state, &loss]);

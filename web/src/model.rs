@@ -77,7 +77,7 @@ pub fn logits(p: &Mlp, x: &Tensor) -> Tensor {
 /// Binary cross-entropy with logits, averaged over the batch.
 pub fn loss(p: &Mlp, x: &Tensor, y: &Tensor) -> Tensor {
     let z = logits(p, x);
-    (z.softplus() - y * &z).mean(None, false)
+    (z.softplus() - y * &z).mean_all()
 }
 
 /// One SGD step: the new parameters and the loss before the step, all pending on the device.
@@ -115,7 +115,7 @@ pub fn rosenbrock_hessian(x: f32, y: f32) -> Tensor {
     let f = |v: &Tensor| {
         let a = v.slice([0], [1]);
         let b = v.slice([1], [2]);
-        ((1.0 - &a).square() + (b - a.square()).square() * 100.0).sum(None, false)
+        ((1.0 - &a).square() + (b - a.square()).square() * 100.0).sum_all()
     };
     jacfwd(jacrev(f))(&Tensor::from_vec(vec![x, y], [2]))
 }
