@@ -1,6 +1,7 @@
 //! Every primitive's rules, as a table (JAX's GradTestSpec): JVP against central finite
 //! differences, VJP against JVP (⟨ct, J·t⟩ = ⟨Jᵀ·ct, t⟩), second order the same way, and vmap
-//! against a loop over slices.
+//! against a loop over slices — two tests per row (`cargo test --test rules sin` runs the
+//! sine's).
 
 mod common;
 
@@ -308,80 +309,187 @@ fn args_of(s: &Spec, seed: u64) -> Vec<Tensor> {
         .collect()
 }
 
-#[test]
-fn jvp_vjp_and_second_order_match_finite_differences() {
-    common::setup();
-    let mut failures = vec![];
-    for s in table() {
-        let args = args_of(&s, 1);
-        // A scalar of the output keeps finite differences cheap: sum(f(x) * w) for a fixed w.
-        let out_shape = (s.f)(&args).shape().to_vec();
-        let w = input(&out_shape, -1.0, 1.0, 99);
-        let f = s.f;
-        let g = move |a: &[Tensor]| (f(a) * &w).sum_all();
-        if let Err(e) = check_grads(&g, &args, 2, &[Mode::Fwd, Mode::Rev], 2e-2) {
-            failures.push(format!("{}: {e}", s.name));
-        }
-        // Non-scalar output too, first order.
-        if let Err(e) = check_grads(|a: &[Tensor]| f(a), &args, 1, &[Mode::Fwd, Mode::Rev], 2e-2) {
-            failures.push(format!("{} (tensor output): {e}", s.name));
-        }
-    }
-    assert!(failures.is_empty(), "{failures:#?}");
+/// The table's row `name`.
+fn row(name: &str) -> Spec {
+    let name = name.trim_start_matches("r#");
+    table()
+        .into_iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no row {name} in the rules table"))
 }
 
-#[test]
-fn vmap_matches_a_loop_over_slices() {
+/// JVP, VJP and second order against finite differences, for a scalar of the output and for
+/// the output itself.
+fn check_derivatives(s: Spec) {
     common::setup();
-    let mut failures = vec![];
-    for s in table() {
-        let args = args_of(&s, 2);
-        let b = 3;
-        // Batch the first argument along a new axis 0, the others unbatched.
-        let slices: Vec<Tensor> = (0..b).map(|k| &args[0] * (1.0 + 0.1 * k as f32)).collect();
-        let batched = concat(
-            &slices.iter().map(|x| x.expand_dims(0)).collect::<Vec<_>>(),
-            0,
-        );
-        let mut axes = vec![Some(0)];
-        axes.extend(std::iter::repeat_n(None, args.len() - 1));
-        let mut vargs = vec![batched];
-        vargs.extend(args[1..].iter().cloned());
-        let f = s.f;
-        let got = vmap(|a: &Vec<Tensor>| f(a), axes)(&vargs);
-        for (k, x) in slices.iter().enumerate() {
-            let mut a = vec![x.clone()];
-            a.extend(args[1..].iter().cloned());
-            let want = f(&a).to_f32_vec();
-            let mut stop = got.shape().to_vec();
-            let mut start = vec![0; got.rank()];
-            start[0] = k;
-            stop[0] = k + 1;
-            let row = got.slice(start, stop).to_f32_vec();
-            if let Err(e) = common::close(&row, &want, 1e-5, 1e-5) {
-                failures.push(format!("{} example {k}: {e}", s.name));
-            }
-        }
-        // Batching along axis 1 of the first argument, with the batch moved to the end.
-        let moved = vargs[0].moveaxis(0, 1);
-        let mut margs = vec![moved];
-        margs.extend(args[1..].iter().cloned());
-        let mut axes1 = vec![Some(1)];
-        axes1.extend(std::iter::repeat_n(None, args.len() - 1));
-        let opts = VmapOptions {
-            in_axes: axes1.into(),
-            out_axes: (-1).into(),
-            axis_size: None,
-        };
-        let got1 = vmap_with(|a: &Vec<Tensor>| f(a), opts)(&margs);
-        if let Err(e) = common::close(
-            &got1.moveaxis(-1, 0).to_f32_vec(),
-            &got.to_f32_vec(),
-            1e-5,
-            1e-5,
-        ) {
-            failures.push(format!("{} (in_axes 1, out_axes -1): {e}", s.name));
+    let args = args_of(&s, 1);
+    // A scalar of the output keeps finite differences cheap: sum(f(x) * w) for a fixed w.
+    let out_shape = (s.f)(&args).shape().to_vec();
+    let w = input(&out_shape, -1.0, 1.0, 99);
+    let f = s.f;
+    let g = move |a: &[Tensor]| (f(a) * &w).sum_all();
+    if let Err(e) = check_grads(&g, &args, 2, &[Mode::Fwd, Mode::Rev], 2e-2) {
+        panic!("{}: {e}", s.name);
+    }
+    // Non-scalar output too, first order.
+    if let Err(e) = check_grads(|a: &[Tensor]| f(a), &args, 1, &[Mode::Fwd, Mode::Rev], 2e-2) {
+        panic!("{} (tensor output): {e}", s.name);
+    }
+}
+
+/// vmap against a loop over slices, batched along axis 0 and along axis 1 (out_axes -1).
+fn check_vmap(s: Spec) {
+    common::setup();
+    let args = args_of(&s, 2);
+    let b = 3;
+    // Batch the first argument along a new axis 0, the others unbatched.
+    let slices: Vec<Tensor> = (0..b).map(|k| &args[0] * (1.0 + 0.1 * k as f32)).collect();
+    let batched = concat(
+        &slices.iter().map(|x| x.expand_dims(0)).collect::<Vec<_>>(),
+        0,
+    );
+    let mut axes = vec![Some(0)];
+    axes.extend(std::iter::repeat_n(None, args.len() - 1));
+    let mut vargs = vec![batched];
+    vargs.extend(args[1..].iter().cloned());
+    let f = s.f;
+    let got = vmap(|a: &Vec<Tensor>| f(a), axes)(&vargs);
+    for (k, x) in slices.iter().enumerate() {
+        let mut a = vec![x.clone()];
+        a.extend(args[1..].iter().cloned());
+        let want = f(&a).to_f32_vec();
+        let mut stop = got.shape().to_vec();
+        let mut start = vec![0; got.rank()];
+        start[0] = k;
+        stop[0] = k + 1;
+        let row = got.slice(start, stop).to_f32_vec();
+        if let Err(e) = common::close(&row, &want, 1e-5, 1e-5) {
+            panic!("{} example {k}: {e}", s.name);
         }
     }
-    assert!(failures.is_empty(), "{failures:#?}");
+    // Batching along axis 1 of the first argument, with the batch moved to the end.
+    let moved = vargs[0].moveaxis(0, 1);
+    let mut margs = vec![moved];
+    margs.extend(args[1..].iter().cloned());
+    let mut axes1 = vec![Some(1)];
+    axes1.extend(std::iter::repeat_n(None, args.len() - 1));
+    let opts = VmapOptions {
+        in_axes: axes1.into(),
+        out_axes: (-1).into(),
+        axis_size: None,
+    };
+    let got1 = vmap_with(|a: &Vec<Tensor>| f(a), opts)(&margs);
+    if let Err(e) = common::close(
+        &got1.moveaxis(-1, 0).to_f32_vec(),
+        &got.to_f32_vec(),
+        1e-5,
+        1e-5,
+    ) {
+        panic!("{} (in_axes 1, out_axes -1): {e}", s.name);
+    }
+}
+
+/// One module per row of the table, with its two tests: `cargo test --test rules sin` runs
+/// the sine's.
+macro_rules! rule_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn derivatives() {
+                    super::check_derivatives(super::row(stringify!($name)));
+                }
+                #[test]
+                fn vmap() {
+                    super::check_vmap(super::row(stringify!($name)));
+                }
+            }
+        )*
+        /// The rows the macro made tests for.
+        const COVERED: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+rule_tests!(
+    neg,
+    exp,
+    log,
+    sin,
+    cos,
+    tanh,
+    sqrt,
+    abs,
+    sigmoid,
+    sign,
+    add,
+    sub,
+    mul,
+    div,
+    pow,
+    maximum,
+    minimum,
+    r#where,
+    sum,
+    sum_keepdims,
+    max,
+    reshape,
+    broadcast_to,
+    transpose,
+    slice,
+    pad,
+    concat,
+    matmul,
+    matmul_batched,
+    softmax,
+    logsumexp,
+    cast,
+    log1p,
+    expm1,
+    erf,
+    erfc,
+    erfinv,
+    gelu,
+    gelu_tanh,
+    silu,
+    softplus,
+    rsqrt,
+    floor_round,
+    clip,
+    min,
+    prod,
+    prod_all,
+    var_std,
+    cumsum,
+    cumsum_blocked,
+    log_softmax,
+    take,
+    take_tensor_2d,
+    take_along_axis,
+    one_hot_mix,
+    flip,
+    stack,
+    tril_triu,
+    squeeze_expand,
+    conv2d,
+    conv2d_stride_dilation,
+    conv2d_groups,
+    max_pool2d,
+    avg_pool2d,
+);
+
+#[test]
+fn every_row_of_the_table_has_its_tests() {
+    let rows: Vec<&str> = table().iter().map(|s| s.name).collect();
+    let covered: Vec<&str> = COVERED.iter().map(|n| n.trim_start_matches("r#")).collect();
+    for r in &rows {
+        assert!(
+            covered.contains(r),
+            "row {r} has no tests: add it to rule_tests!"
+        );
+    }
+    assert_eq!(
+        rows.len(),
+        covered.len(),
+        "a test names no row, or a row is repeated"
+    );
 }
