@@ -1,7 +1,7 @@
 //! The oracle: every case of every `*.json` in `$WGRAD_CONFORMANCE_DIR` (else
 //! `tests/data/conformance`), each check kind against JAX's float64 reference.
 
-mod common;
+use crate::common;
 
 use common::{Case, to_tensor};
 use std::io::Write;

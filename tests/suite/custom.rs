@@ -1,7 +1,7 @@
 //! custom_vjp, custom_jvp and checkpoint: the custom rule (not autodiff of the body) is what
 //! runs, under every transform and nesting; check_grads on correct rules; checkpoint's memory.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,7 +1,7 @@
 //! Every shape, axis and dtype mistake names the op and the shapes; failed calls change
 //! nothing; too-large tensors and a missing adapter say what is wrong.
 
-mod common;
+use crate::common;
 
 use wgrad::prelude::*;
 
@@ -115,9 +115,14 @@ fn no_adapter_says_what_to_install() {
         return;
     }
     // The child's stdout, run with one environment variable set.
+    // This test's name in its binary: its module path without the crate's name.
+    let name = match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::no_adapter_says_what_to_install"),
+        None => "no_adapter_says_what_to_install".to_string(),
+    };
     let child = |key: &str, value: &str| {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "no_adapter_says_what_to_install", "--nocapture"])
+            .args(["--exact", name.as_str(), "--nocapture"])
             .env("WGRAD_ERRORS_CHILD", "1")
             .env(key, value)
             .output()

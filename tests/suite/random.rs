@@ -4,7 +4,7 @@
 // The reference values are JAX's, as it prints them (more digits than an f32 holds).
 #![allow(clippy::excessive_precision)]
 
-mod common;
+use crate::common;
 
 use wgrad::random::{self, key};
 

@@ -2,7 +2,7 @@
 //! by naga before the device compiles it; an invalid one would fail these ops). Every kernel
 //! variant is also rendered and validated without a device by the `validation` unit tests.
 
-mod common;
+use crate::common;
 
 use wgrad::prelude::*;
 

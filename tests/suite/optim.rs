@@ -2,7 +2,7 @@
 //! (tests/data/optim_reference.json, made by tests/data/make_optim_reference.py), plus
 //! hand-computed steps, schedules and state handling.
 
-mod common;
+use crate::common;
 
 use common::{Json, close, parse_json};
 use wgrad::optim::{self, Optimizer};
@@ -29,7 +29,7 @@ fn loss(p: &Params) -> Tensor {
 }
 
 fn reference() -> Json {
-    parse_json(include_str!("data/optim_reference.json"))
+    parse_json(include_str!("../data/optim_reference.json"))
 }
 
 fn run(opt: &Optimizer, steps: usize) -> Vec<Vec<f32>> {

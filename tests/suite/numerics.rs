@@ -1,7 +1,7 @@
 //! Accuracy of the transcendental kernels against float64 host references, over sweeps that
 //! include the hard regions (tiny arguments, the tails).
 
-mod common;
+use crate::common;
 
 use wgrad::prelude::*;
 

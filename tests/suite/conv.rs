@@ -2,7 +2,7 @@
 //! configurations of stride, padding, dilation and groups; their derivatives by finite
 //! differences; vmap over the input and over the weights against a loop.
 
-mod common;
+use crate::common;
 
 use common::close;
 use wgrad::prelude::*;

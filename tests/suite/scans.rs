@@ -1,7 +1,7 @@
 //! cumsum at lengths that exercise the blocked scan (against float64 prefix sums), integer
 //! scans, prod with zeros, min, var and std against host formulas.
 
-mod common;
+use crate::common;
 
 use common::{assert_close, close};
 use wgrad::prelude::*;

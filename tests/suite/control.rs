@@ -1,7 +1,7 @@
 //! scan, fori_loop, while_loop, cond: values against hand-written loops, derivatives of every
 //! kind through them, bodies traced once.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

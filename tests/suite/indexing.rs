@@ -2,7 +2,7 @@
 //! scatter-add with repeated indices, index semantics on the device (wrap, clamp) and errors
 //! for host indices.
 
-mod common;
+use crate::common;
 
 use common::assert_close;
 use wgrad::prelude::*;

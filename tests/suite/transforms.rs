@@ -1,7 +1,7 @@
 //! The transforms: nesting without perturbation confusion, structured arguments, options,
 //! check_grads, and the errors each transform gives.
 
-mod common;
+use crate::common;
 
 use common::Mlp;
 use common::assert_close;

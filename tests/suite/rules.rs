@@ -1,9 +1,9 @@
 //! Every primitive's rules, as a table (JAX's GradTestSpec): JVP against central finite
 //! differences, VJP against JVP (⟨ct, J·t⟩ = ⟨Jᵀ·ct, t⟩), second order the same way, and vmap
-//! against a loop over slices — two tests per row (`cargo test --test rules sin` runs the
+//! against a loop over slices — two tests per row (`cargo test --test suite sin` runs the
 //! sine's).
 
-mod common;
+use crate::common;
 
 use wgrad::prelude::*;
 
@@ -389,7 +389,7 @@ fn check_vmap(s: Spec) {
     }
 }
 
-/// One module per row of the table, with its two tests: `cargo test --test rules sin` runs
+/// One module per row of the table, with its two tests: `cargo test --test suite sin` runs
 /// the sine's.
 macro_rules! rule_tests {
     ($($name:ident),* $(,)?) => {

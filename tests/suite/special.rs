@@ -1,7 +1,7 @@
 //! inf, -inf, NaN, ±0 and the values around them through every unary, binary and reduction
 //! op, compared with a host reference that follows IEEE (and JAX where IEEE leaves a choice).
 
-mod common;
+use crate::common;
 
 use wgrad::prelude::*;
 

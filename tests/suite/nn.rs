@@ -1,7 +1,7 @@
 //! nn against JAX: initialisers on the same keys, LayerNorm, causal attention and losses with
 //! their gradients (tests/data/nn_reference.json, made by tests/data/make_nn_reference.py).
 
-mod common;
+use crate::common;
 
 use common::{Json, close, json_tensor, parse_json, to_tensor as tensor};
 use wgrad::nn::{self, init};
@@ -9,7 +9,7 @@ use wgrad::prelude::*;
 use wgrad::random::key;
 
 fn reference() -> Json {
-    parse_json(include_str!("data/nn_reference.json"))
+    parse_json(include_str!("../data/nn_reference.json"))
 }
 
 /// The Python script's `det`: sin(0.7 k + phase) * 0.8.

@@ -1,7 +1,7 @@
 //! jit: traced once per signature, replayed with new arguments; the same values as calling
 //! the function directly, under transforms inside and outside.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

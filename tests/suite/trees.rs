@@ -1,6 +1,6 @@
 //! Tree utilities: paths, static fields, map/zip/fold, global norm.
 
-mod common;
+use crate::common;
 
 use wgrad::prelude::*;
 use wgrad::tree::{global_norm, named_leaves, size, try_tree_map2, zeros_like};

@@ -1,0 +1,26 @@
+//! The suite's tests that share nothing process-wide (no counters, no global policy, no
+//! environment), in one binary so that the suite links fewer programs. Each module is one
+//! topic; `cargo test --test suite rules::` runs one of them. Tests that read counters, set
+//! process-wide knobs or need a process of their own stay binaries of their own in `tests/`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod checkpoint;
+mod conformance;
+mod control;
+mod conv;
+mod custom;
+mod errors;
+mod indexing;
+mod jit;
+mod nn;
+mod numerics;
+mod optim;
+mod random;
+mod rules;
+mod scans;
+mod shaders;
+mod special;
+mod transforms;
+mod trees;
