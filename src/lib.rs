@@ -47,7 +47,7 @@ pub mod tree;
 
 pub use base::counters::{Counters, counters, reset_counters};
 pub use base::dtype::DType;
-pub use base::error::{Error, Result};
+pub use base::error::{Cause, Error, Result};
 pub use base::policy::{
     DebugOutput, MatmulKernel, Policy, policy, set_jacobian_chunk_bytes, set_matmul_kernel,
     set_policy, with_policy,

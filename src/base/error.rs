@@ -48,6 +48,21 @@ pub enum Error {
     },
     /// No usable GPU adapter, the device could not be created, or it refused work.
     Device(String),
+    /// The GPU (wgpu) reported an error: what wgrad was doing, and wgpu's error as the
+    /// [`source`](std::error::Error::source).
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// let e = wgrad::Error::wgpu("waiting for the GPU failed", &std::fmt::Error);
+    /// assert_eq!(e.to_string(), "device: waiting for the GPU failed: an error occurred when formatting an argument");
+    /// assert!(e.source().is_some());
+    /// ```
+    Wgpu {
+        /// What wgrad was doing.
+        msg: String,
+        /// The error wgpu returned (its text and its own causes).
+        cause: Cause,
+    },
     /// An operation on tensors of two devices.
     DeviceMismatch {
         /// The operation.
@@ -89,6 +104,7 @@ impl fmt::Display for Error {
             Error::DType { op, msg } => write!(f, "{op}: dtype error: {msg}"),
             Error::Transform { transform, msg } => write!(f, "{transform}: {msg}"),
             Error::Device(msg) => write!(f, "device: {msg}"),
+            Error::Wgpu { msg, cause } => write!(f, "device: {msg}: {cause}"),
             Error::DeviceMismatch { op, first, second } => write!(
                 f,
                 "{op}: operands on two devices, {first} and {second}; move one with `Tensor::to_device`"
@@ -101,7 +117,64 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Wgpu { cause, .. } => Some(cause),
+            _ => None,
+        }
+    }
+}
+
+impl Error {
+    /// A [`Error::Wgpu`]: `msg` says what failed, `cause` is the error wgpu returned.
+    pub fn wgpu(msg: impl Into<String>, cause: &dyn std::error::Error) -> Error {
+        Error::Wgpu {
+            msg: msg.into(),
+            cause: Cause::of(cause),
+        }
+    }
+}
+
+/// The error that caused an [`Error::Wgpu`]: wgpu's error as its text and chain of causes, so
+/// that [`Error`] stays `Clone`, `PartialEq`, `Send` and `Sync` (wgpu's errors are none of
+/// them).
+///
+/// ```
+/// use std::error::Error as _;
+/// let e = wgrad::Error::wgpu("mapping failed", &std::fmt::Error);
+/// let cause = e.source().unwrap();
+/// assert!(cause.to_string().contains("formatting"));
+/// assert!(cause.source().is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cause {
+    msg: String,
+    source: Option<Box<Cause>>,
+}
+
+impl Cause {
+    fn of(e: &dyn std::error::Error) -> Cause {
+        Cause {
+            msg: e.to_string(),
+            source: e.source().map(|s| Box::new(Cause::of(s))),
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// `Result` with wgrad's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;

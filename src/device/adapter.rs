@@ -82,7 +82,7 @@ async fn pick_adapter(
                 ..Default::default()
             })
             .await
-            .map_err(|e| Error::Device(format!("{INSTALL_HINT} ({e})")))
+            .map_err(|e| Error::wgpu(INSTALL_HINT, &e))
     }
 }
 
@@ -109,7 +109,7 @@ pub(crate) async fn create_gpu() -> Result<Gpu> {
             trace: wgpu::Trace::Off,
         })
         .await
-        .map_err(|e| Error::Device(format!("adapter {} refused a device: {e}", ainfo.name)))?;
+        .map_err(|e| Error::wgpu(format!("adapter {} refused a device", ainfo.name), &e))?;
     let info = describe(&ainfo, &limits, features);
     Ok(Gpu::new(device, queue, info))
 }

@@ -103,7 +103,7 @@ impl Gpu {
     /// (GL) this polls without blocking, taking wgrad's lock only for each poll, so that other
     /// threads' kernels can be compiled and submitted meanwhile.
     pub(crate) fn wait_idle(&self) -> Result<()> {
-        let failed = |e: wgpu::PollError| Error::Device(format!("waiting for the GPU failed: {e}"));
+        let failed = |e: wgpu::PollError| Error::wgpu("waiting for the GPU failed", &e);
         if !self.access.serializes() {
             self.device
                 .poll(wgpu::PollType::wait_indefinitely())

@@ -72,12 +72,12 @@ pub(crate) async fn read_bytes_async(t: &Tensor) -> Result<Vec<u8>> {
     g.wait_idle()?;
     rx.await
         .map_err(|_| crate::Error::Device("read-back callback never ran".into()))?
-        .map_err(|e| crate::Error::Device(format!("mapping the read-back buffer failed: {e}")))?;
+        .map_err(|e| crate::Error::wgpu("mapping the read-back buffer failed", &e))?;
     let _held = g.access.hold();
     let data = staging
         .slice(..)
         .get_mapped_range()
-        .map_err(|e| crate::Error::Device(format!("reading the mapped buffer failed: {e}")))?
+        .map_err(|e| crate::Error::wgpu("reading the mapped buffer failed", &e))?
         .to_vec();
     staging.unmap();
     // Destroyed here, still holding the device (GL).
@@ -282,9 +282,10 @@ fn refused(out_of_memory: wgpu::ErrorScopeGuard, validation: wgpu::ErrorScopeGua
     let oom = pollster::block_on(out_of_memory.pop());
     let invalid = pollster::block_on(validation.pop());
     match oom.or(invalid) {
-        Some(e) => Err(crate::Error::Device(format!(
-            "the device refused this realize's work (nothing was committed): {e}"
-        ))),
+        Some(e) => Err(crate::Error::wgpu(
+            "the device refused this realize's work (nothing was committed)",
+            &e,
+        )),
         None => Ok(()),
     }
 }
