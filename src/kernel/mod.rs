@@ -9,22 +9,100 @@ pub(crate) mod wgsl;
 use crate::memory::pool::Storage;
 use std::sync::Arc;
 
+/// A kernel template and its contract with the generated prelude: the names (constants,
+/// aliases, functions) it uses without defining them, declared once here. Rendering checks
+/// that the lowering defined each (`wg_store` and `wg_extra` the emitter always can), and a
+/// test checks that the list is complete for the template's text.
+pub(crate) struct Template {
+    /// For messages.
+    pub name: &'static str,
+    /// The WGSL text, from `shaders/`.
+    pub source: &'static str,
+    /// What the prelude must define.
+    pub needs: &'static [&'static str],
+}
+
 /// The kernel templates, each included once.
 pub(crate) mod templates {
+    use super::Template;
+
     /// Helpers every kernel may call (`wg_sin`, `wg_pow`, …).
     pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
     /// One invocation per output element of a fused elementwise group.
-    pub const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
+    pub const ELEMENTWISE: Template = Template {
+        name: "elementwise",
+        source: include_str!("../../shaders/elementwise.wgsl"),
+        needs: &["N", "result", "wg_extra", "wg_store"],
+    };
     /// A reduction, one invocation per output.
-    pub const REDUCE_THREAD: &str = include_str!("../../shaders/reduce_thread.wgsl");
+    pub const REDUCE_THREAD: Template = Template {
+        name: "reduce_thread",
+        source: include_str!("../../shaders/reduce_thread.wgsl"),
+        needs: &[
+            "OUTPUTS", "R", "combine", "finish", "identity", "src", "wg_store",
+        ],
+    };
     /// A reduction, one workgroup tree per (output, chunk).
-    pub const REDUCE_GROUP: &str = include_str!("../../shaders/reduce_group.wgsl");
+    pub const REDUCE_GROUP: Template = Template {
+        name: "reduce_group",
+        source: include_str!("../../shaders/reduce_group.wgsl"),
+        needs: &[
+            "Acc", "CHUNK", "CHUNKS", "OUTPUTS", "R", "combine", "finish", "identity", "src",
+            "wg_store",
+        ],
+    };
     /// Matmul through workgroup memory (GPUs).
-    pub const MATMUL_TILED: &str = include_str!("../../shaders/matmul_tiled.wgsl");
+    pub const MATMUL_TILED: Template = Template {
+        name: "matmul_tiled",
+        source: include_str!("../../shaders/matmul_tiled.wgsl"),
+        needs: &[
+            "CB",
+            "GROUPS",
+            "K",
+            "M",
+            "N",
+            "RB",
+            "load_a",
+            "load_b",
+            "store_value",
+            "wg_store",
+        ],
+    };
     /// Barrier-free matmul from vec4 reads (CPU adapters).
-    pub const MATMUL_DIRECT: &str = include_str!("../../shaders/matmul_direct.wgsl");
+    pub const MATMUL_DIRECT: Template = Template {
+        name: "matmul_direct",
+        source: include_str!("../../shaders/matmul_direct.wgsl"),
+        needs: &[
+            "CB",
+            "GROUPS",
+            "M",
+            "N",
+            "RB",
+            "ROWS",
+            "WG_X",
+            "WG_Y",
+            "mm_block",
+            "store_value",
+            "wg_store",
+        ],
+    };
     /// Inclusive scan along the last axis, one invocation per row.
-    pub const SCAN: &str = include_str!("../../shaders/scan.wgsl");
+    pub const SCAN: Template = Template {
+        name: "scan",
+        source: include_str!("../../shaders/scan.wgsl"),
+        needs: &["Acc", "L", "ROWS", "finish", "src", "wg_store"],
+    };
+
+    /// Every template, for the contract's test.
+    #[cfg(test)]
+    pub const ALL: [&Template; 6] = [
+        &ELEMENTWISE,
+        &REDUCE_THREAD,
+        &REDUCE_GROUP,
+        &MATMUL_TILED,
+        &MATMUL_DIRECT,
+        &SCAN,
+    ];
 }
 
 /// A buffer of the schedule: one that exists, or one to be allocated when the kernels run.
@@ -139,6 +217,136 @@ impl Kernel {
             origins: vec![],
             extra_outs: vec![],
             step,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::templates;
+    use std::collections::BTreeSet;
+
+    /// WGSL's keywords, types, attributes and built-in functions the templates use.
+    const WGSL: &[&str] = &[
+        "fn",
+        "let",
+        "var",
+        "const",
+        "if",
+        "else",
+        "for",
+        "return",
+        "loop",
+        "break",
+        "continue",
+        "while",
+        "struct",
+        "alias",
+        "true",
+        "false",
+        "u32",
+        "i32",
+        "f32",
+        "f16",
+        "bool",
+        "vec2",
+        "vec3",
+        "vec4",
+        "array",
+        "workgroup",
+        "private",
+        "storage",
+        "uniform",
+        "read",
+        "read_write",
+        "select",
+        "min",
+        "max",
+        "abs",
+        "sqrt",
+        "exp",
+        "log",
+        "floor",
+        "ceil",
+        "fma",
+        "dot",
+        "bitcast",
+        "workgroupBarrier",
+        "compute",
+        "workgroup_size",
+        "builtin",
+        "global_invocation_id",
+        "local_invocation_id",
+        "workgroup_id",
+        "num_workgroups",
+        "local_invocation_index",
+    ];
+
+    /// The names `source` uses without defining them: identifiers that are not WGSL's, not
+    /// declared in it (`fn`, `let`, `var`, `const`, `struct`, `alias`, parameters and fields),
+    /// not members after a `.`, and not `common.wgsl`'s helpers.
+    fn free_names(source: &str) -> BTreeSet<String> {
+        let helpers: BTreeSet<String> = templates::COMMON
+            .lines()
+            .filter_map(|l| l.strip_prefix("fn "))
+            .filter_map(|l| l.split('(').next())
+            .map(str::to_string)
+            .collect();
+        let text: String = source
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let chars: Vec<char> = text.chars().collect();
+        let mut tokens: Vec<(String, char, char)> = vec![]; // (name, char before, char after)
+        let mut k = 0;
+        while k < chars.len() {
+            if chars[k].is_ascii_alphabetic() || chars[k] == '_' {
+                let start = k;
+                while k < chars.len() && (chars[k].is_ascii_alphanumeric() || chars[k] == '_') {
+                    k += 1;
+                }
+                let before = chars[..start].iter().rev().find(|c| !c.is_whitespace());
+                let after = chars[k..].iter().find(|c| !c.is_whitespace());
+                let name: String = chars[start..k].iter().collect();
+                tokens.push((name, *before.unwrap_or(&' '), *after.unwrap_or(&' ')));
+            } else if chars[k].is_ascii_digit() {
+                while k < chars.len() && (chars[k].is_ascii_alphanumeric() || chars[k] == '.') {
+                    k += 1;
+                }
+            } else {
+                k += 1;
+            }
+        }
+        let mut defined = BTreeSet::new();
+        for (k, (name, _, after)) in tokens.iter().enumerate() {
+            let declares = ["fn", "let", "var", "const", "struct", "alias"];
+            if declares.contains(&name.as_str()) {
+                // `var<workgroup> x`: the declared name follows the address space.
+                let skip = if name == "var" && *after == '<' { 2 } else { 1 };
+                if let Some((d, _, _)) = tokens.get(k + skip) {
+                    defined.insert(d.clone());
+                }
+            }
+            if *after == ':' {
+                defined.insert(name.clone()); // a parameter, a field, a typed `let`
+            }
+        }
+        tokens
+            .into_iter()
+            .filter(|(name, before, _)| {
+                *before != '.' && *before != '@' && !WGSL.contains(&name.as_str())
+            })
+            .map(|(name, _, _)| name)
+            .filter(|name| !defined.contains(name) && !helpers.contains(name))
+            .collect()
+    }
+
+    #[test]
+    fn every_template_declares_exactly_the_names_it_needs_from_the_prelude() {
+        for t in templates::ALL {
+            let declared: BTreeSet<String> = t.needs.iter().map(|s| s.to_string()).collect();
+            assert_eq!(free_names(t.source), declared, "template {}", t.name);
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::base::policy::Policy;
 use crate::ir::op::Fusion;
 use crate::ir::tensor::Tensor;
 use crate::kernel::wgsl::{helpers_called, load_expr, param_expr};
-use crate::kernel::{BufRef, Kernel, Step};
+use crate::kernel::{BufRef, Kernel, Step, Template};
 use crate::prim::lower::{LowerCx, Lowered};
 use std::collections::HashMap;
 
@@ -282,21 +282,46 @@ impl<'a> Emitter<'a> {
         self.aliases.push(format!("alias {name} = {ty};"));
     }
 
-    /// The kernel: the prelude (for an output buffer of `out_dtype`) followed by `template`.
+    /// Whether the prelude defines `name` (a constant, an alias or a function the lowering
+    /// declared; the emitter's own `wg_store` and `wg_extra` always).
+    fn defines(&self, name: &str) -> bool {
+        let (c, a, f) = (
+            format!("const {name}:"),
+            format!("alias {name} ="),
+            format!("fn {name}("),
+        );
+        matches!(name, "wg_store" | "wg_extra")
+            || self.consts.iter().any(|d| d.starts_with(&c))
+            || self.aliases.iter().any(|d| d.starts_with(&a))
+            || self
+                .funcs
+                .iter()
+                .any(|d| d.starts_with(&f) || d.contains(&format!("\n{f}")))
+    }
+
+    /// The kernel: the prelude (for an output buffer of `out_dtype`) followed by `template`;
+    /// an internal error when the lowering did not define a name the template needs.
     pub fn finish(
         self,
-        template: &str,
+        template: &Template,
         label: impl Into<String>,
         out: BufRef,
         out_dtype: DType,
         out_elems: usize,
         groups: [u32; 3],
-    ) -> Kernel {
+    ) -> Result<Kernel> {
+        let label = label.into();
+        if let Some(missing) = template.needs.iter().find(|n| !self.defines(n)) {
+            return Err(internal(format!(
+                "kernel {label}: the {} template needs `{missing}`, which its lowering did not define",
+                template.name
+            )));
+        }
         let out_bytes = (out_elems * out_dtype.size()) as u64;
         let window_bytes = self.limits.window_bytes();
         let out_windows = out_bytes.div_ceil(window_bytes).max(1) as usize;
         let source = self.render(template, out_dtype, out_windows);
-        Kernel {
+        Ok(Kernel {
             source,
             inputs: self.bindings.iter().map(|b| b.buf.clone()).collect(),
             windows: self.bindings.iter().map(|b| b.windows).collect(),
@@ -305,13 +330,13 @@ impl<'a> Emitter<'a> {
             out_windows,
             window_bytes,
             groups,
-            label: label.into(),
+            label,
             inlined: self.inlined.iter().map(Tensor::id).collect(),
             params: self.params,
             origins: self.origins,
             extra_outs: vec![],
             step: Step::Dispatch,
-        }
+        })
     }
 
     /// The nodes computed inside this kernel so far.
@@ -324,7 +349,7 @@ impl<'a> Emitter<'a> {
         self.inlined.push(t.clone());
     }
 
-    fn render(&self, template: &str, out_dtype: DType, out_windows: usize) -> String {
+    fn render(&self, template: &Template, out_dtype: DType, out_windows: usize) -> String {
         let mut s = String::new();
         if self.f16 || out_dtype == DType::F16 {
             s += "enable f16;\n\n";
@@ -390,7 +415,7 @@ impl<'a> Emitter<'a> {
             s += "}\n\n";
         }
         // The further outputs of a multi-output kernel (`wg_extra` does nothing in others).
-        if template.contains("wg_extra(") {
+        if template.needs.contains(&"wg_extra") {
             s += "fn wg_extra(i: u32) {\n";
             for (k, n) in self.extra_elems.iter().enumerate() {
                 let k = k + 1;
@@ -404,10 +429,10 @@ impl<'a> Emitter<'a> {
         }
         s.push('\n');
         let funcs = self.funcs.join("\n\n");
-        s += &helpers_called(&format!("{funcs}\n{template}"));
+        s += &helpers_called(&format!("{funcs}\n{}", template.source));
         s += &funcs;
         s += "\n\n";
-        s += template;
+        s += template.source;
         s
     }
 }
@@ -427,5 +452,46 @@ pub(crate) fn view_buffer(t: &Tensor, placed: impl Fn(u64) -> Option<BufRef>) ->
             return None;
         }
         cur = cur.inputs().into_iter().next()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::templates;
+
+    #[test]
+    fn a_template_whose_prelude_lacks_a_name_it_needs_is_an_internal_error() {
+        let (computed, limits, policy) =
+            (HashMap::new(), Limits::webgpu_default(), Policy::from_env());
+        let bare = Emitter::new(&computed, &limits, &policy);
+        let Err(e) = bare.finish(
+            &templates::ELEMENTWISE,
+            "bare",
+            BufRef::None,
+            DType::F32,
+            4,
+            [1, 1, 1],
+        ) else {
+            panic!("an elementwise kernel without `N` or `result` rendered");
+        };
+        let msg = e.to_string();
+        assert!(matches!(e, Error::Internal(_)), "{msg}");
+        assert!(msg.contains("elementwise") && msg.contains("`N`"), "{msg}");
+        // With what the template needs, it renders, and the prelude has both.
+        let mut e = Emitter::new(&computed, &limits, &policy);
+        e.const_u32("N", 4).unwrap();
+        e.push_fn("fn result(i: u32) -> f32 {\n    return f32(i);\n}".into());
+        let k = e
+            .finish(
+                &templates::ELEMENTWISE,
+                "ok",
+                BufRef::None,
+                DType::F32,
+                4,
+                [1, 1, 1],
+            )
+            .unwrap();
+        assert!(k.source.contains("const N: u32 = 4u;") && k.source.contains("fn result("));
     }
 }

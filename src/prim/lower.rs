@@ -218,5 +218,5 @@ fn finish_pointwise(mut e: Emitter, node: &Tensor, out: BufRef, body: String) ->
     e.const_u32("N", n)?;
     let groups = grid_1d(n, 256, limits)?;
     let label = format!("{}+{}", node.op().name(), e.inlined().len() - 1);
-    Ok(e.finish(templates::ELEMENTWISE, label, out, node.dtype(), n, groups))
+    e.finish(&templates::ELEMENTWISE, label, out, node.dtype(), n, groups)
 }

@@ -233,9 +233,9 @@ impl Matmul {
         };
         e.note_inlined(node);
         let template = if direct {
-            templates::MATMUL_DIRECT
+            &templates::MATMUL_DIRECT
         } else {
-            templates::MATMUL_TILED
+            &templates::MATMUL_TILED
         };
         // One workgroup per (column block, row block, product), numbered flat and folded into
         // a 2-D grid: no dimension exceeds the device's limit, however wide or batched.
@@ -257,7 +257,7 @@ impl Matmul {
             result.dtype(),
             batch * m * n,
             grid,
-        ));
+        )?);
         Ok(kernels)
     }
 }

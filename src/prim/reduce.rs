@@ -223,13 +223,13 @@ impl Reduce {
         e.note_inlined(node);
         let groups = cx.grid(outputs * chunks * 256, 256)?;
         let first = e.finish(
-            templates::REDUCE_GROUP,
+            &templates::REDUCE_GROUP,
             format!("{}_chunks", self.name()),
             dest.clone(),
             dest_dtype,
             outputs * chunks,
             groups,
-        );
+        )?;
         if chunks == 1 {
             return Ok(vec![first]);
         }
@@ -255,14 +255,14 @@ impl Reduce {
     ) -> Result<Kernel> {
         self.declare(&mut e, acc_dtype(node.dtype()), node.dtype(), outputs, r)?;
         let groups = cx.grid(outputs, 256)?;
-        Ok(e.finish(
-            templates::REDUCE_THREAD,
+        e.finish(
+            &templates::REDUCE_THREAD,
             self.name(),
             out,
             node.dtype(),
             outputs,
             groups,
-        ))
+        )
     }
 
     /// The prelude a reduction template names: sizes, `Acc`, `identity`, `combine`, `finish`.

@@ -53,13 +53,13 @@ impl Primitive for Cumsum {
         e.note_inlined(node);
         let groups = cx.grid(rows, 64)?;
         Ok(Lowered::Kernels(vec![e.finish(
-            templates::SCAN,
+            &templates::SCAN,
             "cumsum",
             cx.out(),
             node.dtype(),
             numel(node.shape()),
             groups,
-        )]))
+        )?]))
     }
     fn jvp(&self, _: &[Tensor], _: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
         t[0].as_ref().map(cumsum_p).transpose()
