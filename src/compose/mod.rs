@@ -267,7 +267,11 @@ impl Tensor {
     /// assert!(wgrad::Tensor::zeros([2]).try_logsumexp(2).is_err());
     /// ```
     pub fn try_logsumexp(&self, axis: isize) -> Result<Tensor> {
+        // The shift is the max where it is finite, else 0 (as JAX): all −inf gives
+        // log(0) = −inf, not −inf − −inf = NaN; a +inf or a NaN passes through the sum.
         let m = self.try_max_keepdim(axis)?.stop_gradient();
+        let finite = m.abs().less(&Tensor::scalar(f32::INFINITY));
+        let m = try_where(&finite, &m, &m.zeros_like())?;
         let s = (self - &m).exp().try_sum_keepdim(axis)?.log() + m;
         s.try_sum_axes(axis) // drops the size-1 axis
     }

@@ -341,8 +341,24 @@ pub(crate) fn pad_lo_hi(x: &Tensor, lo: &[usize], hi: &[usize]) -> Result<Tensor
         );
     }
     let shape: Vec<usize> = (0..x.rank())
-        .map(|k| lo[k] + x.shape()[k] + hi[k])
-        .collect();
+        .map(|k| {
+            lo[k]
+                .checked_add(x.shape()[k])
+                .and_then(|n| n.checked_add(hi[k]))
+        })
+        .collect::<Option<_>>()
+        .map_or_else(
+            || {
+                shape_err(
+                    "pad",
+                    format!(
+                        "padding lo {lo:?}, hi {hi:?} of shape {:?} overflows the size of an axis",
+                        x.shape()
+                    ),
+                )
+            },
+            Ok,
+        )?;
     pad_p(x, lo, &shape)
 }
 

@@ -172,3 +172,15 @@ fn a_rule_that_refuses_is_an_error_from_every_try_transform_not_a_panic() {
     let (_, t) = wgrad::try_jvp(f, &x, &Tensor::ones([2]), Default::default()).unwrap();
     assert_eq!(t.item(), 8.0);
 }
+
+#[test]
+fn padding_whose_size_overflows_is_an_error_not_a_wrapped_shape() {
+    common::setup();
+    let x = Tensor::ones([3]);
+    let e = x.try_pad([usize::MAX], [0]).unwrap_err().to_string();
+    assert!(e.contains("pad") && e.contains("overflow"), "{e}");
+    let e = x.try_pad([1], [usize::MAX - 2]).unwrap_err().to_string();
+    assert!(e.contains("pad") && e.contains("overflow"), "{e}");
+    // In range it pads.
+    assert_eq!(x.try_pad([1], [2]).unwrap().shape(), &[6]);
+}

@@ -171,3 +171,25 @@ fn special_values() {
     let erfc = x.erfc().to_vec::<f32>();
     assert_eq!((erfc[3], erfc[4]), (0.0, 2.0));
 }
+
+#[test]
+fn logsumexp_of_infinities_is_what_jax_gives() {
+    common::setup();
+    let inf = f32::INFINITY;
+    let lse = |v: Vec<f32>| Tensor::from_vec(v.clone(), [v.len()]).logsumexp(0).item();
+    // All −inf: log(0) = −inf (the max shift must not make it −inf − −inf = NaN).
+    assert_eq!(lse(vec![-inf, -inf]), -inf);
+    // A +inf element: +inf; −inf beside finite values contributes nothing.
+    assert_eq!(lse(vec![inf, 1.0]), inf);
+    assert!((lse(vec![-inf, 0.0, 0.0]) - 2f32.ln()).abs() < 1e-6);
+    // NaN propagates.
+    assert!(lse(vec![f32::NAN, 1.0]).is_nan());
+    // Along an axis, one row of −infs beside a finite row.
+    let x = Tensor::from_vec(vec![-inf, -inf, 0.0, 0.0], [2, 2]);
+    let v = x.logsumexp(1).to_vec::<f32>();
+    assert_eq!(v[0], -inf);
+    assert!((v[1] - 2f32.ln()).abs() < 1e-6);
+    // The gradient of a finite row is the softmax, untouched by the fix.
+    let g = grad(|x: &Tensor| x.logsumexp(0))(&Tensor::from_vec(vec![0.0f32, 0.0], [2]));
+    assert_eq!(g.to_vec::<f32>(), vec![0.5, 0.5]);
+}
