@@ -54,8 +54,22 @@ pub(crate) fn read_bytes(t: &Tensor) -> Result<Vec<u8>> {
     pollster::block_on(read_bytes_async(t))
 }
 
-/// Realizes `t` and reads its bytes back without blocking the thread.
+/// Realizes `t` and reads its bytes back without blocking the thread. Refused while staged
+/// code is traced (inside `jit`, `vmap` or a loop body): the value there stands for other
+/// values, so a decision made from it would be frozen into the trace (JAX raises a
+/// concretization error there too).
 pub(crate) async fn read_bytes_async(t: &Tensor) -> Result<Vec<u8>> {
+    if crate::ir::trace::is_staged() {
+        return crate::base::error::transform_err(
+            "jit/vmap",
+            format!(
+                "reading a tensor of shape {:?} on the host while tracing jit, vmap or a loop \
+                 body: its value stands for other inputs', so a decision made from it would be \
+                 frozen into the trace; decide with `where_` or `cond` instead, or read outside",
+                t.shape()
+            ),
+        );
+    }
     let done = run(std::slice::from_ref(t), true)?;
     let (staging, bytes) = done
         .staging

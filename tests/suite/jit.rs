@@ -114,3 +114,59 @@ fn a_jitted_step_in_a_loop_matches_the_direct_loop() {
     }
     close(&v(&w), &v(&w_direct), 1e-6, 1e-6).unwrap();
 }
+
+#[test]
+fn a_host_read_while_staged_is_an_error_not_a_frozen_branch() {
+    common::setup();
+    // A branch on a value read on the host: under jit it would be decided once, at the first
+    // call, and silently replayed for every later input.
+    let f = jit(|x: &Tensor| {
+        if x.sum_all().item() > 0.0 {
+            x * 1.0
+        } else {
+            x * -2.0
+        }
+    });
+    let run = |v: f32| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            f(&Tensor::from_vec(vec![v; 2], [2])).to_vec::<f32>()
+        }))
+    };
+    for v in [1.0f32, -1.0] {
+        match run(v) {
+            Ok(out) => panic!("jit read a value on the host and returned {out:?} for {v}"),
+            Err(p) => {
+                let msg = p.downcast_ref::<String>().cloned().unwrap_or_default();
+                assert!(msg.contains("host") && msg.contains("jit"), "{msg}");
+            }
+        }
+    }
+    // The fallible read returns the error (inside vmap too); outside, reads work as ever.
+    let inside = std::cell::RefCell::new(None);
+    let _ = vmap(
+        |x: &Tensor| {
+            *inside.borrow_mut() = Some(x.try_to_vec::<f32>());
+            x * 2.0
+        },
+        0,
+    )(&Tensor::ones([3, 2]));
+    let read = inside.borrow_mut().take().expect("the function ran");
+    assert!(read.is_err(), "a read inside vmap gave {read:?}");
+    assert_eq!(Tensor::ones([2]).sum_all().item(), 2.0);
+    // Branching with `cond` or `where_` is how it is done.
+    let g = jit(|x: &Tensor| {
+        where_(
+            &x.sum_all().greater(&Tensor::scalar(0.0)),
+            &(x * 1.0),
+            &(x * -2.0),
+        )
+    });
+    assert_eq!(
+        g(&Tensor::from_vec(vec![1.0f32; 2], [2])).to_vec::<f32>(),
+        vec![1.0, 1.0]
+    );
+    assert_eq!(
+        g(&Tensor::from_vec(vec![-1.0f32; 2], [2])).to_vec::<f32>(),
+        vec![2.0, 2.0]
+    );
+}
