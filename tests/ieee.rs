@@ -305,3 +305,34 @@ fn no_compiler_folds_x_minus_x_or_x_times_zero() {
     let e = (x.exp() - x.exp()).to_vec::<f32>();
     assert!(e[0].is_nan() && e[2].is_nan() && e[3] == 0.0, "{e:?}");
 }
+
+#[test]
+fn empty_tensors_with_a_huge_dimension_give_empty_results_or_clear_errors() {
+    common::setup();
+    // [2^33, 0]: no elements, but one dimension past 32-bit indices.
+    let x = Tensor::try_from_slice::<f32>(&[], [1 << 33, 0]).unwrap();
+    let empty = |r: wgrad::Result<Tensor>, what: &str| match r {
+        Ok(y) => {
+            let n = y.numel();
+            match y.try_to_vec::<f32>() {
+                Ok(v) => assert_eq!(v.len(), n, "{what}"),
+                Err(e) => assert!(!e.to_string().contains("internal"), "{what}: {e}"),
+            }
+        }
+        Err(e) => assert!(!e.to_string().contains("internal"), "{what}: {e}"),
+    };
+    let run = |what: &str, f: &dyn Fn() -> wgrad::Result<Tensor>| {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        match r {
+            Ok(r) => empty(r, what),
+            Err(_) => panic!("{what} panicked"),
+        }
+    };
+    run("exp", &|| x.try_exp());
+    run("sum over the huge axis", &|| x.try_sum_axes(0));
+    run("max over the huge axis", &|| x.try_max_axes(0));
+    run("mean over the huge axis", &|| x.try_mean_axes(0));
+    run("transpose", &|| x.try_transpose([1, 0]).map(|t| t * 2.0));
+    run("matmul over the huge axis", &|| x.try_mt()?.try_matmul(&x));
+    assert_eq!(x.try_sum_axes(0).unwrap().shape(), &[0]);
+}

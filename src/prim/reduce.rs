@@ -176,6 +176,8 @@ impl Reduce {
         let kept_shape: Vec<usize> = kept.iter().map(|&a| in_shape[a]).collect();
         let red_shape: Vec<usize> = self.axes.iter().map(|&a| in_shape[a]).collect();
         let (outputs, r) = (numel(&kept_shape), numel(&red_shape));
+        // No outputs, nothing to reduce (the reduced axes may still be huge).
+        let r = if outputs == 0 { 0 } else { r };
         let acc = acc_dtype(node.dtype());
         let mut e = cx.kernel();
         let v = e.value_fn(x)?;
@@ -210,7 +212,7 @@ impl Reduce {
         // invocation loops more than 16,384 times.
         let chunks = r
             .div_ceil(4096)
-            .clamp(1, 128usize.div_ceil(outputs).max(1))
+            .clamp(1, 128usize.div_ceil(outputs.max(1)).max(1))
             .max(r.div_ceil(256 * 16_384));
         let (dest, dest_dtype) = if chunks == 1 {
             (cx.out(), node.dtype())
