@@ -57,6 +57,9 @@ where
         let args = a.leaves();
         let (y, res) = fwd(a);
         let residuals = res.leaves();
+        let mut outs = vec![y.clone()];
+        outs.extend(residuals.iter().cloned());
+        or_panic(refuse_closures("custom_vjp", &outs, &args));
         let arg_template = a.rebuild(args.clone());
         let bwd = bwd.clone();
         let flat = move |xs: &[Tensor]| {
@@ -104,6 +107,11 @@ where
     move |a: &A| {
         let args = a.leaves();
         let y = f(a);
+        or_panic(refuse_closures(
+            "custom_jvp",
+            std::slice::from_ref(&y),
+            &args,
+        ));
         let n = args.len();
         let template = a.rebuild(args.clone());
         let jvp = jvp.clone();
@@ -141,6 +149,11 @@ where
     move |a: &A| {
         let args = a.leaves();
         let y = f(a);
+        or_panic(refuse_closures(
+            "checkpoint",
+            std::slice::from_ref(&y),
+            &args,
+        ));
         let template = a.rebuild(args.clone());
         let f = f.clone();
         let flat = move |xs: &[Tensor]| vec![f(&template.rebuild(xs.to_vec()))];
@@ -150,6 +163,39 @@ where
         };
         or_panic(custom_node(rule, &y, &args, &[]))
     }
+}
+
+/// An error when `outs` (a custom function's output and residuals) depend, other than through
+/// its `args`, on a tensor an enclosing transform differentiates: the rule would lose that
+/// derivative (a silent zero; JAX raises `UnexpectedTracerError`), so the function must take
+/// the tensor as an argument.
+fn refuse_closures(kind: &'static str, outs: &[Tensor], args: &[Tensor]) -> Result<()> {
+    if !crate::ir::trace::differentiating_any() {
+        return Ok(());
+    }
+    let stop: std::collections::HashSet<u64> = args.iter().map(Tensor::id).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = outs.to_vec();
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n.id()) || stop.contains(&n.id()) {
+            continue;
+        }
+        if crate::ir::trace::differentiated_leaf(n.id()) {
+            return crate::base::error::transform_err(
+                kind,
+                format!(
+                    "the function closes over a tensor of shape {:?} that an enclosing grad, jvp \
+                     or vjp differentiates, whose derivative its rule would lose; pass that \
+                     tensor as an argument instead",
+                    n.shape()
+                ),
+            );
+        }
+        if !n.is_realized() {
+            stack.extend(n.inputs());
+        }
+    }
+    Ok(())
 }
 
 /// The node `y` with rule `rule` over `args` (and `residuals`).

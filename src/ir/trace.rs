@@ -52,3 +52,34 @@ pub(crate) fn staged<R>(f: impl FnOnce() -> R) -> R {
 pub(crate) fn is_staged() -> bool {
     STAGED.with(|d| d.get() > 0)
 }
+
+thread_local! {
+    /// The leaves of the enclosing differentiating transforms (jvp, vjp and what is built on
+    /// them), innermost last, by id.
+    static LEAVES: std::cell::RefCell<Vec<Vec<u64>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+struct LeavesGuard;
+
+impl Drop for LeavesGuard {
+    fn drop(&mut self) {
+        LEAVES.with(|l| l.borrow_mut().pop());
+    }
+}
+
+/// Runs `f` as traced code that differentiates with respect to `leaves` (panic-safe).
+pub(crate) fn differentiating<R>(leaves: &[crate::ir::tensor::Tensor], f: impl FnOnce() -> R) -> R {
+    LEAVES.with(|l| l.borrow_mut().push(leaves.iter().map(|t| t.id()).collect()));
+    let _guard = LeavesGuard;
+    traced(f)
+}
+
+/// Whether some transform on this thread is differentiating with respect to node `id`.
+pub(crate) fn differentiated_leaf(id: u64) -> bool {
+    LEAVES.with(|l| l.borrow().iter().any(|ids| ids.contains(&id)))
+}
+
+/// Whether a differentiating transform is tracing on this thread.
+pub(crate) fn differentiating_any() -> bool {
+    LEAVES.with(|l| !l.borrow().is_empty())
+}

@@ -5,7 +5,6 @@
 use crate::base::error::{Result, transform_err};
 use crate::ir::graph::between;
 use crate::ir::tensor::Tensor;
-use crate::ir::trace::traced;
 use std::collections::HashMap;
 
 /// Checks that tangents match primals in number, shape and dtype.
@@ -78,7 +77,7 @@ pub(crate) fn jvp_flat(
 ) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
     check_tangents("jvp", primals, tangents)?;
     let leaves: Vec<Tensor> = primals.iter().map(|p| p.alias()).collect();
-    let outs = traced(|| f(&leaves));
+    let outs = crate::ir::trace::differentiating(&leaves, || f(&leaves));
     let touts = push_tangents(&leaves, tangents, &outs)?
         .into_iter()
         .zip(&outs)

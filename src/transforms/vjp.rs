@@ -6,7 +6,6 @@
 use crate::base::error::{Result, transform_err};
 use crate::ir::graph::between;
 use crate::ir::tensor::Tensor;
-use crate::ir::trace::traced;
 use std::collections::{HashMap, HashSet};
 
 /// A pullback on flat lists of tensors.
@@ -145,7 +144,7 @@ pub(crate) fn vjp_flat(
     create_graph: bool,
 ) -> (Vec<Tensor>, FlatPullback) {
     let leaves: Vec<Tensor> = primals.iter().map(|p| p.alias()).collect();
-    let outs = traced(|| f(&leaves));
+    let outs = crate::ir::trace::differentiating(&leaves, || f(&leaves));
     let pb = FlatPullback::new(leaves, outs.clone(), create_graph);
     (outs, pb)
 }

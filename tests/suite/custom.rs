@@ -165,3 +165,74 @@ fn checkpoint_matches_plain_autodiff_everywhere() {
     )(&xs);
     close(&v(&per_c), &v(&per_p), 1e-5, 1e-5).unwrap();
 }
+
+#[test]
+fn a_custom_function_closing_over_a_differentiated_tensor_is_refused_not_a_silent_zero() {
+    common::setup();
+    let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [4]);
+    let w0 = Tensor::from_vec(vec![0.5f32, -0.25, 1.0, -0.5], [4]);
+    let message = |r: std::thread::Result<Tensor>| match r {
+        Ok(g) => panic!("a gradient of {:?} through a closure", g.to_vec::<f32>()),
+        Err(p) => p.downcast_ref::<String>().cloned().unwrap_or_default(),
+    };
+    // Each gave [0, 0, 0, 0] for d/dw sum(sin(x * w)) = x * cos(x * w).
+    let through_checkpoint = std::panic::catch_unwind(|| {
+        grad(|w: &Tensor| {
+            let w = w.clone();
+            checkpoint(move |x: &Tensor| (x * &w).sin())(&x).sum_all()
+        })(&w0)
+    });
+    let through_jvp = std::panic::catch_unwind(|| {
+        grad(|w: &Tensor| {
+            let w = w.clone();
+            let f = custom_jvp(
+                move |x: &Tensor| (x * &w).sin(),
+                |x: &Tensor, t: &Tensor| t * x.cos(),
+            );
+            f(&x).sum_all()
+        })(&w0)
+    });
+    let through_vjp = std::panic::catch_unwind(|| {
+        grad(|w: &Tensor| {
+            let w = w.clone();
+            let f = custom_vjp(
+                move |x: &Tensor| ((x * &w).sin(), x.clone()),
+                |r: &Tensor, ct: &Tensor| ct * r.cos(),
+            );
+            f(&x).sum_all()
+        })(&w0)
+    });
+    for (kind, r) in [
+        ("checkpoint", through_checkpoint),
+        ("custom_jvp", through_jvp),
+        ("custom_vjp", through_vjp),
+    ] {
+        let msg = message(r);
+        assert!(
+            msg.contains(kind) && msg.contains("argument"),
+            "{kind}: {msg}"
+        );
+    }
+    // Passing the tensor as an argument differentiates it (here with checkpoint).
+    let g = grad(|w: &Tensor| {
+        checkpoint(|a: &(Tensor, Tensor)| (&a.0 * &a.1).sin())(&(x.clone(), w.clone())).sum_all()
+    })(&w0)
+    .to_vec::<f32>();
+    let want: Vec<f32> = (0..4)
+        .map(|i| {
+            let (a, b) = ([1.0f32, 2.0, 3.0, 4.0][i], [0.5f32, -0.25, 1.0, -0.5][i]);
+            a * (a * b).cos()
+        })
+        .collect();
+    assert!(
+        common::close(&g, &want, 1e-5, 1e-6).is_ok(),
+        "{g:?} vs {want:?}"
+    );
+    // Closing over a constant (not differentiated) is fine.
+    let c = Tensor::from_vec(vec![2.0f32; 4], [4]);
+    let f = checkpoint(move |x: &Tensor| x * &c);
+    assert_eq!(
+        grad(|x: &Tensor| f(x).sum_all())(&x).to_vec::<f32>(),
+        vec![2.0; 4]
+    );
+}
