@@ -66,18 +66,21 @@ where
             let (rs, ct) = xs.split_at(xs.len() - 1);
             let r = res.rebuild(rs.to_vec());
             let g = bwd(&r, &ct[0]).leaves();
-            assert_eq!(
-                g.len(),
-                arg_template.leaves().len(),
-                "custom_vjp: bwd returned {} cotangents for {} argument leaves",
-                g.len(),
-                arg_template.leaves().len()
-            );
-            g
+            let want = arg_template.leaves().len();
+            if g.len() != want {
+                return crate::base::error::transform_err(
+                    "custom_vjp",
+                    format!(
+                        "bwd returned {} cotangents for {want} argument leaves",
+                        g.len()
+                    ),
+                );
+            }
+            Ok(g)
         };
         let rule = Rule::Vjp {
             args: args.len(),
-            bwd: FlatFn::new(flat),
+            bwd: FlatFn::fallible(flat),
         };
         or_panic(custom_node(rule, &y, &args, &residuals))
     }

@@ -236,3 +236,25 @@ fn a_custom_function_closing_over_a_differentiated_tensor_is_refused_not_a_silen
         vec![2.0; 4]
     );
 }
+
+#[test]
+fn a_bwd_returning_the_wrong_number_of_cotangents_is_an_error_from_try_transforms() {
+    common::setup();
+    // Two argument leaves, one cotangent: an error from the try_ form, not a panic.
+    let f = custom_vjp(
+        |a: &Vec<Tensor>| ((&a[0] * &a[1]).sum_all(), ()),
+        |_: &(), ct: &Tensor| vec![ct.clone()],
+    );
+    let args = vec![Tensor::ones([2]), Tensor::ones([2])];
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wgrad::try_value_and_grad_aux(|a: &Vec<Tensor>| (f(a), ()), Default::default())(&args)
+    }));
+    let msg = match r.expect("try_value_and_grad_aux panicked") {
+        Ok(_) => panic!("a gradient from a bwd of the wrong arity"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        msg.contains("custom_vjp") && msg.contains("1 cotangents for 2"),
+        "{msg}"
+    );
+}
