@@ -2,7 +2,6 @@
 //! llvmpipe (`WGRAD_BACKEND` and `WGRAD_ADAPTER` choose), and what wgrad reports of it.
 
 use crate::base::error::{Error, Result};
-use crate::device::{DeviceInfo, Gpu};
 
 fn backend_from_env() -> Result<Option<wgpu::Backends>> {
     let Ok(v) = std::env::var("WGRAD_BACKEND") else {
@@ -86,7 +85,8 @@ async fn pick_adapter(
     }
 }
 
-pub(crate) async fn create_gpu() -> Result<Gpu> {
+/// A device and queue on the best adapter, and what wgrad reports of them.
+pub(crate) async fn create_gpu() -> Result<(wgpu::Device, wgpu::Queue, DeviceInfo)> {
     let backends = backend_from_env()?.unwrap_or(wgpu::Backends::all());
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = backends;
@@ -111,7 +111,7 @@ pub(crate) async fn create_gpu() -> Result<Gpu> {
         .await
         .map_err(|e| Error::wgpu(format!("adapter {} refused a device", ainfo.name), &e))?;
     let info = describe(&ainfo, &limits, features);
-    Ok(Gpu::new(device, queue, info))
+    Ok((device, queue, info))
 }
 
 /// What wgrad reports of a device made from `adapter` with `limits` and `features`.
@@ -134,5 +134,54 @@ pub(crate) fn describe(
         max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
         shader_f16: features.contains(wgpu::Features::SHADER_F16),
         min_uniform_buffer_offset_alignment: limits.min_uniform_buffer_offset_alignment,
+    }
+}
+
+/// What wgrad runs on: the adapter and the limits requested from it.
+///
+/// ```
+/// let info = wgrad::device_info();
+/// println!("{} ({}, {})", info.name, info.backend, info.device_type);
+/// assert!(info.max_storage_buffer_binding_size > 0);
+/// ```
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    /// Adapter name, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)`.
+    pub name: String,
+    /// Backend: `vulkan`, `gl`, `metal`, `dx12` or `webgpu`.
+    pub backend: String,
+    /// `DiscreteGpu`, `IntegratedGpu`, `Cpu`, …
+    pub device_type: String,
+    /// Driver name and version as the adapter reports them.
+    pub driver: String,
+    /// Largest buffer, in bytes.
+    pub max_buffer_size: u64,
+    /// Largest storage-buffer binding, in bytes.
+    pub max_storage_buffer_binding_size: u64,
+    /// Storage buffers one compute shader may bind.
+    pub max_storage_buffers_per_shader_stage: u32,
+    /// Workgroups per dispatch dimension.
+    pub max_compute_workgroups_per_dimension: u32,
+    /// Invocations per workgroup.
+    pub max_compute_invocations_per_workgroup: u32,
+    /// Whether `f16` tensors are available (`shader-f16`).
+    pub shader_f16: bool,
+    /// Alignment of uniform buffer offsets, in bytes.
+    pub min_uniform_buffer_offset_alignment: u32,
+}
+
+impl std::fmt::Display for DeviceInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} [{}, {}] max_buffer={} max_storage_binding={} storage_buffers/stage={} f16={}",
+            self.name,
+            self.backend,
+            self.device_type,
+            self.max_buffer_size,
+            self.max_storage_buffer_binding_size,
+            self.max_storage_buffers_per_shader_stage,
+            self.shader_f16
+        )
     }
 }

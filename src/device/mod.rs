@@ -8,6 +8,7 @@ pub(crate) mod pipelines;
 
 use crate::base::error::{Error, Result};
 use crate::base::limits::Limits;
+pub use crate::device::adapter::DeviceInfo;
 use crate::device::adapter::{create_gpu, describe};
 use crate::device::pipelines::PipelineCache;
 use crate::memory::access::AccessLock;
@@ -16,55 +17,6 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
-
-/// What wgrad runs on: the adapter and the limits requested from it.
-///
-/// ```
-/// let info = wgrad::device_info();
-/// println!("{} ({}, {})", info.name, info.backend, info.device_type);
-/// assert!(info.max_storage_buffer_binding_size > 0);
-/// ```
-#[derive(Debug, Clone)]
-pub struct DeviceInfo {
-    /// Adapter name, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)`.
-    pub name: String,
-    /// Backend: `vulkan`, `gl`, `metal`, `dx12` or `webgpu`.
-    pub backend: String,
-    /// `DiscreteGpu`, `IntegratedGpu`, `Cpu`, …
-    pub device_type: String,
-    /// Driver name and version as the adapter reports them.
-    pub driver: String,
-    /// Largest buffer, in bytes.
-    pub max_buffer_size: u64,
-    /// Largest storage-buffer binding, in bytes.
-    pub max_storage_buffer_binding_size: u64,
-    /// Storage buffers one compute shader may bind.
-    pub max_storage_buffers_per_shader_stage: u32,
-    /// Workgroups per dispatch dimension.
-    pub max_compute_workgroups_per_dimension: u32,
-    /// Invocations per workgroup.
-    pub max_compute_invocations_per_workgroup: u32,
-    /// Whether `f16` tensors are available (`shader-f16`).
-    pub shader_f16: bool,
-    /// Alignment of uniform buffer offsets, in bytes.
-    pub min_uniform_buffer_offset_alignment: u32,
-}
-
-impl std::fmt::Display for DeviceInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} [{}, {}] max_buffer={} max_storage_binding={} storage_buffers/stage={} f16={}",
-            self.name,
-            self.backend,
-            self.device_type,
-            self.max_buffer_size,
-            self.max_storage_buffer_binding_size,
-            self.max_storage_buffers_per_shader_stage,
-            self.shader_f16
-        )
-    }
-}
 
 /// The long-lived GPU context of one device: device, queue, what we know about them, and
 /// what wgrad keeps per device (its buffer pool, compiled pipelines and realize plans).
@@ -279,7 +231,9 @@ impl Device {
         if let Some(g) = self.0.gpu.get() {
             return g.clone();
         }
-        let created = create_gpu().await.map(Arc::new);
+        let created = create_gpu()
+            .await
+            .map(|(device, queue, info)| Arc::new(Gpu::new(device, queue, info)));
         let _ = self.0.gpu.set(created);
         self.gpu() // (the slot is set now: this opens nothing)
     }
@@ -357,7 +311,10 @@ impl Device {
         {
             self.0
                 .gpu
-                .get_or_init(|| pollster::block_on(create_gpu()).map(Arc::new))
+                .get_or_init(|| {
+                    pollster::block_on(create_gpu())
+                        .map(|(device, queue, info)| Arc::new(Gpu::new(device, queue, info)))
+                })
                 .clone()
         }
     }
