@@ -199,6 +199,12 @@ pub(crate) enum Step {
 }
 
 impl Kernel {
+    /// The storage buffers the kernel binds: every window of its inputs and of its output,
+    /// and its further outputs (the scalars' uniform block is not one).
+    pub(crate) fn storage_bindings(&self) -> usize {
+        self.windows.iter().sum::<usize>() + self.out_windows + self.extra_outs.len()
+    }
+
     /// A schedule entry that is not a dispatch: a copy (from `src` into `out`) or a marker.
     pub(crate) fn marker(step: Step, src: Option<BufRef>, out: BufRef, out_bytes: u64) -> Kernel {
         let inputs: Vec<BufRef> = src.into_iter().collect();

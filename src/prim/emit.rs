@@ -290,13 +290,14 @@ impl<'a> Emitter<'a> {
             format!("alias {name} ="),
             format!("fn {name}("),
         );
+        let later_f = format!("\n{f}");
         matches!(name, "wg_store" | "wg_extra")
             || self.consts.iter().any(|d| d.starts_with(&c))
             || self.aliases.iter().any(|d| d.starts_with(&a))
             || self
                 .funcs
                 .iter()
-                .any(|d| d.starts_with(&f) || d.contains(&format!("\n{f}")))
+                .any(|d| d.starts_with(&f) || d.contains(&later_f))
     }
 
     /// The kernel: the prelude (for an output buffer of `out_dtype`) followed by `template`;

@@ -268,8 +268,7 @@ impl Pass<'_> {
             out.clone(),
             extra.clone(),
         )?;
-        let bound = k.windows.iter().sum::<usize>() + k.out_windows + extra.len();
-        if bound > self.max_bindings || k.out_windows > 1 {
+        if k.storage_bindings() > self.max_bindings || k.out_windows > 1 {
             return Ok((vec![single()?], vec![], next_virtual));
         }
         let group = siblings.iter().map(|s| s.id()).zip(extra).collect();
@@ -279,12 +278,10 @@ impl Pass<'_> {
     /// What to change when `attempt`'s kernels bind more buffers than the device allows
     /// (`None` when they fit); an error when nothing can be split off.
     fn repair_for(&self, n: &Tensor, attempt: &Attempt) -> Result<Option<Repair>> {
-        let bindings =
-            |k: &Kernel| k.windows.iter().sum::<usize>() + k.out_windows + k.extra_outs.len();
         if !attempt
             .kernels
             .iter()
-            .any(|k| bindings(k) > self.max_bindings)
+            .any(|k| k.storage_bindings() > self.max_bindings)
         {
             return Ok(None);
         }
@@ -292,12 +289,11 @@ impl Pass<'_> {
             return Ok(Some(Repair::DropEpilogue(r.clone())));
         }
         // Kernels name their fused nodes by id, in the order they were fused.
-        let by_id: HashMap<u64, &Tensor> = self.order.iter().map(|t| (t.id(), t)).collect();
         let candidates: Vec<&Tensor> = attempt
             .kernels
             .iter()
             .flat_map(|k| &k.inlined)
-            .filter_map(|id| by_id.get(id).copied())
+            .filter_map(|id| self.position.get(id).map(|&p| &self.order[p]))
             .filter(|t| !t.same(n) && !cheap(t, self.roots))
             .collect();
         match candidates.get(candidates.len() / 2) {
@@ -463,10 +459,6 @@ mod tests {
         }
     }
 
-    fn bindings(k: &Kernel) -> usize {
-        k.windows.iter().sum::<usize>() + k.out_windows + k.extra_outs.len()
-    }
-
     fn data(k: usize) -> Tensor {
         Tensor::from_vec(vec![k as f32; 16], [4, 4])
     }
@@ -482,7 +474,7 @@ mod tests {
             "12 inputs fit one kernel of 64 bindings"
         );
         let kernels = lower_offline(&[total], &limits(4), &policy()).unwrap();
-        assert!(kernels.iter().all(|k| bindings(k) <= 4));
+        assert!(kernels.iter().all(|k| k.storage_bindings() <= 4));
         // Each kernel reads at most 3 of the 12 inputs and earlier partial sums.
         assert!(kernels.len() >= 5, "{} kernels", kernels.len());
     }
@@ -494,11 +486,11 @@ mod tests {
         // The matmul computes the sums in its store: x, w, two addends and the output.
         let fused = lower_offline(std::slice::from_ref(&y), &limits(8), &policy()).unwrap();
         assert_eq!(fused.len(), 1);
-        assert_eq!(bindings(&fused[0]), 5);
+        assert_eq!(fused[0].storage_bindings(), 5);
         // Four bindings: the matmul alone, then the sums (a, two addends, the output).
         let split = lower_offline(&[y], &limits(4), &policy()).unwrap();
         assert_eq!(split.len(), 2);
-        assert!(split.iter().all(|k| bindings(k) <= 4));
+        assert!(split.iter().all(|k| k.storage_bindings() <= 4));
     }
 
     #[test]
