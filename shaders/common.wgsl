@@ -426,3 +426,247 @@ fn wg_erfc(x: f32) -> f32 {
     }
     return x; // NaN
 }
+
+// NaN, computed from x (WGSL lets a compiler assume that no constant expression is NaN).
+fn wg_nan(x: f32) -> f32 {
+    return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u));
+}
+
+// |m| with the sign bit of s (C's copysign; keeps -0).
+fn wg_copysign(m: f32, s: f32) -> f32 {
+    return bitcast<f32>((bitcast<u32>(m) & 0x7fffffffu) | (bitcast<u32>(s) & 0x80000000u));
+}
+
+// tan from one reduction shared by sin and cos (about 2 ulp over the whole range).
+fn wg_tan(x: f32) -> f32 {
+    let rk = wg_sincos_reduce(x);
+    return wg_sincos_quadrant(rk, 0) / wg_sincos_quadrant(rk, 1);
+}
+
+// atan to about 2 ulp: Cephes' atanf (reduction by tan(pi/8) and tan(3pi/8), then an odd
+// polynomial); the sign of x kept, -0 included.
+fn wg_atan(x: f32) -> f32 {
+    let a = abs(x);
+    var y = 0.0;
+    var t = a;
+    if (a > 2.414213562373095) {
+        y = 1.5707963267948966;
+        t = -1.0 / a;
+    } else if (a > 0.4142135623730950) {
+        y = 0.7853981633974483;
+        t = (a - 1.0) / (a + 1.0);
+    }
+    let z = t * t;
+    let p = (((8.05374449538e-2 * z - 1.38776856032e-1) * z + 1.99777106478e-1) * z - 3.33329491539e-1) * z * t + t;
+    return wg_copysign(y + p, x);
+}
+
+// atan2(y, x) in [-pi, pi] with C's special cases: signed zeros pick the half-plane
+// (atan2(±0, -0) = ±pi), infinities the limiting angle, NaN through. The atan is taken of a
+// ratio in [0, 1], so no quotient overflows.
+fn wg_atan2(y: f32, x: f32) -> f32 {
+    let ax = abs(x);
+    let ay = abs(y);
+    let swap = ay > ax;
+    var t = wg_atan(select(ay / ax, ax / ay, swap));
+    t = select(t, 0.0, ax == 0.0 && ay == 0.0);
+    t = select(t, 0.7853981633974483, wg_isinf(ax) && wg_isinf(ay));
+    t = select(t, 1.5707963267948966 - t, swap);
+    t = select(t, 3.141592653589793 - t, (bitcast<u32>(x) >> 31u) == 1u);
+    return select(wg_copysign(t, y), x + y, wg_isnan(x) || wg_isnan(y));
+}
+
+// asin of a in [0, 1], Cephes' asinf: an odd polynomial below 1/2; above it
+// asin a = pi/2 - 2 asin(sqrt((1 - a) / 2)), where 1 - a is exact.
+fn wg_asin_core(a: f32) -> f32 {
+    let big = a > 0.5;
+    let z = select(a * a, 0.5 * (1.0 - a), big);
+    let s = select(a, sqrt(z), big);
+    let p = ((((4.2163199048e-2 * z + 2.4181311049e-2) * z + 4.5470025998e-2) * z + 7.4953002686e-2) * z + 1.6666752422e-1) * z * s + s;
+    return select(p, 1.5707963267948966 - 2.0 * p, big);
+}
+
+// asin to about 2 ulp; NaN outside [-1, 1].
+fn wg_asin(x: f32) -> f32 {
+    let a = abs(x);
+    return select(wg_copysign(wg_asin_core(a), x), wg_nan(x), a > 1.0);
+}
+
+// acos to about 2 ulp from asin's core: 2 asin(sqrt((1 - x) / 2)) above 1/2 (no cancellation
+// near 1), pi minus that mirrored below -1/2, pi/2 - asin x between; NaN outside [-1, 1].
+fn wg_acos(x: f32) -> f32 {
+    var r = 1.5707963267948966 - wg_copysign(wg_asin_core(abs(x)), x);
+    r = select(r, 2.0 * wg_asin_core(sqrt(0.5 * (1.0 - x))), x > 0.5);
+    r = select(r, 3.141592653589793 - 2.0 * wg_asin_core(sqrt(0.5 * (1.0 + x))), x < -0.5);
+    return select(r, wg_nan(x), abs(x) > 1.0);
+}
+
+// sinh without cancellation: (E + E / (E + 1)) / 2 with E = expm1(|x|); past 88, where e^|x|
+// overflows before sinh does, e^(|x|/2) squared in two steps.
+fn wg_sinh(x: f32) -> f32 {
+    let a = abs(x);
+    let e = wg_expm1(a);
+    let h = wg_exp(0.5 * a);
+    return wg_copysign(select(0.5 * (e + e / (e + 1.0)), (0.5 * h) * h, a > 88.0), x);
+}
+
+// cosh = (e + 1/e) / 2 with e = e^|x| (no cancellation); past 88 as sinh.
+fn wg_cosh(x: f32) -> f32 {
+    let a = abs(x);
+    let e = wg_exp(a);
+    let h = wg_exp(0.5 * a);
+    return select(0.5 * (e + 1.0 / e), (0.5 * h) * h, a > 88.0);
+}
+
+// asinh |x| = log1p(a + a^2 / (1 + sqrt(1 + a^2))) (no cancellation at any size); log a + log 2
+// once a^2 would overflow.
+fn wg_asinh(x: f32) -> f32 {
+    let a = abs(x);
+    let r = wg_log1p(a + a * a / (1.0 + sqrt(1.0 + a * a)));
+    return wg_copysign(select(r, wg_log(a) + 0.6931471805599453, a > 1e18), x);
+}
+
+// acosh x = log1p(t + sqrt(t (t + 2))) with t = x - 1 (exact near 1, where acosh ~ sqrt(2t));
+// log x + log 2 for huge x; NaN below 1.
+fn wg_acosh(x: f32) -> f32 {
+    let t = x - 1.0;
+    let r = wg_log1p(t + sqrt(t * (t + 2.0)));
+    return select(select(r, wg_log(x) + 0.6931471805599453, x > 1e18), wg_nan(x), x < 1.0);
+}
+
+// atanh |x| = log1p(2a / (1 - a)) / 2; ±inf at ±1, NaN beyond.
+fn wg_atanh(x: f32) -> f32 {
+    let a = abs(x);
+    var r = 0.5 * wg_log1p(2.0 * a / (1.0 - a));
+    r = select(r, wg_inf(x), a == 1.0);
+    return select(wg_copysign(r, x), wg_nan(x), a > 1.0);
+}
+
+// log Γ(2 + e) for |e| <= 1/2: its Taylor series (1 - γ) e + Σ_k (-1)^k (ζ(k) - 1) / k e^k to
+// k = 14 (the terms fall as 4^-k).
+fn wg_lgamma_near2(e: f32) -> f32 {
+    return e * (0.42278433509846713 + e * (0.32246703342409805 + e * (-0.06735230105319737 + e * (0.020580808427784526 + e * (-0.007385551028673986 + e * (0.002890510330741523 + e * (-0.00119275391170326 + e * (0.0005096695247430426 + e * (-0.00022315475845357936 + e * (9.945751278180861e-05 + e * (-4.492623673813315e-05 + e * (2.0507212775670674e-05 + e * (-9.439488275268395e-06 + e * 4.374866789907486e-06)))))))))))));
+}
+
+// log Γ(x) for x > 0: the series about 2 on [1.5, 2.5]; on [0.5, 1.5) Γ(x) = Γ(x + 1) / x
+// (x - 1 is exact, and log1p keeps the zero at 1); below 1/2 Γ(x) = Γ(x + 2) / (x (x + 1)); up
+// to 8 the recurrence down into [1.5, 2.5]; from 8 on Stirling's series to 1/x^5.
+fn wg_lgamma_pos(x: f32) -> f32 {
+    if (x < 0.5) {
+        return wg_lgamma_near2(x) - wg_log1p(x) - wg_log(x);
+    }
+    if (x < 1.5) {
+        return wg_lgamma_near2(x - 1.0) - wg_log1p(x - 1.0);
+    }
+    if (x < 8.0) {
+        var y = x;
+        var p = 1.0;
+        for (var k = 0; k < 6; k++) {
+            if (y >= 2.5) {
+                y = y - 1.0;
+                p = p * y;
+            }
+        }
+        return wg_lgamma_near2(y - 2.0) + wg_log(p);
+    }
+    let r = 1.0 / x;
+    let r2 = r * r;
+    let s = r * (8.3333333333333333e-2 + r2 * (-2.7777777777777778e-3 + r2 * 7.9365079365079365e-4));
+    return select((x - 0.5) * (wg_log(x) - 1.0) + (s - 0.5 + 0.91893853320467274), x, x == wg_inf(x));
+}
+
+// |sin(pi x)| from the distance to the nearest integer (exact), so zeros land on integers.
+fn wg_abs_sinpi(x: f32) -> f32 {
+    return abs(wg_sin(3.141592653589793 * (x - round(x))));
+}
+
+// log |Γ(x)| (as jax.scipy.special.gammaln): wg_lgamma_pos for x > 0, the reflection
+// log(pi / |sin(pi x)|) - log Γ(1 - x) below; +inf at 0, -1, -2, ...; NaN through.
+fn wg_lgamma(x: f32) -> f32 {
+    if (x > 0.0) {
+        return wg_lgamma_pos(x);
+    }
+    let r = 1.1447298858494002 - wg_log(wg_abs_sinpi(x)) - wg_lgamma_pos(1.0 - x);
+    return select(r, wg_inf(x), x == round(x));
+}
+
+// ψ(x) = d/dx log Γ(x): the recurrence ψ(x) = ψ(x + 1) - 1/x up to 6, then the asymptotic
+// series to 1/x^10; the reflection ψ(x) = ψ(1 - x) - pi cot(pi x) below 0; NaN at the poles
+// 0, -1, -2, ... (as JAX).
+fn wg_digamma(x: f32) -> f32 {
+    var acc = 0.0;
+    var y = x;
+    if (x <= 0.0) {
+        acc = -3.141592653589793 / wg_tan(3.141592653589793 * (x - round(x)));
+        y = 1.0 - x;
+    }
+    for (var k = 0; k < 6; k++) {
+        if (y < 6.0) {
+            acc = acc - 1.0 / y;
+            y = y + 1.0;
+        }
+    }
+    let r = 1.0 / y;
+    let r2 = r * r;
+    let s = r2 * (8.3333333333333333e-2 + r2 * (-8.3333333333333333e-3 + r2 * (3.9682539682539683e-3 + r2 * (-4.1666666666666667e-3 + r2 * 7.5757575757575758e-3))));
+    let v = acc + wg_log(y) - 0.5 * r - s;
+    return select(v, wg_nan(x), x <= 0.0 && x == round(x));
+}
+
+// The polygamma function ψ^(n)(x) = (-1)^(n+1) n! Σ_k 1/(x + k)^(n+1), n >= 1, for x > 0
+// (NaN at and below 0): the terms below 10 summed, the rest by Euler–Maclaurin to B10.
+fn wg_polygamma(n: i32, x: f32) -> f32 {
+    let s = f32(n + 1);
+    var acc = 0.0;
+    var y = x;
+    for (var k = 0; k < 10; k++) {
+        if (y < 10.0) {
+            var p = 1.0;
+            for (var j = 0; j <= n; j++) {
+                p = p / y;
+            }
+            acc = acc + p;
+            y = y + 1.0;
+        }
+    }
+    let r = 1.0 / y;
+    var pn = 1.0;
+    var fact = 1.0;
+    for (var j = 1; j <= n; j++) {
+        pn = pn * r;
+        fact = fact * f32(j);
+    }
+    // ∫ + f/2, then B2j/(2j)! s (s+1) ... (s+2j-2) / y^(s+2j-1) for j = 1..5.
+    var tail = pn / f32(n) + 0.5 * pn * r;
+    let r2 = r * r;
+    var c = s;
+    var yp = pn * r2;
+    tail = tail + 8.3333333333333333e-2 * c * yp;
+    c = c * (s + 1.0) * (s + 2.0);
+    yp = yp * r2;
+    tail = tail - 1.3888888888888889e-3 * c * yp;
+    c = c * (s + 3.0) * (s + 4.0);
+    yp = yp * r2;
+    tail = tail + 3.3068783068783069e-5 * c * yp;
+    c = c * (s + 5.0) * (s + 6.0);
+    yp = yp * r2;
+    tail = tail - 8.2671957671957672e-7 * c * yp;
+    c = c * (s + 7.0) * (s + 8.0);
+    yp = yp * r2;
+    tail = tail + 2.0876756987868099e-8 * c * yp;
+    let v = select(-fact, fact, (n & 1) == 1) * (acc + tail);
+    return select(v, wg_nan(x), !(x > 0.0));
+}
+
+// log(e^a + e^b) without overflow: max + log1p(e^-|a - b|); equal infinities give themselves
+// (-inf for two -infs, as JAX), NaN through.
+fn wg_logaddexp(a: f32, b: f32) -> f32 {
+    let m = wg_max(a, b);
+    let d = a - b;
+    return select(m + wg_log1p(wg_exp(-abs(d))), a + b, wg_isnan(d));
+}
+
+// x log y, 0 where x = 0 (as jax.scipy.special.xlogy, whatever y is).
+fn wg_xlogy(x: f32, y: f32) -> f32 {
+    return select(x * wg_log(y), 0.0, x == 0.0);
+}

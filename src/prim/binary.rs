@@ -1,4 +1,5 @@
-//! Binary arithmetic primitives on equal shapes: add sub mul div pow maximum minimum.
+//! Binary arithmetic primitives on equal shapes: add sub mul div pow maximum minimum atan2
+//! logaddexp xlogy (and `remainder`, composed from them).
 //! The public methods broadcast (NumPy rules) before they build the primitive, so the VJP of
 //! broadcasting lives in one place (`expand`'s rule), not in every binary rule.
 
@@ -18,6 +19,9 @@ pub(crate) enum BinaryOp {
     Pow,
     Maximum,
     Minimum,
+    Atan2,
+    LogAddExp,
+    Xlogy,
 }
 
 /// `Some(a + b)` where absent means zero.
@@ -79,6 +83,23 @@ impl BinaryOp {
                     Box::new(move |t| t * (1.0 - &w2)),
                 )
             }
+            BinaryOp::Atan2 => {
+                // atan2(a, b) is the angle of (b, a): ∂/∂a = b / r², ∂/∂b = -a / r².
+                let r2 = a.square() + b.square();
+                let (wa, wb) = (b / &r2, -(a / &r2));
+                (Box::new(move |t| t * &wa), Box::new(move |t| t * &wb))
+            }
+            BinaryOp::LogAddExp => {
+                // e^(a - y), e^(b - y) with infinities read as 0 (as JAX), so two equal
+                // infinities give finite weights instead of NaN.
+                let finite =
+                    |v: &Tensor| crate::prim::logic::where_(&v.is_inf(), &v.zeros_like(), v);
+                let ry = finite(y);
+                let (wa, wb) = ((finite(a) - &ry).exp(), (finite(b) - &ry).exp());
+                (Box::new(move |t| t * &wa), Box::new(move |t| t * &wb))
+            }
+            // As JAX's rule: ∂/∂x = log y (also where x = 0), ∂/∂y = x / y.
+            BinaryOp::Xlogy => (Box::new(move |t| t * b.log()), Box::new(move |t| t * a / b)),
         };
         [want[0].then_some(pa), want[1].then_some(pb)]
     }
@@ -94,6 +115,9 @@ impl Primitive for BinaryOp {
             BinaryOp::Pow => "pow",
             BinaryOp::Maximum => "maximum",
             BinaryOp::Minimum => "minimum",
+            BinaryOp::Atan2 => "atan2",
+            BinaryOp::LogAddExp => "logaddexp",
+            BinaryOp::Xlogy => "xlogy",
         }
     }
     fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
@@ -150,10 +174,18 @@ impl Primitive for BinaryOp {
                     _ => format!("{f}({x}, {y})"),
                 }
             }
-            BinaryOp::Pow => match node.dtype() {
-                DType::F16 => format!("f16(wg_pow(f32({x}), f32({y})))"),
-                _ => format!("wg_pow({x}, {y})"),
-            },
+            BinaryOp::Pow | BinaryOp::Atan2 | BinaryOp::LogAddExp | BinaryOp::Xlogy => {
+                let f = match self {
+                    BinaryOp::Pow => "wg_pow",
+                    BinaryOp::Atan2 => "wg_atan2",
+                    BinaryOp::LogAddExp => "wg_logaddexp",
+                    _ => "wg_xlogy",
+                };
+                match node.dtype() {
+                    DType::F16 => format!("f16({f}(f32({x}), f32({y})))"),
+                    _ => format!("{f}({x}, {y})"),
+                }
+            }
         };
         Ok(Lowered::Body(format!("    return {e};")))
     }
@@ -162,7 +194,9 @@ impl Primitive for BinaryOp {
 /// The primitive on equal shapes and dtypes.
 pub(crate) fn binary_same(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let ok = match op {
-        BinaryOp::Pow => a.dtype().is_float(),
+        BinaryOp::Pow | BinaryOp::Atan2 | BinaryOp::LogAddExp | BinaryOp::Xlogy => {
+            a.dtype().is_float()
+        }
         _ => a.dtype() != DType::Bool,
     };
     if !ok {
@@ -272,6 +306,42 @@ binary_methods! {
     pow try_pow Pow "Elementwise `a ^ b` (negative bases with integer exponents as NumPy)." "assert_eq!(Tensor::scalar(-2.0).pow(&Tensor::scalar(3.0)).item(), -8.0);";
     maximum try_maximum Maximum "Elementwise maximum (derivative split ½–½ at ties, as JAX)." "assert_eq!(Tensor::scalar(2.0).maximum(&Tensor::scalar(3.0)).item(), 3.0);";
     minimum try_minimum Minimum "Elementwise minimum." "assert_eq!(Tensor::scalar(2.0).minimum(&Tensor::scalar(3.0)).item(), 2.0);";
+    atan2 try_atan2 Atan2 "Elementwise `atan2(a, b)`: the angle of the point `(b, a)` in [-π, π] (`jnp.arctan2`; `self` is the y coordinate), with C's signed-zero and infinity cases." "assert!((Tensor::scalar(1.0).atan2(&Tensor::scalar(-1.0)).item() - 3.0 * std::f32::consts::FRAC_PI_4).abs() < 1e-6);";
+    logaddexp try_logaddexp LogAddExp "Elementwise `log(e^a + e^b)` without overflow (`jnp.logaddexp`; two -infs give -inf)." "assert!((Tensor::scalar(1000.0).logaddexp(&Tensor::scalar(1000.0)).item() - (1000.0 + 2f32.ln())).abs() < 1e-3);";
+    xlogy try_xlogy Xlogy "Elementwise `x · log y`, 0 where `x = 0` (`jax.scipy.special.xlogy`)." "assert_eq!(Tensor::scalar(0.0).xlogy(&Tensor::scalar(0.0)).item(), 0.0);";
+}
+
+impl Tensor {
+    /// Elementwise `a - floor(a / b) · b`: the remainder with the sign of the divisor (Python's
+    /// `%`, `jnp.remainder`). Operands broadcast as in NumPy. Its derivative is 1 in `a` and
+    /// `-floor(a / b)` in `b`, as JAX's.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let r = Tensor::from_vec(vec![5.0f32, -5.0], [2]).remainder(&Tensor::scalar(3.0));
+    /// assert_eq!(r.to_vec::<f32>(), vec![2.0, 1.0]);
+    /// ```
+    #[track_caller]
+    pub fn remainder(&self, other: &Tensor) -> Tensor {
+        or_panic(self.try_remainder(other))
+    }
+    /// Fallible [`Tensor::remainder`]: an error names the op and both shapes.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// assert!(Tensor::zeros([2]).try_remainder(&Tensor::zeros([3])).is_err());
+    /// ```
+    pub fn try_remainder(&self, other: &Tensor) -> Result<Tensor> {
+        let (a, b) = broadcast_pair("remainder", self, other)?;
+        if !a.dtype().is_float() {
+            return dtype_err(
+                "remainder",
+                format!("expected float tensors, got {}", a.dtype()),
+            );
+        }
+        let q = a.try_div(&b)?.try_floor()?;
+        a.try_sub(&q.try_mul(&b)?)
+    }
 }
 
 // Operators on Tensor, &Tensor and f32, in every combination.

@@ -17,9 +17,18 @@ pub(crate) enum Compare {
     Equal,
 }
 
+/// A floating-point class test, from the bits (so no compiler can fold it away).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Class {
+    Nan,
+    Inf,
+    Finite,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Logic {
     Compare(Compare),
+    Classify(Class),
     Select,
     Cast(DType),
 }
@@ -51,13 +60,16 @@ impl Primitive for Logic {
             Logic::Compare(Compare::Greater) => "greater",
             Logic::Compare(Compare::Less) => "less",
             Logic::Compare(Compare::Equal) => "equal",
+            Logic::Classify(Class::Nan) => "isnan",
+            Logic::Classify(Class::Inf) => "isinf",
+            Logic::Classify(Class::Finite) => "isfinite",
             Logic::Select => "where",
             Logic::Cast(_) => "cast",
         }
     }
     fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
         Ok(match self {
-            Logic::Compare(_) => None,
+            Logic::Compare(_) | Logic::Classify(_) => None,
             Logic::Select => {
                 if t[1].is_none() && t[2].is_none() {
                     return Ok(None);
@@ -85,6 +97,7 @@ impl Primitive for Logic {
     ) -> Result<Vec<Option<Tensor>>> {
         Ok(match self {
             Logic::Compare(_) => vec![None, None],
+            Logic::Classify(_) => vec![None],
             Logic::Select => {
                 let zero = ct.zeros_like();
                 vec![
@@ -107,6 +120,7 @@ impl Primitive for Logic {
             .collect::<Result<Vec<Tensor>>>()?;
         match self {
             Logic::Compare(c) => compare(*c, &x[0], &x[1]),
+            Logic::Classify(c) => classify(*c, &x[0]),
             Logic::Select => select(&x[0], &x[1], &x[2]),
             Logic::Cast(d) => cast(&x[0], *d),
         }
@@ -120,6 +134,14 @@ impl Primitive for Logic {
             Logic::Compare(Compare::Greater) => format!("{} > {}", arg(0), arg(1)),
             Logic::Compare(Compare::Less) => format!("{} < {}", arg(0), arg(1)),
             Logic::Compare(Compare::Equal) => format!("{} == {}", arg(0), arg(1)),
+            Logic::Classify(c) => {
+                let bits = format!("(bitcast<u32>(f32({})) & 0x7fffffffu)", arg(0));
+                match c {
+                    Class::Nan => format!("{bits} > 0x7f800000u"),
+                    Class::Inf => format!("{bits} == 0x7f800000u"),
+                    Class::Finite => format!("{bits} < 0x7f800000u"),
+                }
+            }
             Logic::Select => format!("select({}, {}, {})", arg(2), arg(1), arg(0)),
             Logic::Cast(to) => {
                 let from = node.inputs()[0].dtype();
@@ -146,6 +168,27 @@ pub(crate) fn compare(c: Compare, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         Op::Logic(op),
         vec![a.clone(), b],
         a.shape().to_vec(),
+        DType::Bool,
+    )
+}
+
+/// The class test `c` of a float tensor, as a bool mask.
+pub(crate) fn classify(c: Class, x: &Tensor) -> Result<Tensor> {
+    let name = Logic::Classify(c).name();
+    if !x.dtype().is_float() {
+        return dtype_err(
+            name,
+            format!(
+                "expected a float tensor, got {} of shape {:?}",
+                x.dtype(),
+                x.shape()
+            ),
+        );
+    }
+    Tensor::from_op(
+        Op::Logic(Logic::Classify(c)),
+        vec![x.clone()],
+        x.shape().to_vec(),
         DType::Bool,
     )
 }
@@ -231,6 +274,66 @@ impl Tensor {
     #[track_caller]
     pub fn equal(&self, other: &Tensor) -> Tensor {
         or_panic(compare(Compare::Equal, self, other))
+    }
+    /// Where the elements are NaN (a bool mask; `jnp.isnan`).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let m = Tensor::from_vec(vec![1.0f32, f32::NAN], [2]).is_nan();
+    /// assert_eq!(m.to_vec::<bool>(), vec![false, true]);
+    /// ```
+    #[track_caller]
+    pub fn is_nan(&self) -> Tensor {
+        or_panic(self.try_is_nan())
+    }
+    /// Fallible [`Tensor::is_nan`]: a dtype error for non-float input.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// assert!(Tensor::from_vec(vec![1i32], [1]).try_is_nan().is_err());
+    /// ```
+    pub fn try_is_nan(&self) -> Result<Tensor> {
+        classify(Class::Nan, self)
+    }
+    /// Where the elements are +inf or -inf (a bool mask; `jnp.isinf`).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let m = Tensor::from_vec(vec![f32::NEG_INFINITY, f32::NAN], [2]).is_inf();
+    /// assert_eq!(m.to_vec::<bool>(), vec![true, false]);
+    /// ```
+    #[track_caller]
+    pub fn is_inf(&self) -> Tensor {
+        or_panic(self.try_is_inf())
+    }
+    /// Fallible [`Tensor::is_inf`]: a dtype error for non-float input.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// assert!(Tensor::from_vec(vec![1i32], [1]).try_is_inf().is_err());
+    /// ```
+    pub fn try_is_inf(&self) -> Result<Tensor> {
+        classify(Class::Inf, self)
+    }
+    /// Where the elements are neither infinite nor NaN (a bool mask; `jnp.isfinite`).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let m = Tensor::from_vec(vec![1.0f32, f32::INFINITY, f32::NAN], [3]).is_finite();
+    /// assert_eq!(m.to_vec::<bool>(), vec![true, false, false]);
+    /// ```
+    #[track_caller]
+    pub fn is_finite(&self) -> Tensor {
+        or_panic(self.try_is_finite())
+    }
+    /// Fallible [`Tensor::is_finite`]: a dtype error for non-float input.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// assert!(Tensor::from_vec(vec![1i32], [1]).try_is_finite().is_err());
+    /// ```
+    pub fn try_is_finite(&self) -> Result<Tensor> {
+        classify(Class::Finite, self)
     }
     /// Fallible comparisons: `try_compare(">", b)`, `"<"` or `"=="`.
     ///

@@ -1,5 +1,6 @@
-//! Unary elementwise primitives: neg exp log sin cos tanh sqrt abs sigmoid sign log1p expm1
-//! erf erfc erfinv floor round.
+//! Unary elementwise primitives: neg exp log sin cos tan tanh sqrt abs sigmoid sign log1p
+//! expm1 erf erfc erfinv floor ceil round trunc, the inverse and hyperbolic trigonometric
+//! functions, and lgamma digamma polygamma.
 //! Kernel: one WGSL expression each (transcendentals computed in f32); rules: one derivative
 //! each, `d(out)/d(x)`, used by both JVP (`t · d`) and VJP (`ct · d`).
 
@@ -29,6 +30,21 @@ pub(crate) enum UnaryOp {
     ErfInv,
     Floor,
     Round,
+    Tan,
+    Atan,
+    Asin,
+    Acos,
+    Sinh,
+    Cosh,
+    Asinh,
+    Acosh,
+    Atanh,
+    Ceil,
+    Trunc,
+    Lgamma,
+    Digamma,
+    /// ψ^(n), the n-th derivative of digamma (n >= 1).
+    Polygamma(u32),
 }
 
 impl UnaryOp {
@@ -54,6 +70,20 @@ impl UnaryOp {
             UnaryOp::Floor => format!("floor({x})"),
             // WGSL's round rounds half to even, as jnp.round.
             UnaryOp::Round => format!("round({x})"),
+            UnaryOp::Tan => format!("wg_tan({x})"),
+            UnaryOp::Atan => format!("wg_atan({x})"),
+            UnaryOp::Asin => format!("wg_asin({x})"),
+            UnaryOp::Acos => format!("wg_acos({x})"),
+            UnaryOp::Sinh => format!("wg_sinh({x})"),
+            UnaryOp::Cosh => format!("wg_cosh({x})"),
+            UnaryOp::Asinh => format!("wg_asinh({x})"),
+            UnaryOp::Acosh => format!("wg_acosh({x})"),
+            UnaryOp::Atanh => format!("wg_atanh({x})"),
+            UnaryOp::Ceil => format!("ceil({x})"),
+            UnaryOp::Trunc => format!("trunc({x})"),
+            UnaryOp::Lgamma => format!("wg_lgamma({x})"),
+            UnaryOp::Digamma => format!("wg_digamma({x})"),
+            UnaryOp::Polygamma(n) => format!("wg_polygamma({n}, {x})"),
         }
     }
     fn allows_int(self) -> bool {
@@ -61,7 +91,10 @@ impl UnaryOp {
     }
     /// Piecewise constant: the derivative is zero wherever it exists (as JAX).
     fn is_step(self) -> bool {
-        matches!(self, UnaryOp::Sign | UnaryOp::Floor | UnaryOp::Round)
+        matches!(
+            self,
+            UnaryOp::Sign | UnaryOp::Floor | UnaryOp::Round | UnaryOp::Ceil | UnaryOp::Trunc
+        )
     }
     /// d(out)/d(x), built from tensor ops (so it can be differentiated again).
     fn derivative(self, x: &Tensor, y: &Tensor) -> Option<Tensor> {
@@ -72,7 +105,19 @@ impl UnaryOp {
             UnaryOp::Erf => (-x.square()).exp() * std::f32::consts::FRAC_2_SQRT_PI,
             UnaryOp::Erfc => (-x.square()).exp() * -std::f32::consts::FRAC_2_SQRT_PI,
             UnaryOp::ErfInv => y.square().exp() * (std::f32::consts::PI.sqrt() / 2.0),
-            UnaryOp::Floor | UnaryOp::Round => x.zeros_like(),
+            UnaryOp::Floor | UnaryOp::Round | UnaryOp::Ceil | UnaryOp::Trunc => x.zeros_like(),
+            UnaryOp::Tan => y.square() + 1.0,
+            UnaryOp::Atan => (x.square() + 1.0).reciprocal(),
+            UnaryOp::Asin => (1.0 - x.square()).rsqrt(),
+            UnaryOp::Acos => -(1.0 - x.square()).rsqrt(),
+            UnaryOp::Sinh => x.cosh(),
+            UnaryOp::Cosh => x.sinh(),
+            UnaryOp::Asinh => (x.square() + 1.0).rsqrt(),
+            UnaryOp::Acosh => ((x - 1.0) * (x + 1.0)).rsqrt(),
+            UnaryOp::Atanh => ((1.0 - x) * (x + 1.0)).reciprocal(),
+            UnaryOp::Lgamma => x.digamma(),
+            UnaryOp::Digamma => x.polygamma(1),
+            UnaryOp::Polygamma(n) => x.polygamma(n + 1),
             UnaryOp::Exp => y.clone(),
             UnaryOp::Log => x.reciprocal(),
             UnaryOp::Sin => x.cos(),
@@ -106,6 +151,20 @@ impl Primitive for UnaryOp {
             UnaryOp::ErfInv => "erfinv",
             UnaryOp::Floor => "floor",
             UnaryOp::Round => "round",
+            UnaryOp::Tan => "tan",
+            UnaryOp::Atan => "atan",
+            UnaryOp::Asin => "asin",
+            UnaryOp::Acos => "acos",
+            UnaryOp::Sinh => "sinh",
+            UnaryOp::Cosh => "cosh",
+            UnaryOp::Asinh => "asinh",
+            UnaryOp::Acosh => "acosh",
+            UnaryOp::Atanh => "atanh",
+            UnaryOp::Ceil => "ceil",
+            UnaryOp::Trunc => "trunc",
+            UnaryOp::Lgamma => "lgamma",
+            UnaryOp::Digamma => "digamma",
+            UnaryOp::Polygamma(_) => "polygamma",
         }
     }
     fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
@@ -211,5 +270,49 @@ unary_methods! {
     erfc try_erfc Erfc "Elementwise complementary error function `1 - erf(x)`, accurate far into the tail (relative error a few ulp while the result is a normal f32)." "assert!((Tensor::scalar(5.0).erfc().item() / 1.537_459_8e-12 - 1.0).abs() < 1e-5);";
     erfinv try_erfinv ErfInv "Elementwise inverse error function on (-1, 1) (Giles' approximation, as XLA's `erf_inv`); ±inf at ±1." "assert!((Tensor::scalar(0.5).erfinv().erf().item() - 0.5).abs() < 1e-6);";
     floor try_floor Floor "Elementwise floor (its derivative is zero)." "assert_eq!(Tensor::scalar(-1.5).floor().item(), -2.0);";
+    tan try_tan Tan "Elementwise tangent (about 2 ulp over the whole range)." "assert!((Tensor::scalar(1.0).tan().item() - 1.557_407_7).abs() < 1e-6);";
+    atan try_atan Atan "Elementwise arctangent, in (-π/2, π/2) (`jnp.arctan`)." "assert!((Tensor::scalar(1.0).atan().item() - std::f32::consts::FRAC_PI_4).abs() < 1e-7);";
+    asin try_asin Asin "Elementwise arcsine on [-1, 1] (NaN outside, as `jnp.arcsin`)." "assert!((Tensor::scalar(1.0).asin().item() - std::f32::consts::FRAC_PI_2).abs() < 1e-7);";
+    acos try_acos Acos "Elementwise arccosine on [-1, 1] (NaN outside, as `jnp.arccos`)." "assert!((Tensor::scalar(-1.0).acos().item() - std::f32::consts::PI).abs() < 1e-6);";
+    sinh try_sinh Sinh "Elementwise hyperbolic sine, accurate near 0 and finite up to where it overflows." "assert_eq!(Tensor::scalar(1e-10).sinh().item(), 1e-10);";
+    cosh try_cosh Cosh "Elementwise hyperbolic cosine." "assert_eq!(Tensor::scalar(0.0).cosh().item(), 1.0);";
+    asinh try_asinh Asinh "Elementwise inverse hyperbolic sine (`jnp.arcsinh`)." "assert!((Tensor::scalar(1.0).asinh().item() - 0.881_373_6).abs() < 1e-6);";
+    acosh try_acosh Acosh "Elementwise inverse hyperbolic cosine on [1, ∞) (NaN below, as `jnp.arccosh`)." "assert_eq!(Tensor::scalar(1.0).acosh().item(), 0.0);";
+    atanh try_atanh Atanh "Elementwise inverse hyperbolic tangent on (-1, 1); ±inf at ±1, NaN beyond (as `jnp.arctanh`)." "assert_eq!(Tensor::scalar(1.0).atanh().item(), f32::INFINITY);";
+    ceil try_ceil Ceil "Elementwise ceiling (its derivative is zero)." "assert_eq!(Tensor::scalar(-1.5).ceil().item(), -1.0);";
+    trunc try_trunc Trunc "Elementwise rounding toward zero (its derivative is zero)." "assert_eq!(Tensor::scalar(-1.5).trunc().item(), -1.0);";
+    lgamma try_lgamma Lgamma "Elementwise `log |Γ(x)|` (`jax.scipy.special.gammaln`); +inf at 0, -1, -2, …" "assert!((Tensor::scalar(5.0).lgamma().item() - 24f32.ln()).abs() < 1e-6);";
+    digamma try_digamma Digamma "Elementwise digamma `ψ(x) = d/dx log Γ(x)`; NaN at 0, -1, -2, … (as JAX)." "assert!((Tensor::scalar(1.0).digamma().item() + 0.577_215_7).abs() < 1e-6);";
     round try_round Round "Elementwise rounding to the nearest integer, halves to even (as `jnp.round`); its derivative is zero." "assert_eq!(Tensor::from_vec(vec![0.5f32, 1.5, -2.5], [3]).round().to_vec::<f32>(), vec![0.0, 2.0, -2.0]);";
+}
+
+impl Tensor {
+    /// Elementwise polygamma `ψ^(n)(x)`, the `n`-th derivative of [`Tensor::digamma`]
+    /// (`jax.scipy.special.polygamma(n, x)`), for `n >= 1` and `x > 0` (NaN at and below 0).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// // ψ'(1) = π²/6
+    /// let v = Tensor::scalar(1.0).polygamma(1).item();
+    /// assert!((v - std::f32::consts::PI.powi(2) / 6.0).abs() < 1e-5);
+    /// ```
+    #[track_caller]
+    pub fn polygamma(&self, n: u32) -> Tensor {
+        or_panic(self.try_polygamma(n))
+    }
+    /// Fallible [`Tensor::polygamma`]: an error for `n = 0` (use `digamma`) or non-float input.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// assert!(Tensor::scalar(1.0).try_polygamma(0).is_err());
+    /// ```
+    pub fn try_polygamma(&self, n: u32) -> Result<Tensor> {
+        if n == 0 {
+            return crate::base::error::shape_err(
+                "polygamma",
+                "order 0 is digamma: call `digamma`; polygamma takes n >= 1",
+            );
+        }
+        unary(UnaryOp::Polygamma(n), self)
+    }
 }

@@ -1,6 +1,8 @@
 //! Test helpers: a small JSON reader, the conformance expression language, and comparisons.
 #![allow(dead_code)]
 
+pub mod set3;
+
 use std::collections::HashMap;
 use wgrad::prelude::*;
 
@@ -254,7 +256,7 @@ fn sexp(t: &[String], i: &mut usize) -> Sexp {
     }
 }
 
-fn ints(e: &Sexp) -> Vec<isize> {
+pub fn ints(e: &Sexp) -> Vec<isize> {
     match e {
         Sexp::List(v) => v
             .iter()
@@ -267,16 +269,16 @@ fn ints(e: &Sexp) -> Vec<isize> {
     }
 }
 
-fn uints(e: &Sexp) -> Vec<usize> {
+pub fn uints(e: &Sexp) -> Vec<usize> {
     ints(e).into_iter().map(|v| v as usize).collect()
 }
 
-fn pair(e: &Sexp) -> [usize; 2] {
+pub fn pair(e: &Sexp) -> [usize; 2] {
     let v = uints(e);
     [v[0], v[1]]
 }
 
-fn float(e: &Sexp) -> f32 {
+pub fn float(e: &Sexp) -> f32 {
     match e {
         Sexp::Atom(s) => s
             .parse()
@@ -488,7 +490,9 @@ pub fn eval(e: &Sexp, args: &HashMap<String, Tensor>) -> Tensor {
                 "conv2d" => x.conv2d(&operands[1], conv()),
                 "max_pool2d" => x.max_pool2d(pair(&kw["window"]), kw.get("stride").map(pair)),
                 "avg_pool2d" => x.avg_pool2d(pair(&kw["window"]), kw.get("stride").map(pair)),
-                other => panic!("unknown op {other}"),
+                other => {
+                    set3::op(other, &operands, &kw).unwrap_or_else(|| panic!("unknown op {other}"))
+                }
             }
         }
     }

@@ -12,6 +12,47 @@ const KINDS: [&str; 8] = [
     "value", "grad", "jvp", "vjp", "jacfwd", "jacrev", "hessian", "vmap",
 ];
 
+/// Set-3 ops not built yet (issue 18 is in progress): their cases are skipped and counted,
+/// and each must really be missing (a case whose op works fails the run until it leaves this
+/// list).
+const PENDING: &[&str] = &[
+    "cholesky",
+    "triangular_solve",
+    "solve",
+    "cho_solve",
+    "inv",
+    "det",
+    "logabsdet",
+    "qr_q",
+    "qr_r",
+    "eigvalsh",
+    "eigh_vecs",
+    "svdvals",
+    "sort",
+    "argsort",
+    "top_k",
+    "cumprod",
+    "cummax",
+    "logcumsumexp",
+    "scatter_add",
+    "segment_sum",
+    "einsum",
+    "rfft_re",
+    "rfft_im",
+    "irfft",
+    "conv1d",
+    "conv_transpose2d",
+];
+
+/// The pending op a case uses, if any.
+fn pending_op(case: &Case) -> Option<&'static str> {
+    let expr = case.json.get("expr").unwrap().str();
+    let words: Vec<&str> = expr
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .collect();
+    PENDING.iter().copied().find(|p| words.contains(p))
+}
+
 fn run_check(case: &Case, kind: &str) -> Result<(), String> {
     let check = case.json.get("checks").unwrap().get(kind).unwrap();
     let xs = case.inputs();
@@ -89,11 +130,31 @@ fn conformance() {
     let mut failed = [0usize; KINDS.len()];
     let mut failures = vec![];
     let filter = std::env::var("WGRAD_CONFORMANCE_FILTER").ok();
+    let mut skipped: Vec<&str> = vec![];
     for case in &cases {
         if filter
             .as_ref()
             .is_some_and(|f| !case.name.contains(f.as_str()))
         {
+            continue;
+        }
+        if let Some(op) = pending_op(case) {
+            // Still missing? Its value check must fail with "unknown op".
+            let r = catch_unwind(AssertUnwindSafe(|| run_check(case, "value")));
+            let missing = match &r {
+                Err(p) => p
+                    .downcast_ref::<String>()
+                    .is_some_and(|m| m.contains("unknown op")),
+                Ok(_) => false,
+            };
+            if !missing {
+                failures.push(format!(
+                    "{}: `{op}` works now: remove it from PENDING in conformance.rs",
+                    case.name
+                ));
+                failed[0] += 1;
+            }
+            skipped.push(&case.name);
             continue;
         }
         let checks = case.json.get("checks").unwrap();
@@ -143,7 +204,11 @@ fn conformance() {
         }
     }
     let (p, f): (usize, usize) = (passed.iter().sum(), failed.iter().sum());
-    let _ = writeln!(out, "conformance: {p} passed, {f} failed");
+    let _ = writeln!(
+        out,
+        "conformance: {p} passed, {f} failed; {} cases skipped (ops pending: issue 18)",
+        skipped.len()
+    );
     drop(out);
     assert_eq!(f, 0, "{f} conformance checks failed");
     assert!(p > 0, "no conformance checks ran");

@@ -193,3 +193,264 @@ fn logsumexp_of_infinities_is_what_jax_gives() {
     let g = grad(|x: &Tensor| x.logsumexp(0))(&Tensor::from_vec(vec![0.0f32, 0.0], [2]));
     assert_eq!(g.to_vec::<f32>(), vec![0.5, 0.5]);
 }
+
+#[test]
+fn trigonometric_and_hyperbolic_inverses_are_accurate() {
+    common::setup();
+    let mut xs = tiny_to(1e4, 300);
+    xs.extend(sweep(-10.0, 10.0, 4001));
+    check("atan", &xs, |x| x.atan(), libm::atan, 3.0);
+    check("sinh", &tiny_to(89.0, 600), |x| x.sinh(), libm::sinh, 4.0);
+    check(
+        "cosh",
+        &sweep(-89.0, 89.0, 4001),
+        |x| x.cosh(),
+        libm::cosh,
+        4.0,
+    );
+    let mut xs = tiny_to(3e38, 600);
+    xs.extend(sweep(-10.0, 10.0, 2001));
+    check("asinh", &xs, |x| x.asinh(), libm::asinh, 4.0);
+    let mut xs = tiny_to(1.0, 400);
+    xs.extend(sweep(-1.0, 1.0, 4001));
+    check("asin", &xs, |x| x.asin(), libm::asin, 3.0);
+    check("acos", &xs, |x| x.acos(), libm::acos, 3.0);
+    // atanh's poles at ±1 are in `inverse_trigonometric_special_values`.
+    xs.retain(|x| x.abs() < 1.0);
+    check("atanh", &xs, |x| x.atanh(), libm::atanh, 4.0);
+    let mut xs: Vec<f32> = tiny_to(3e38, 600)
+        .into_iter()
+        .map(|v| 1.0 + v.abs())
+        .collect();
+    xs.extend(sweep(1.0, 1.01, 1001));
+    check("acosh", &xs, |x| x.acosh(), libm::acosh, 4.0);
+    // tan away from its poles (where one ulp of x moves the result by many ulp).
+    let xs: Vec<f32> = sweep(-20.0, 20.0, 8001)
+        .into_iter()
+        .filter(|&x| {
+            (x as f64 / std::f64::consts::PI - 0.5)
+                .rem_euclid(1.0)
+                .min(1.0 - (x as f64 / std::f64::consts::PI - 0.5).rem_euclid(1.0))
+                > 0.01
+        })
+        .collect();
+    check("tan", &xs, |x| x.tan(), libm::tan, 4.0);
+}
+
+#[test]
+fn inverse_trigonometric_special_values() {
+    common::setup();
+    let inf = f32::INFINITY;
+    let x = Tensor::from_vec(vec![1.5f32, -1.5, f32::NAN, inf, -0.0], [5]);
+    let v = |t: Tensor| t.to_vec::<f32>();
+    let asin = v(x.asin());
+    assert!(asin[0].is_nan() && asin[1].is_nan() && asin[2].is_nan());
+    assert!(v(x.acos())[0].is_nan());
+    assert_eq!(v(x.atan())[3], std::f32::consts::FRAC_PI_2);
+    assert!(v(x.atan())[4].is_sign_negative(), "atan(-0) = -0");
+    let at = v(Tensor::from_vec(vec![1.0f32, -1.0], [2]).atanh());
+    assert_eq!(at, vec![inf, -inf]);
+    assert!(v(Tensor::scalar(0.5).acosh())[0].is_nan());
+    assert_eq!(v(x.sinh())[3], inf);
+    assert_eq!(v(Tensor::scalar(-inf).cosh())[0], inf);
+    // atan2's signed zeros and infinities, as C's (and jnp.arctan2).
+    let ys = Tensor::from_vec(
+        vec![0.0f32, -0.0, 0.0, -0.0, inf, inf, -inf, 1.0, 1.0, f32::NAN],
+        [10],
+    );
+    let xs = Tensor::from_vec(
+        vec![0.0f32, 0.0, -0.0, -0.0, inf, -inf, 1.0, 0.0, -inf, 1.0],
+        [10],
+    );
+    let got = v(ys.atan2(&xs));
+    let want: Vec<f32> = (0..10)
+        .map(|k| {
+            let (y, x) = (ys.to_vec::<f32>()[k], xs.to_vec::<f32>()[k]);
+            libm::atan2(y as f64, x as f64) as f32
+        })
+        .collect();
+    for k in 0..9 {
+        assert_eq!(
+            got[k].to_bits(),
+            want[k].to_bits(),
+            "atan2 case {k}: {} vs {}",
+            got[k],
+            want[k]
+        );
+    }
+    assert!(got[9].is_nan());
+}
+
+#[test]
+fn atan2_is_accurate_in_every_quadrant() {
+    common::setup();
+    let mut ys = vec![];
+    let mut xs = vec![];
+    for i in 0..101 {
+        for j in 0..101 {
+            ys.push((i as f32 - 50.0) * 0.37);
+            xs.push((j as f32 - 50.0) * 0.29 + 1e-3);
+        }
+    }
+    let n = ys.len();
+    let got = Tensor::from_vec(ys.clone(), [n])
+        .atan2(&Tensor::from_vec(xs.clone(), [n]))
+        .to_vec::<f32>();
+    let want: Vec<f64> = ys
+        .iter()
+        .zip(&xs)
+        .map(|(&y, &x)| libm::atan2(y as f64, x as f64))
+        .collect();
+    let (e, k) = worst_ulp(&got, &want);
+    assert!(e <= 4.0, "atan2: {e:.1} ulp at ({}, {})", ys[k], xs[k]);
+    println!("atan2: worst {e:.2} ulp over {n} points");
+}
+
+/// ψ(x) in float64: the recurrence up to 20, then the asymptotic series (to 1/x^14).
+fn digamma64(mut x: f64) -> f64 {
+    let mut acc = 0.0;
+    while x < 20.0 {
+        acc -= 1.0 / x;
+        x += 1.0;
+    }
+    let r2 = 1.0 / (x * x);
+    let b = [
+        1.0 / 12.0,
+        -1.0 / 120.0,
+        1.0 / 252.0,
+        -1.0 / 240.0,
+        1.0 / 132.0,
+        -691.0 / 32760.0,
+        1.0 / 12.0,
+    ];
+    let mut s = 0.0;
+    let mut p = r2;
+    for c in b {
+        s += c * p;
+        p *= r2;
+    }
+    acc + x.ln() - 0.5 / x - s
+}
+
+/// ψ^(n)(x) in float64 by direct summation of (-1)^(n+1) n! Σ 1/(x+k)^(n+1) to 10^5 terms plus
+/// the integral of the rest.
+fn polygamma64(n: i32, x: f64) -> f64 {
+    let s = (n + 1) as f64;
+    let mut acc = 0.0;
+    let m = 100_000;
+    for k in 0..m {
+        acc += (x + k as f64).powf(-s);
+    }
+    let y = x + m as f64;
+    acc += y.powf(1.0 - s) / (s - 1.0) - 0.5 * y.powf(-s);
+    let fact: f64 = (1..=n).map(|j| j as f64).product();
+    if n % 2 == 1 { fact * acc } else { -fact * acc }
+}
+
+#[test]
+fn lgamma_digamma_polygamma_are_accurate() {
+    common::setup();
+    // Known values first (independent of any series): Γ(1/2) = √π, ψ(1) = -γ, ψ'(1) = π²/6,
+    // ψ''(1) = -2 ζ(3).
+    let pi = std::f32::consts::PI;
+    let lg = Tensor::from_vec(vec![0.5f32, 1.0, 2.0, 10.0], [4])
+        .lgamma()
+        .to_vec::<f32>();
+    assert!((lg[0] - pi.sqrt().ln()).abs() < 2e-7, "{lg:?}");
+    assert_eq!((lg[1], lg[2]), (0.0, 0.0), "log Γ is exactly 0 at 1 and 2");
+    assert!((lg[3] / 362_880f32.ln() - 1.0).abs() < 2e-7);
+    let one = Tensor::scalar(1.0);
+    assert!((one.digamma().item() + 0.577_215_7).abs() < 2e-7);
+    assert!((one.polygamma(1).item() - pi * pi / 6.0).abs() < 4e-7);
+    assert!((one.polygamma(2).item() + 2.0 * 1.202_056_9).abs() < 1e-6);
+
+    // lgamma: relative to max(|log Γ|, 1) (its zeros at 1 and 2 make a pure ulp measure
+    // meaningless in f32, as in every f32 implementation).
+    let mut xs = tiny_to(1e30, 300)
+        .into_iter()
+        .map(f32::abs)
+        .collect::<Vec<_>>();
+    xs.extend(sweep(0.01, 12.0, 6000));
+    let got = Tensor::from_vec(xs.clone(), [xs.len()])
+        .lgamma()
+        .to_vec::<f32>();
+    let mut worst = (0.0f64, 0usize);
+    for (k, (&x, &g)) in xs.iter().zip(&got).enumerate() {
+        let w = libm::lgamma(x as f64);
+        let e = (g as f64 - w).abs() / (w.abs().max(1.0) * f32::EPSILON as f64);
+        if e > worst.0 || e.is_nan() {
+            worst = (e, k);
+        }
+    }
+    assert!(
+        worst.0 <= 4.0,
+        "lgamma: {:.1} ulp at x = {:e}",
+        worst.0,
+        xs[worst.1]
+    );
+    println!(
+        "lgamma: worst {:.2} ulp of max(|y|, 1) over {} points",
+        worst.0,
+        xs.len()
+    );
+    // Negative non-integers through the reflection: absolute accuracy.
+    let neg: Vec<f32> = sweep(-5.9, -0.1, 59)
+        .into_iter()
+        .filter(|x| (x - x.round()).abs() > 0.05)
+        .collect();
+    let got = Tensor::from_vec(neg.clone(), [neg.len()])
+        .lgamma()
+        .to_vec::<f32>();
+    for (&x, &g) in neg.iter().zip(&got) {
+        let w = libm::lgamma(x as f64);
+        assert!(
+            (g as f64 - w).abs() < 2e-5 * w.abs().max(1.0),
+            "lgamma({x}) = {g}, want {w}"
+        );
+    }
+    // digamma: the same measure (its zero near 1.4616).
+    let mut xs = tiny_to(1e30, 300)
+        .into_iter()
+        .map(f32::abs)
+        .collect::<Vec<_>>();
+    xs.extend(sweep(0.01, 30.0, 6000));
+    let got = Tensor::from_vec(xs.clone(), [xs.len()])
+        .digamma()
+        .to_vec::<f32>();
+    let mut worst = (0.0f64, 0usize);
+    for (k, (&x, &g)) in xs.iter().zip(&got).enumerate() {
+        let w = digamma64(x as f64);
+        let e = (g as f64 - w).abs() / (w.abs().max(1.0) * f32::EPSILON as f64);
+        if e > worst.0 || e.is_nan() {
+            worst = (e, k);
+        }
+    }
+    assert!(
+        worst.0 <= 6.0,
+        "digamma: {:.1} ulp at x = {:e}",
+        worst.0,
+        xs[worst.1]
+    );
+    println!(
+        "digamma: worst {:.2} ulp of max(|y|, 1) over {} points",
+        worst.0,
+        xs.len()
+    );
+    // polygamma(1), (2), (3): no zeros, so plain relative error.
+    let xs = sweep(0.05, 40.0, 400);
+    for n in 1..=3 {
+        let want: Vec<f64> = xs.iter().map(|&x| polygamma64(n, x as f64)).collect();
+        let got = Tensor::from_vec(xs.clone(), [xs.len()])
+            .polygamma(n as u32)
+            .to_vec::<f32>();
+        let (e, k) = worst_ulp(&got, &want);
+        assert!(e <= 8.0, "polygamma({n}): {e:.1} ulp at x = {}", xs[k]);
+        println!("polygamma({n}): worst {e:.2} ulp over {} points", xs.len());
+    }
+    // Poles and NaN, as JAX: log Γ = +inf at 0 and the negative integers, ψ NaN there.
+    let p = Tensor::from_vec(vec![0.0f32, -1.0, -3.0, f32::NAN], [4]);
+    let l = p.lgamma().to_vec::<f32>();
+    assert_eq!(&l[..3], &[f32::INFINITY; 3]);
+    assert!(l[3].is_nan());
+    assert!(p.digamma().to_vec::<f32>().iter().all(|v| v.is_nan()));
+}

@@ -99,6 +99,18 @@ fn unary_ops_on_special_values() {
         ("expm1", x.expm1(), Box::new(libm::expm1)),
         ("erf", x.erf(), Box::new(libm::erf)),
         ("erfc", x.erfc(), Box::new(libm::erfc)),
+        ("tan", x.tan(), Box::new(libm::tan)),
+        ("atan", x.atan(), Box::new(libm::atan)),
+        ("asin", x.asin(), Box::new(libm::asin)),
+        ("acos", x.acos(), Box::new(libm::acos)),
+        ("sinh", x.sinh(), Box::new(libm::sinh)),
+        ("cosh", x.cosh(), Box::new(libm::cosh)),
+        ("asinh", x.asinh(), Box::new(libm::asinh)),
+        ("acosh", x.acosh(), Box::new(libm::acosh)),
+        ("atanh", x.atanh(), Box::new(libm::atanh)),
+        ("ceil", x.ceil(), Box::new(f64::ceil)),
+        ("trunc", x.trunc(), Box::new(f64::trunc)),
+        ("lgamma", x.lgamma(), Box::new(libm::lgamma)),
         ("floor", x.floor(), Box::new(f64::floor)),
         ("round", x.round(), Box::new(f64::round_ties_even)),
         (
@@ -164,6 +176,23 @@ fn binary_ops_on_special_values() {
         ("pow", ta.pow(&tb), Box::new(f64::powf)),
         ("maximum", ta.maximum(&tb), Box::new(nan_max)),
         ("minimum", ta.minimum(&tb), Box::new(nan_min)),
+        ("atan2", ta.atan2(&tb), Box::new(libm::atan2)),
+        (
+            "logaddexp",
+            ta.logaddexp(&tb),
+            Box::new(|p: f64, q: f64| {
+                if p == q {
+                    p + std::f64::consts::LN_2
+                } else {
+                    p.max(q) + (-(p - q).abs()).exp().ln_1p()
+                }
+            }),
+        ),
+        (
+            "xlogy",
+            ta.xlogy(&tb),
+            Box::new(|p: f64, q: f64| if p == 0.0 { 0.0 } else { p * q.ln() }),
+        ),
     ];
     let mut bad = vec![];
     for (name, t, reference) in &cases {
