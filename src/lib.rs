@@ -63,6 +63,7 @@ pub use compose::conv::{Conv2dOptions, Pair};
 /// ```
 #[deprecated(note = "renamed `Conv2dOptions` (the layer is `nn::Conv2d`)")]
 pub type Conv2d = Conv2dOptions;
+pub use compose::einsum::{einsum, try_einsum};
 pub use compose::indexing::{Indices, one_hot, try_one_hot};
 pub use compose::shape::{concat, stack, try_concat, try_stack};
 pub use control::custom::{checkpoint, custom_jvp, custom_vjp};
@@ -102,12 +103,12 @@ pub mod prelude {
     pub use crate::{
         AdOptions, Argnums, Axes, Conv2dOptions, DType, Device, GradOptions, InAxes, Indices, Mode,
         Tensor, Tree, VmapOptions, WhileOptions, check_grads, checkpoint, concat, cond, custom_jvp,
-        custom_vjp, fori_loop, grad, grad_argnums, grad_aux, grad_with, hessian, jacfwd,
+        custom_vjp, einsum, fori_loop, grad, grad_argnums, grad_aux, grad_with, hessian, jacfwd,
         jacfwd_argnums, jacfwd_aux, jacrev, jacrev_argnums, jacrev_aux, jit, jvp, jvp_aux, one_hot,
-        scan, stack, try_concat, try_cond, try_jvp, try_jvp_aux, try_one_hot, try_scan, try_stack,
-        try_value_and_grad_argnums, try_value_and_grad_aux, try_vmap, try_vmap2, try_where,
-        value_and_grad, value_and_grad_argnums, value_and_grad_aux, value_and_grad_with, vjp,
-        vjp_aux, vjp_with, vmap, vmap_with, vmap2, where_, while_loop, while_loop_with,
+        scan, stack, try_concat, try_cond, try_einsum, try_jvp, try_jvp_aux, try_one_hot, try_scan,
+        try_stack, try_value_and_grad_argnums, try_value_and_grad_aux, try_vmap, try_vmap2,
+        try_where, value_and_grad, value_and_grad_argnums, value_and_grad_aux, value_and_grad_with,
+        vjp, vjp_aux, vjp_with, vmap, vmap_with, vmap2, where_, while_loop, while_loop_with,
     };
 }
 

@@ -2,6 +2,7 @@
 //! and kernels come from the primitives they are made of (and fusion makes them one kernel).
 
 pub(crate) mod conv;
+pub(crate) mod einsum;
 pub(crate) mod indexing;
 pub(crate) mod reductions;
 pub(crate) mod shape;

@@ -30,6 +30,12 @@ pub fn op(name: &str, operands: &[Tensor], kw: &HashMap<String, Sexp>) -> Option
         "remainder" => x().remainder(y()),
         "logaddexp" => x().logaddexp(y()),
         "xlogy" => x().xlogy(y()),
+        "einsum" => {
+            let Sexp::Atom(spec) = &kw["spec"] else {
+                panic!("einsum's :spec is one token")
+            };
+            wgrad::einsum(spec, operands)
+        }
         _ => return None,
     })
 }

@@ -11,6 +11,7 @@ mod conformance;
 mod control;
 mod conv;
 mod custom;
+mod einsum;
 mod errors;
 mod indexing;
 mod jit;

@@ -221,6 +221,19 @@ fn table() -> Vec<Spec> {
             &[(m, -1.0, 1.0), (&[4], 0.5, 2.0)],
         ),
         spec(
+            "einsum_batched",
+            |a| einsum("qhd,khd->hqk", &[&a[0], &a[1]]),
+            &[(&[3, 2, 4], -1.0, 1.0), (&[5, 2, 4], -1.0, 1.0)],
+        ),
+        spec(
+            "einsum_diag_three",
+            |a| {
+                einsum("ii,j->ij", &[&a[0], &a[1]])
+                    + einsum("bi,ij,j->b", &[&a[0], &a[0], &a[1]]).sum_all()
+            },
+            &[(&[3, 3], -1.0, 1.0), (&[3], -1.0, 1.0)],
+        ),
+        spec(
             "clip",
             |a| (&a[0] + (signs() * 1.5)).clip(-1.0, 1.0) * (&a[0] * 3.0).clip(-1.0, 1.0),
             &[(m, 0.05, 0.3)],
@@ -492,6 +505,8 @@ rule_tests!(
     rsqrt,
     floor_round,
     ceil_trunc,
+    einsum_batched,
+    einsum_diag_three,
     tan,
     atan,
     asin,
