@@ -36,6 +36,25 @@ mod device;
 mod ir;
 mod kernel;
 mod memory;
+/// Linear algebra on the last two axes (leading axes batch), as `jnp.linalg` and
+/// `jax.scipy.linalg`: Cholesky, triangular and Cholesky solves, the log-determinant of a
+/// positive-definite matrix. Differentiable to any order and batched under `vmap`.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// // Solve a small SPD system and differentiate through it.
+/// let a = Tensor::from_vec(vec![4.0f32, 1.0, 1.0, 3.0], [2, 2]);
+/// let b = Tensor::from_vec(vec![1.0f32, 2.0], [2]);
+/// let f = |b: &Tensor| wgrad::linalg::cho_solve(&wgrad::linalg::cholesky(&a), b).sum_all();
+/// let g = grad(f)(&b).to_vec::<f32>(); // A⁻¹·1
+/// assert!((g[0] - 2.0 / 11.0).abs() < 1e-5 && (g[1] - 3.0 / 11.0).abs() < 1e-5);
+/// ```
+pub mod linalg {
+    pub use crate::compose::linalg::{
+        cho_solve, cholesky, cholesky_logdet, triangular_solve, try_cho_solve, try_cholesky,
+        try_cholesky_logdet, try_triangular_solve,
+    };
+}
 pub mod nn;
 pub mod optim;
 mod prim;

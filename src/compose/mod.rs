@@ -4,6 +4,7 @@
 pub(crate) mod conv;
 pub(crate) mod einsum;
 pub(crate) mod indexing;
+pub(crate) mod linalg;
 pub(crate) mod reductions;
 pub(crate) mod shape;
 

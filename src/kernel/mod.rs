@@ -92,16 +92,32 @@ pub(crate) mod templates {
         source: include_str!("../../shaders/scan.wgsl"),
         needs: &["Acc", "L", "ROWS", "finish", "src", "wg_store"],
     };
+    /// Cholesky factorization, one workgroup per matrix.
+    pub const CHOLESKY: Template = Template {
+        name: "cholesky",
+        source: include_str!("../../shaders/cholesky.wgsl"),
+        needs: &["MATS", "N", "load_out", "src", "wg_store"],
+    };
+    /// Triangular solve, one invocation per (matrix, right-hand side).
+    pub const TRISOLVE: Template = Template {
+        name: "trisolve",
+        source: include_str!("../../shaders/trisolve.wgsl"),
+        needs: &[
+            "K", "LOWER", "MATS", "N", "load_out", "src_a", "src_b", "wg_store",
+        ],
+    };
 
     /// Every template, for the contract's test.
     #[cfg(test)]
-    pub const ALL: [&Template; 6] = [
+    pub const ALL: [&Template; 8] = [
         &ELEMENTWISE,
         &REDUCE_THREAD,
         &REDUCE_GROUP,
         &MATMUL_TILED,
         &MATMUL_DIRECT,
         &SCAN,
+        &CHOLESKY,
+        &TRISOLVE,
     ];
 }
 
@@ -278,6 +294,7 @@ mod tests {
         "dot",
         "bitcast",
         "workgroupBarrier",
+        "storageBarrier",
         "compute",
         "workgroup_size",
         "builtin",

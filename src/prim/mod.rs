@@ -6,6 +6,7 @@ pub(crate) mod binary;
 pub(crate) mod emit;
 pub(crate) mod identity;
 pub(crate) mod index;
+pub(crate) mod linalg;
 pub(crate) mod logic;
 pub(crate) mod lower;
 pub(crate) mod matmul;

@@ -36,6 +36,12 @@ pub fn op(name: &str, operands: &[Tensor], kw: &HashMap<String, Sexp>) -> Option
             };
             wgrad::einsum(spec, operands)
         }
+        "cholesky" => wgrad::linalg::cholesky(x()),
+        "triangular_solve" => {
+            let lower = matches!(&kw["lower"], Sexp::Atom(b) if b == "true");
+            wgrad::linalg::triangular_solve(x(), y(), lower)
+        }
+        "cho_solve" => wgrad::linalg::cho_solve(x(), y()),
         _ => return None,
     })
 }

@@ -15,6 +15,7 @@ mod einsum;
 mod errors;
 mod indexing;
 mod jit;
+mod linalg;
 mod nn;
 mod numerics;
 mod optim;

@@ -234,6 +234,29 @@ fn table() -> Vec<Spec> {
             &[(&[3, 3], -1.0, 1.0), (&[3], -1.0, 1.0)],
         ),
         spec(
+            "cholesky",
+            |a| wgrad::linalg::cholesky(&(a[0].matmul(&a[0].mt()) + Tensor::eye(3) * 2.0)),
+            &[(&[2, 3, 3], -1.0, 1.0)],
+        ),
+        spec(
+            "triangular_solve",
+            |a| {
+                let t = a[0].tril(0) + Tensor::eye(3) * 2.0;
+                wgrad::linalg::triangular_solve(&t, &a[1], true)
+                    + wgrad::linalg::triangular_solve(&t.mt(), &a[1], false)
+            },
+            &[(&[3, 3], -0.5, 0.5), (&[3, 2], -1.0, 1.0)],
+        ),
+        spec(
+            "cho_solve_logdet",
+            |a| {
+                let s = a[0].matmul(&a[0].mt()) + Tensor::eye(3) * 2.0;
+                let l = wgrad::linalg::cholesky(&s);
+                wgrad::linalg::cho_solve(&l, &a[1]) * wgrad::linalg::cholesky_logdet(&s)
+            },
+            &[(&[3, 3], -1.0, 1.0), (&[3, 2], -1.0, 1.0)],
+        ),
+        spec(
             "clip",
             |a| (&a[0] + (signs() * 1.5)).clip(-1.0, 1.0) * (&a[0] * 3.0).clip(-1.0, 1.0),
             &[(m, 0.05, 0.3)],
@@ -505,6 +528,9 @@ rule_tests!(
     rsqrt,
     floor_round,
     ceil_trunc,
+    cholesky,
+    triangular_solve,
+    cho_solve_logdet,
     einsum_batched,
     einsum_diag_three,
     tan,

@@ -1,0 +1,238 @@
+//! Linear-algebra primitives on the last two axes, batched over the leading ones: the lower
+//! Cholesky factor and triangular solves (f32). Kernels: one workgroup per matrix for the
+//! factorization (`shaders/cholesky.wgsl`), one invocation per (matrix, right-hand side) for
+//! the solve (`shaders/trisolve.wgsl`) — suited to batches of small and medium systems.
+//! Rules as JAX's `lax/linalg.py`, written with these two primitives, so they differentiate
+//! again: Cholesky's JVP is `L·Φ(L⁻¹ dA L⁻ᵀ)` (Φ: the lower triangle, half the diagonal), a
+//! solve's `A⁻¹(dB − dA·X)`.
+
+use crate::base::dtype::{DType, numel};
+use crate::base::error::{Error, Result, dtype_err, shape_err};
+use crate::ir::op::{Fusion, Op};
+use crate::ir::tensor::Tensor;
+use crate::kernel::templates;
+use crate::prim::Primitive;
+use crate::prim::lower::{LowerCx, Lowered};
+use crate::prim::with_batch;
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Linalg {
+    /// The lower Cholesky factor of a symmetric matrix, of which only the lower triangle is
+    /// read; NaN everywhere when it is not positive definite (as JAX).
+    Cholesky,
+    /// `X` with `A X = B` for a triangular `A`, of which only the `lower` (or upper) triangle,
+    /// diagonal included, is read.
+    TriSolve { lower: bool },
+}
+
+/// Φ of Cholesky's rules: the strictly lower triangle and half the diagonal.
+fn phi(p: &Tensor) -> Result<Tensor> {
+    let n = p.shape()[p.rank() - 1];
+    let diag = p.try_mul(&Tensor::eye(n))?;
+    p.try_tril(-1)?
+        .try_add(&diag.try_mul(&Tensor::scalar(0.5))?)
+}
+
+/// The triangle a solve reads.
+fn triangle(x: &Tensor, lower: bool) -> Result<Tensor> {
+    if lower { x.try_tril(0) } else { x.try_triu(0) }
+}
+
+/// The symmetric matrix that a Cholesky kernel sees in `x`: its lower triangle, mirrored.
+fn from_lower(x: &Tensor) -> Result<Tensor> {
+    x.try_tril(0)?.try_add(&x.try_tril(-1)?.try_mt()?)
+}
+
+impl Primitive for Linalg {
+    fn name(&self) -> &'static str {
+        match self {
+            Linalg::Cholesky => "cholesky",
+            Linalg::TriSolve { .. } => "triangular_solve",
+        }
+    }
+    fn fusion(&self) -> Fusion {
+        Fusion::KernelRoot { epilogue: false }
+    }
+    fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
+        let a = &node.inputs()[0];
+        let r = a.rank();
+        let n = a.shape()[r - 1];
+        let mats = numel(&a.shape()[..r - 2]);
+        let mut e = cx.kernel();
+        let bytes = (numel(node.shape()) * 4) as u64;
+        if bytes > e.limits.window_bytes() {
+            return Err(Error::TooLarge {
+                op: self.name(),
+                msg: format!(
+                    "the result of shape {:?} needs {bytes} bytes in one binding; this adapter binds at most {}",
+                    node.shape(),
+                    e.limits.window_bytes()
+                ),
+            });
+        }
+        e.const_u32("N", n)?;
+        e.const_u32("MATS", mats)?;
+        e.push_fn("fn load_out(i: u32) -> f32 {\n    return out[i];\n}".into());
+        let (template, groups) = match self {
+            Linalg::Cholesky => {
+                let v = e.value_fn(a)?;
+                e.push_fn(format!("fn src(i: u32) -> f32 {{\n    return {v}(i);\n}}"));
+                (&templates::CHOLESKY, cx.grid(mats * 64, 64)?)
+            }
+            Linalg::TriSolve { lower } => {
+                let b = &node.inputs()[1];
+                let k = b.shape()[r - 1];
+                let va = e.value_fn(a)?;
+                let vb = e.value_fn(b)?;
+                e.push_fn(format!(
+                    "fn src_a(i: u32) -> f32 {{\n    return {va}(i);\n}}"
+                ));
+                e.push_fn(format!(
+                    "fn src_b(i: u32) -> f32 {{\n    return {vb}(i);\n}}"
+                ));
+                e.const_u32("K", k)?;
+                e.const_u32("LOWER", *lower as usize)?;
+                (&templates::TRISOLVE, cx.grid(mats * k, 64)?)
+            }
+        };
+        e.note_inlined(node);
+        Ok(Lowered::Kernels(vec![e.finish(
+            template,
+            self.name(),
+            cx.out(),
+            node.dtype(),
+            numel(node.shape()),
+            groups,
+        )?]))
+    }
+    fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        match self {
+            Linalg::Cholesky => {
+                let Some(da) = &t[0] else { return Ok(None) };
+                let da = from_lower(da)?;
+                let left = trisolve_p(y, &da, true)?;
+                let p = trisolve_p(y, &left.try_mt()?, true)?;
+                Ok(Some(y.try_matmul(&phi(&p)?)?))
+            }
+            Linalg::TriSolve { lower } => {
+                let mut rhs = t[1].clone();
+                if let Some(da) = &t[0] {
+                    let prod = triangle(da, *lower)?.try_matmul(y)?;
+                    rhs = Some(match rhs {
+                        Some(db) => db.try_sub(&prod)?,
+                        None => prod.neg(),
+                    });
+                }
+                rhs.map(|r| trisolve_p(&x[0], &r, *lower)).transpose()
+            }
+        }
+    }
+    fn vjp(
+        &self,
+        x: &[Tensor],
+        y: &Tensor,
+        ct: &Tensor,
+        needs: &[bool],
+    ) -> Result<Vec<Option<Tensor>>> {
+        match self {
+            Linalg::Cholesky => {
+                // The JVP's steps transposed: Lᵀ·ct, Φ, then L⁻ᵀ (·) L⁻¹, then onto the lower
+                // triangle the kernel reads.
+                let lt = y.try_mt()?;
+                let p = phi(&lt.try_matmul(ct)?)?;
+                let z = trisolve_p(&lt, &p, false)?;
+                let m = trisolve_p(&lt, &z.try_mt()?, false)?.try_mt()?;
+                let g = m.try_tril(0)?.try_add(&m.try_mt()?.try_tril(-1)?)?;
+                Ok(vec![Some(g)])
+            }
+            Linalg::TriSolve { lower } => {
+                let gb = trisolve_p(&x[0].try_mt()?, ct, !lower)?;
+                let ga = if needs[0] {
+                    Some(triangle(&gb.try_matmul(&y.try_mt()?)?, *lower)?.neg())
+                } else {
+                    None
+                };
+                Ok(vec![ga, needs[1].then_some(gb)])
+            }
+        }
+    }
+    fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Result<Tensor> {
+        match self {
+            Linalg::Cholesky => cholesky_p(&x[0]),
+            Linalg::TriSolve { lower } => {
+                let a = with_batch(&x[0], batched[0], size)?;
+                let b = with_batch(&x[1], batched[1], size)?;
+                trisolve_p(&a, &b, *lower)
+            }
+        }
+    }
+}
+
+/// Checks that `a` is an f32 stack of square matrices, for `op`.
+pub(crate) fn check_square(op: &'static str, a: &Tensor) -> Result<usize> {
+    if a.dtype() != DType::F32 {
+        return dtype_err(
+            op,
+            format!(
+                "expected f32 matrices, got {} of shape {:?}",
+                a.dtype(),
+                a.shape()
+            ),
+        );
+    }
+    let r = a.rank();
+    if r < 2 || a.shape()[r - 1] != a.shape()[r - 2] {
+        return shape_err(
+            op,
+            format!(
+                "expected square matrices in the last two axes, got shape {:?}",
+                a.shape()
+            ),
+        );
+    }
+    Ok(a.shape()[r - 1])
+}
+
+/// The Cholesky primitive (`a` read through its lower triangle).
+pub(crate) fn cholesky_p(a: &Tensor) -> Result<Tensor> {
+    check_square("cholesky", a)?;
+    if numel(a.shape()) == 0 {
+        return Ok(a.zeros_like());
+    }
+    Tensor::from_op(
+        Op::Linalg(Linalg::Cholesky),
+        vec![a.clone()],
+        a.shape().to_vec(),
+        DType::F32,
+    )
+}
+
+/// The triangular-solve primitive: `a` of shape `(..., n, n)`, `b` of `(..., n, k)`.
+pub(crate) fn trisolve_p(a: &Tensor, b: &Tensor, lower: bool) -> Result<Tensor> {
+    let n = check_square("triangular_solve", a)?;
+    let r = a.rank();
+    if b.dtype() != DType::F32
+        || b.rank() != r
+        || b.shape()[..r - 2] != a.shape()[..r - 2]
+        || b.shape()[r - 2] != n
+    {
+        return shape_err(
+            "triangular_solve",
+            format!(
+                "a of shape {:?} needs b of shape (..., {n}, k) with the same batch axes, got {} of shape {:?}",
+                a.shape(),
+                b.dtype(),
+                b.shape()
+            ),
+        );
+    }
+    if numel(b.shape()) == 0 {
+        return Ok(b.zeros_like());
+    }
+    Tensor::from_op(
+        Op::Linalg(Linalg::TriSolve { lower }),
+        vec![a.clone(), b.clone()],
+        b.shape().to_vec(),
+        DType::F32,
+    )
+}

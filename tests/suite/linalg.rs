@@ -1,0 +1,164 @@
+//! `wgrad::linalg` against float64 host references: factors and solves over batches and sizes
+//! (including matrices taller than a workgroup), NaN for matrices that are not positive
+//! definite (as JAX), the triangle a solve reads, and the errors.
+
+use crate::common;
+
+use wgrad::linalg::{
+    cho_solve, cholesky, cholesky_logdet, triangular_solve, try_cho_solve, try_cholesky,
+    try_triangular_solve,
+};
+use wgrad::prelude::*;
+
+/// A batch of well-conditioned SPD matrices `m mᵀ / n + I` and their f64 values.
+fn spd(batch: usize, n: usize, seed: u64) -> (Tensor, Vec<f64>) {
+    let m = Tensor::rand([batch, n, n], seed) * 2.0 - 1.0;
+    let a = m.matmul(&m.mt()) / n as f32 + Tensor::eye(n);
+    let v = a.to_vec::<f32>().iter().map(|&x| x as f64).collect();
+    (a, v)
+}
+
+/// Cholesky in f64 of each n×n matrix of `a`.
+fn chol64(a: &[f64], n: usize) -> Vec<f64> {
+    let mut l = vec![0.0; a.len()];
+    for b in 0..a.len() / (n * n) {
+        let o = b * n * n;
+        for j in 0..n {
+            let mut s = a[o + j * n + j];
+            for k in 0..j {
+                s -= l[o + j * n + k] * l[o + j * n + k];
+            }
+            l[o + j * n + j] = s.sqrt();
+            for i in j + 1..n {
+                let mut s = a[o + i * n + j];
+                for k in 0..j {
+                    s -= l[o + i * n + k] * l[o + j * n + k];
+                }
+                l[o + i * n + j] = s / l[o + j * n + j];
+            }
+        }
+    }
+    l
+}
+
+fn close64(got: &Tensor, want: &[f64], tol: f32, what: &str) {
+    let want: Vec<f32> = want.iter().map(|&v| v as f32).collect();
+    if let Err(e) = common::close(&got.to_vec::<f32>(), &want, tol, tol) {
+        panic!("{what}: {e}");
+    }
+}
+
+#[test]
+fn cholesky_matches_float64_over_sizes_and_batches() {
+    common::setup();
+    for (batch, n) in [(1, 1), (5, 3), (3, 16), (2, 70)] {
+        let (a, av) = spd(batch, n, n as u64);
+        let l = cholesky(&a);
+        assert_eq!(l.shape(), &[batch, n, n]);
+        close64(
+            &l,
+            &chol64(&av, n),
+            2e-5,
+            &format!("cholesky {batch}×{n}×{n}"),
+        );
+        // L Lᵀ = A, and the upper triangle is exactly zero.
+        close64(&l.matmul(&l.mt()), &av, 1e-4, "L Lᵀ");
+        let lv = l.to_vec::<f32>();
+        for (k, v) in lv.iter().enumerate() {
+            let (i, j) = ((k / n) % n, k % n);
+            if j > i {
+                assert_eq!(*v, 0.0, "upper entry ({i}, {j}) of a {n}×{n} factor");
+            }
+        }
+    }
+}
+
+#[test]
+fn cholesky_of_a_matrix_that_is_not_positive_definite_is_nan() {
+    common::setup();
+    // One good matrix, one indefinite, one with a NaN: only the bad ones turn NaN.
+    let a = Tensor::from_vec(
+        vec![
+            4.0f32,
+            2.0,
+            2.0,
+            3.0, //
+            1.0,
+            2.0,
+            2.0,
+            1.0, //
+            f32::NAN,
+            0.0,
+            0.0,
+            1.0,
+        ],
+        [3, 2, 2],
+    );
+    let l = cholesky(&a).to_vec::<f32>();
+    assert!((l[0] - 2.0).abs() < 1e-6 && l[1] == 0.0);
+    assert!(l[4..].iter().all(|v| v.is_nan()), "{l:?}");
+}
+
+#[test]
+fn triangular_solves_match_float64_and_read_one_triangle() {
+    common::setup();
+    let n = 7;
+    let (a, _) = spd(2, n, 11);
+    let l = cholesky(&a);
+    let b = Tensor::rand([2, n, 3], 12) * 2.0 - 1.0;
+    // Garbage in the unread triangle must not matter.
+    let junk = Tensor::rand([2, n, n], 13).triu(1) * 100.0;
+    let x = triangular_solve(&(&l + &junk), &b, true);
+    close64(&l.matmul(&x), &to64(&b), 1e-4, "lower solve");
+    let lt = l.mt();
+    let y = triangular_solve(&(&lt + junk.mt()), &b, false);
+    close64(&lt.matmul(&y), &to64(&b), 1e-4, "upper solve");
+    // A vector right-hand side, and cho_solve as A⁻¹ b.
+    let v = Tensor::rand([2, n], 14);
+    let xv = cho_solve(&l, &v);
+    assert_eq!(xv.shape(), &[2, n]);
+    close64(
+        &a.matmul(&xv.expand_dims(-1)).squeeze(-1),
+        &to64(&v),
+        1e-4,
+        "cho_solve",
+    );
+    // log det from the factor against the product of the pivots squared.
+    let lv = l.to_vec::<f32>();
+    for m in 0..2 {
+        let want: f64 = (0..n)
+            .map(|i| 2.0 * (lv[m * n * n + i * n + i] as f64).ln())
+            .sum();
+        let got = cholesky_logdet(&a).to_vec::<f32>()[m] as f64;
+        assert!((got - want).abs() < 1e-4, "logdet {got} vs {want}");
+    }
+}
+
+fn to64(t: &Tensor) -> Vec<f64> {
+    t.to_vec::<f32>().iter().map(|&v| v as f64).collect()
+}
+
+#[test]
+fn linalg_errors_name_the_op_and_the_shapes() {
+    common::setup();
+    let msg = |r: wgrad::Result<Tensor>| r.unwrap_err().to_string();
+    let e = msg(try_cholesky(&Tensor::zeros([3, 4])));
+    assert!(e.contains("cholesky") && e.contains("[3, 4]"), "{e}");
+    let e = msg(try_cholesky(&Tensor::zeros([4])));
+    assert!(e.contains("[4]"), "{e}");
+    let e = msg(try_triangular_solve(
+        &Tensor::zeros([2, 3, 3]),
+        &Tensor::zeros([4, 3, 1]),
+        true,
+    ));
+    assert!(
+        e.contains("triangular_solve") && e.contains("[4, 3, 1]"),
+        "{e}"
+    );
+    let e = msg(try_cho_solve(&Tensor::eye(3), &Tensor::zeros([2, 2])));
+    assert!(e.contains("cho_solve") && e.contains("[2, 2]"), "{e}");
+    let i = Tensor::from_vec(vec![1i32, 0, 0, 1], [2, 2]);
+    assert!(msg(try_cholesky(&i)).contains("i32"));
+    // Empty batches are empty results, not errors.
+    assert_eq!(cholesky(&Tensor::zeros([0, 3, 3])).shape(), &[0, 3, 3]);
+}
