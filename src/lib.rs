@@ -37,8 +37,8 @@ mod ir;
 mod kernel;
 mod memory;
 /// Linear algebra on the last two axes (leading axes batch), as `jnp.linalg` and
-/// `jax.scipy.linalg`: Cholesky, triangular and Cholesky solves, the log-determinant of a
-/// positive-definite matrix. Differentiable to any order and batched under `vmap`.
+/// `jax.scipy.linalg`: Cholesky and LU factorizations, triangular, Cholesky and general
+/// solves, inverses, determinants and log-determinants. Differentiable to any order and batched under `vmap`.
 ///
 /// ```
 /// use wgrad::prelude::*;
@@ -51,8 +51,9 @@ mod memory;
 /// ```
 pub mod linalg {
     pub use crate::compose::linalg::{
-        cho_solve, cholesky, cholesky_logdet, triangular_solve, try_cho_solve, try_cholesky,
-        try_cholesky_logdet, try_triangular_solve,
+        cho_solve, cholesky, cholesky_logdet, det, inv, lu_factor, slogdet, solve,
+        triangular_solve, try_cho_solve, try_cholesky, try_cholesky_logdet, try_det, try_inv,
+        try_lu_factor, try_slogdet, try_solve, try_triangular_solve,
     };
 }
 pub mod nn;

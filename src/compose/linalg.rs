@@ -4,7 +4,7 @@
 
 use crate::base::error::{Result, or_panic, shape_err};
 use crate::ir::tensor::Tensor;
-use crate::prim::linalg::{check_square, cholesky_p, trisolve_p};
+use crate::prim::linalg::{LuParts, check_square, cholesky_p, lu_p, trisolve_p};
 
 /// The lower Cholesky factor `L` of a symmetric positive-definite matrix, `L Lᵀ = a`, with a
 /// positive diagonal (`jnp.linalg.cholesky`). Like JAX it works with `(a + aᵀ)/2`, so its
@@ -120,6 +120,152 @@ pub fn try_cholesky_logdet(a: &Tensor) -> Result<Tensor> {
     diag.try_log()?
         .try_sum_axes(-1)?
         .try_mul(&Tensor::scalar(2.0))
+}
+
+/// The LU factorization with partial pivoting of square matrices, `P a = L U`
+/// (`jax.scipy.linalg.lu_factor`): `(lu, perm)` with L below the diagonal of `lu` (its unit
+/// diagonal implied), U on and above it, and `perm` (i32, shape `(..., n)`) such that row `i`
+/// of `P a` is row `perm[i]` of `a`. One workgroup per matrix, right-looking.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]);
+/// let (lu, perm) = wgrad::linalg::lu_factor(&a);
+/// assert_eq!(perm.to_vec::<i32>(), vec![1, 0]); // the larger pivot 3 comes first
+/// let v = lu.to_vec::<f32>();
+/// assert_eq!(v[0], 3.0);
+/// assert!((v[2] - 1.0 / 3.0).abs() < 1e-6);
+/// ```
+#[track_caller]
+pub fn lu_factor(a: &Tensor) -> (Tensor, Tensor) {
+    or_panic(try_lu_factor(a))
+}
+
+/// Fallible [`lu_factor`].
+///
+/// ```
+/// use wgrad::prelude::*;
+/// assert!(wgrad::linalg::try_lu_factor(&Tensor::zeros([2, 3])).is_err());
+/// ```
+pub fn try_lu_factor(a: &Tensor) -> Result<(Tensor, Tensor)> {
+    let n = check_square("lu_factor", a)?;
+    let packed = lu_p(a)?;
+    let parts = LuParts::of(&packed)?;
+    Ok((packed.try_slice_axis(-1, 0..n)?, parts.perm))
+}
+
+/// `x` with `a x = b` for square `a` (`jnp.linalg.solve`), through the LU factorization with
+/// partial pivoting. `b` is `(..., n, k)` with `a`'s batch axes, or a vector `(..., n)`. A
+/// singular `a` gives inf or NaN, as JAX.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let a = Tensor::from_vec(vec![0.0f32, 2.0, 1.0, 1.0], [2, 2]);
+/// let b = Tensor::from_vec(vec![4.0f32, 3.0], [2]);
+/// let x = wgrad::linalg::solve(&a, &b).to_vec::<f32>();
+/// assert!((x[0] - 1.0).abs() < 1e-6 && (x[1] - 2.0).abs() < 1e-6);
+/// ```
+#[track_caller]
+pub fn solve(a: &Tensor, b: &Tensor) -> Tensor {
+    or_panic(try_solve(a, b))
+}
+
+/// Fallible [`solve`]: an error names the op and both shapes.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let e = wgrad::linalg::try_solve(&Tensor::eye(2), &Tensor::zeros([3, 1])).unwrap_err();
+/// assert!(e.to_string().contains("solve") && e.to_string().contains("[3, 1]"));
+/// ```
+pub fn try_solve(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    with_matrix_rhs("solve", a, b, |b| {
+        let f = LuParts::of(&lu_p(a)?)?;
+        let pb = f.permute_rows(b, &f.perm)?;
+        let y = trisolve_p(&f.l, &pb, true)?;
+        trisolve_p(&f.u, &y, false)
+    })
+}
+
+/// The inverse of square matrices (`jnp.linalg.inv`), as `solve(a, I)`.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let a = Tensor::from_vec(vec![2.0f32, 0.0, 0.0, 4.0], [2, 2]);
+/// assert_eq!(wgrad::linalg::inv(&a).to_vec::<f32>(), vec![0.5, 0.0, 0.0, 0.25]);
+/// ```
+#[track_caller]
+pub fn inv(a: &Tensor) -> Tensor {
+    or_panic(try_inv(a))
+}
+
+/// Fallible [`inv`].
+///
+/// ```
+/// use wgrad::prelude::*;
+/// assert!(wgrad::linalg::try_inv(&Tensor::zeros([2, 3])).is_err());
+/// ```
+pub fn try_inv(a: &Tensor) -> Result<Tensor> {
+    let n = check_square("inv", a)?;
+    try_solve(a, &Tensor::eye(n).try_broadcast_to(a.shape())?)
+}
+
+/// The determinant of square matrices (`jnp.linalg.det`; shape: the batch shape), from the LU
+/// factorization: the permutation's sign times the product of U's diagonal.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]);
+/// assert!((wgrad::linalg::det(&a).item() + 2.0).abs() < 1e-5);
+/// ```
+#[track_caller]
+pub fn det(a: &Tensor) -> Tensor {
+    or_panic(try_det(a))
+}
+
+/// Fallible [`det`].
+///
+/// ```
+/// use wgrad::prelude::*;
+/// assert!(wgrad::linalg::try_det(&Tensor::zeros([3])).is_err());
+/// ```
+pub fn try_det(a: &Tensor) -> Result<Tensor> {
+    let (sign, diag) = lu_diagonal("det", a)?;
+    sign.try_mul(&diag.try_prod_axes(-1)?)
+}
+
+/// `(sign, log |det a|)` of square matrices (`jnp.linalg.slogdet`), each of the batch shape:
+/// the log-determinant without overflow for large matrices.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]);
+/// let (s, l) = wgrad::linalg::slogdet(&a);
+/// assert_eq!(s.item(), -1.0);
+/// assert!((l.item() - 2f32.ln()).abs() < 1e-5);
+/// ```
+#[track_caller]
+pub fn slogdet(a: &Tensor) -> (Tensor, Tensor) {
+    or_panic(try_slogdet(a))
+}
+
+/// Fallible [`slogdet`].
+///
+/// ```
+/// use wgrad::prelude::*;
+/// assert!(wgrad::linalg::try_slogdet(&Tensor::zeros([2, 3])).is_err());
+/// ```
+pub fn try_slogdet(a: &Tensor) -> Result<(Tensor, Tensor)> {
+    let (sign, diag) = lu_diagonal("slogdet", a)?;
+    let s = sign.try_mul(&diag.try_sign()?.try_prod_axes(-1)?)?;
+    Ok((s, diag.try_abs()?.try_log()?.try_sum_axes(-1)?))
+}
+
+/// The permutation's sign and U's diagonal `(..., n)` of `a`'s LU factorization.
+fn lu_diagonal(op: &'static str, a: &Tensor) -> Result<(Tensor, Tensor)> {
+    let n = check_square(op, a)?;
+    let f = LuParts::of(&lu_p(a)?)?;
+    let diag = f.u.try_mul(&Tensor::eye(n))?.try_sum_axes(-1)?;
+    Ok((f.sign, diag))
 }
 
 /// Runs `f` on `b` as a matrix right-hand side for the square matrices `a`: a vector `b`

@@ -106,10 +106,16 @@ pub(crate) mod templates {
             "K", "LOWER", "MATS", "N", "load_out", "src_a", "src_b", "wg_store",
         ],
     };
+    /// LU factorization with partial pivoting, one workgroup per matrix.
+    pub const LU: Template = Template {
+        name: "lu",
+        source: include_str!("../../shaders/lu.wgsl"),
+        needs: &["MATS", "N", "W", "load_out", "src", "wg_store"],
+    };
 
     /// Every template, for the contract's test.
     #[cfg(test)]
-    pub const ALL: [&Template; 8] = [
+    pub const ALL: [&Template; 9] = [
         &ELEMENTWISE,
         &REDUCE_THREAD,
         &REDUCE_GROUP,
@@ -118,6 +124,7 @@ pub(crate) mod templates {
         &SCAN,
         &CHOLESKY,
         &TRISOLVE,
+        &LU,
     ];
 }
 

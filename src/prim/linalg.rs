@@ -23,6 +23,10 @@ pub(crate) enum Linalg {
     /// `X` with `A X = B` for a triangular `A`, of which only the `lower` (or upper) triangle,
     /// diagonal included, is read.
     TriSolve { lower: bool },
+    /// LU with partial pivoting, packed as `(..., n, n + 3)`: L (unit diagonal implied) and U in
+    /// the first `n` columns, then the permutation, its inverse, and its sign in row 0 (see
+    /// `shaders/lu.wgsl`).
+    Lu,
 }
 
 /// Φ of Cholesky's rules: the strictly lower triangle and half the diagonal.
@@ -48,6 +52,7 @@ impl Primitive for Linalg {
         match self {
             Linalg::Cholesky => "cholesky",
             Linalg::TriSolve { .. } => "triangular_solve",
+            Linalg::Lu => "lu",
         }
     }
     fn fusion(&self) -> Fusion {
@@ -94,6 +99,12 @@ impl Primitive for Linalg {
                 e.const_u32("LOWER", *lower as usize)?;
                 (&templates::TRISOLVE, cx.grid(mats * k, 64)?)
             }
+            Linalg::Lu => {
+                let v = e.value_fn(a)?;
+                e.push_fn(format!("fn src(i: u32) -> f32 {{\n    return {v}(i);\n}}"));
+                e.const_u32("W", n + 3)?;
+                (&templates::LU, cx.grid(mats * 64, 64)?)
+            }
         };
         e.note_inlined(node);
         Ok(Lowered::Kernels(vec![e.finish(
@@ -125,6 +136,18 @@ impl Primitive for Linalg {
                 }
                 rhs.map(|r| trisolve_p(&x[0], &r, *lower)).transpose()
             }
+            Linalg::Lu => {
+                let Some(da) = &t[0] else { return Ok(None) };
+                let f = LuParts::of(y)?;
+                // X = L⁻¹ (P dA) U⁻¹; dL = L tril(X, -1), dU = triu(X) U.
+                let pda = f.permute_rows(da, &f.perm)?;
+                let x1 = trisolve_p(&f.l, &pda, true)?;
+                let xm = trisolve_p(&f.u.try_mt()?, &x1.try_mt()?, true)?.try_mt()?;
+                let dl = f.l.try_matmul(&xm.try_tril(-1)?)?;
+                let du = xm.try_triu(0)?.try_matmul(&f.u)?;
+                f.pack(&dl.try_tril(-1)?.try_add(&du.try_triu(0)?)?)
+                    .map(Some)
+            }
         }
     }
     fn vjp(
@@ -154,11 +177,26 @@ impl Primitive for Linalg {
                 };
                 Ok(vec![ga, needs[1].then_some(gb)])
             }
+            Linalg::Lu => {
+                // The JVP's steps transposed.
+                let f = LuParts::of(y)?;
+                let n = f.l.shape()[f.l.rank() - 1];
+                let g = ct.try_slice_axis(-1, 0..n)?;
+                let xbar =
+                    f.l.try_mt()?
+                        .try_matmul(&g.try_tril(-1)?)?
+                        .try_tril(-1)?
+                        .try_add(&g.try_triu(0)?.try_matmul(&f.u.try_mt()?)?.try_triu(0)?)?;
+                let z = trisolve_p(&f.l.try_mt()?, &xbar, false)?;
+                let m = trisolve_p(&f.u, &z.try_mt()?, false)?.try_mt()?;
+                Ok(vec![Some(f.permute_rows(&m, &f.inverse)?)])
+            }
         }
     }
     fn batch(&self, x: &[Tensor], _: &Tensor, batched: &[bool], size: usize) -> Result<Tensor> {
         match self {
             Linalg::Cholesky => cholesky_p(&x[0]),
+            Linalg::Lu => lu_p(&x[0]),
             Linalg::TriSolve { lower } => {
                 let a = with_batch(&x[0], batched[0], size)?;
                 let b = with_batch(&x[1], batched[1], size)?;
@@ -235,4 +273,66 @@ pub(crate) fn trisolve_p(a: &Tensor, b: &Tensor, lower: bool) -> Result<Tensor> 
         b.shape().to_vec(),
         DType::F32,
     )
+}
+
+/// The parts of a packed LU result.
+pub(crate) struct LuParts {
+    /// L with its unit diagonal.
+    pub l: Tensor,
+    /// U.
+    pub u: Tensor,
+    /// Row `i` of `P A` is row `perm[i]` of `A` (i32, shape `(..., n)`).
+    pub perm: Tensor,
+    /// The inverse permutation (i32).
+    pub inverse: Tensor,
+    /// The permutation's sign, ±1 (shape: the batch shape).
+    pub sign: Tensor,
+}
+
+impl LuParts {
+    pub(crate) fn of(packed: &Tensor) -> Result<LuParts> {
+        let n = packed.shape()[packed.rank() - 2];
+        let lu = packed.try_slice_axis(-1, 0..n)?;
+        let index = |k: usize| -> Result<Tensor> {
+            packed
+                .try_slice_axis(-1, n + k..n + k + 1)?
+                .try_squeeze(-1)?
+                .try_cast(DType::I32)
+        };
+        let sign = packed
+            .try_slice_axis(-1, n + 2..n + 3)?
+            .try_slice_axis(-2, 0..1)?
+            .try_squeeze(-1)?
+            .try_squeeze(-1)?;
+        Ok(LuParts {
+            l: lu.try_tril(-1)?.try_add(&Tensor::eye(n))?,
+            u: lu.try_triu(0)?,
+            perm: index(0)?,
+            inverse: index(1)?,
+            sign: sign.stop_gradient(),
+        })
+    }
+    /// Row `i` of the result is row `perm[i]` of `x` (for each matrix of the batch).
+    pub(crate) fn permute_rows(&self, x: &Tensor, perm: &Tensor) -> Result<Tensor> {
+        let idx = perm.try_expand_dims(-1)?.try_broadcast_to(x.shape())?;
+        x.try_take_along_axis(&idx, -2)
+    }
+    /// `lu` (shape `(..., n, n)`) as a packed result with zero index columns (a tangent).
+    fn pack(&self, lu: &Tensor) -> Result<Tensor> {
+        let r = lu.rank();
+        let mut hi = vec![0; r];
+        hi[r - 1] = 3;
+        lu.try_pad(vec![0; r], hi)
+    }
+}
+
+/// The LU primitive (packed result, see [`Linalg::Lu`]).
+pub(crate) fn lu_p(a: &Tensor) -> Result<Tensor> {
+    let n = check_square("lu", a)?;
+    let mut shape = a.shape().to_vec();
+    shape[a.rank() - 1] = n + 3;
+    if numel(a.shape()) == 0 {
+        return Tensor::zeros(shape).try_cast(DType::F32);
+    }
+    Tensor::from_op(Op::Linalg(Linalg::Lu), vec![a.clone()], shape, DType::F32)
 }

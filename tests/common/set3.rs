@@ -42,6 +42,10 @@ pub fn op(name: &str, operands: &[Tensor], kw: &HashMap<String, Sexp>) -> Option
             wgrad::linalg::triangular_solve(x(), y(), lower)
         }
         "cho_solve" => wgrad::linalg::cho_solve(x(), y()),
+        "solve" => wgrad::linalg::solve(x(), y()),
+        "inv" => wgrad::linalg::inv(x()),
+        "det" => wgrad::linalg::det(x()),
+        "logabsdet" => wgrad::linalg::slogdet(x()).1,
         _ => return None,
     })
 }

@@ -162,3 +162,88 @@ fn linalg_errors_name_the_op_and_the_shapes() {
     // Empty batches are empty results, not errors.
     assert_eq!(cholesky(&Tensor::zeros([0, 3, 3])).shape(), &[0, 3, 3]);
 }
+
+/// Determinant in f64 by Gaussian elimination with partial pivoting.
+fn det64(a: &[f64], n: usize) -> f64 {
+    let mut m = a.to_vec();
+    let mut d = 1.0;
+    for j in 0..n {
+        let p = (j..n)
+            .max_by(|&x, &y| m[x * n + j].abs().total_cmp(&m[y * n + j].abs()))
+            .unwrap();
+        if p != j {
+            for c in 0..n {
+                m.swap(j * n + c, p * n + c);
+            }
+            d = -d;
+        }
+        d *= m[j * n + j];
+        for i in j + 1..n {
+            let l = m[i * n + j] / m[j * n + j];
+            for c in j..n {
+                m[i * n + c] -= l * m[j * n + c];
+            }
+        }
+    }
+    d
+}
+
+#[test]
+fn lu_solve_inv_det_match_float64() {
+    common::setup();
+    use wgrad::linalg::{det, inv, lu_factor, slogdet, solve};
+    for (batch, n) in [(1, 1), (4, 3), (2, 9), (1, 70)] {
+        let a = Tensor::rand([batch, n, n], 40 + n as u64) * 2.0 - 1.0 + Tensor::eye(n) * 0.5;
+        let av = to64(&a);
+        // P A = L U, rebuilt from the packed factors.
+        let (lu, perm) = lu_factor(&a);
+        let l = lu.tril(-1) + Tensor::eye(n);
+        let u = lu.triu(0);
+        let pa = a.take_along_axis(&perm.expand_dims(-1).broadcast_to([batch, n, n]), -2);
+        close64(
+            &l.matmul(&u),
+            &to64(&pa),
+            1e-4,
+            &format!("P A = L U ({n}×{n})"),
+        );
+        // |L| <= 1 below the diagonal: the pivots are the largest of their columns.
+        assert!(
+            lu.tril(-1)
+                .to_vec::<f32>()
+                .iter()
+                .all(|v| v.abs() <= 1.0 + 1e-6)
+        );
+        let b = Tensor::rand([batch, n, 2], 50);
+        let x = solve(&a, &b);
+        close64(&a.matmul(&x), &to64(&b), 1e-3, &format!("solve {n}×{n}"));
+        let ai = inv(&a);
+        let eye: Vec<f64> = to64(&Tensor::eye(n).broadcast_to([batch, n, n]));
+        close64(&a.matmul(&ai), &eye, 1e-3, &format!("a · inv(a) {n}×{n}"));
+        let want: Vec<f64> = (0..batch)
+            .map(|m| det64(&av[m * n * n..(m + 1) * n * n], n))
+            .collect();
+        let got = det(&a).to_vec::<f32>();
+        let (s, ld) = slogdet(&a);
+        let (s, ld) = (s.to_vec::<f32>(), ld.to_vec::<f32>());
+        for m in 0..batch {
+            let rel = (got[m] as f64 - want[m]).abs() / want[m].abs();
+            assert!(
+                rel < 1e-4 || !want[m].is_normal(),
+                "det {} vs {}",
+                got[m],
+                want[m]
+            );
+            assert_eq!(s[m] as f64, want[m].signum(), "slogdet sign");
+            assert!(
+                (ld[m] as f64 - want[m].abs().ln()).abs() < 1e-3,
+                "logabsdet"
+            );
+        }
+    }
+    // A zero leading entry needs the pivot; a singular matrix gives non-finite values, as JAX.
+    let a = Tensor::from_vec(vec![0.0f32, 1.0, 1.0, 0.0], [2, 2]);
+    assert!((det(&a).item() + 1.0).abs() < 1e-6);
+    let s = Tensor::from_vec(vec![1.0f32, 2.0, 2.0, 4.0], [2, 2]);
+    assert_eq!(det(&s).item(), 0.0);
+    assert!(inv(&s).to_vec::<f32>().iter().any(|v| !v.is_finite()));
+}

@@ -257,6 +257,28 @@ fn table() -> Vec<Spec> {
             &[(&[3, 3], -1.0, 1.0), (&[3, 2], -1.0, 1.0)],
         ),
         spec(
+            "solve_inv",
+            |a| {
+                let m = &a[0] + Tensor::eye(3) * 2.0;
+                wgrad::linalg::solve(&m, &a[1])
+                    + wgrad::linalg::inv(&m).sum_axes(-1).expand_dims(-1)
+            },
+            &[(&[2, 3, 3], -1.0, 1.0), (&[2, 3, 2], -1.0, 1.0)],
+        ),
+        spec(
+            "det_slogdet",
+            |a| {
+                let m = &a[0] + Tensor::eye(3) * 2.0;
+                wgrad::linalg::det(&m) + wgrad::linalg::slogdet(&m).1
+            },
+            &[(&[2, 3, 3], -1.0, 1.0)],
+        ),
+        spec(
+            "lu_factor",
+            |a| wgrad::linalg::lu_factor(&a[0]).0,
+            &[(&[2, 3, 3], -1.0, 1.0)],
+        ),
+        spec(
             "clip",
             |a| (&a[0] + (signs() * 1.5)).clip(-1.0, 1.0) * (&a[0] * 3.0).clip(-1.0, 1.0),
             &[(m, 0.05, 0.3)],
@@ -531,6 +553,9 @@ rule_tests!(
     cholesky,
     triangular_solve,
     cho_solve_logdet,
+    solve_inv,
+    det_slogdet,
+    lu_factor,
     einsum_batched,
     einsum_diag_three,
     tan,
