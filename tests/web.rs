@@ -300,6 +300,34 @@ async fn version_2_ops_on_public_conformance_cases() {
     assert!(ran >= 100, "only {ran} checks ran");
 }
 
+/// Set-3 cases the browser runs: linear algebra, einsum, special functions.
+const PICK3: [&str; 7] = [
+    "p3_cholesky",
+    "p3_triangular_solve_upper_batched",
+    "p3_solve_batched_energy",
+    "p3_det",
+    "p3_mahalanobis_cholesky",
+    "p3_two_head_attention_einsum",
+    "p3_log_multivariate_beta_lgamma",
+];
+
+#[wasm_bindgen_test]
+async fn linear_algebra_einsum_and_special_functions_in_the_browser() {
+    setup().await;
+    let data = parse_json(include_str!("data/conformance/public3.json"));
+    let mut seen = vec![];
+    let mut ran = 0;
+    for c in data.get("cases").unwrap().arr() {
+        let name = c.get("name").unwrap().str();
+        if PICK3.contains(&name) {
+            ran += run_case(c).await;
+            seen.push(name.to_string());
+        }
+    }
+    assert_eq!(seen.len(), PICK3.len(), "cases missing: ran {seen:?}");
+    assert!(ran >= 30, "only {ran} checks ran");
+}
+
 #[wasm_bindgen_test]
 async fn random_bits_are_the_same_in_the_browser() {
     setup().await;

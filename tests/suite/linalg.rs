@@ -199,7 +199,7 @@ fn lu_solve_inv_det_match_float64() {
         let (lu, perm) = lu_factor(&a);
         let l = lu.tril(-1) + Tensor::eye(n);
         let u = lu.triu(0);
-        let pa = a.take_along_axis(&perm.expand_dims(-1).broadcast_to([batch, n, n]), -2);
+        let pa = a.take_along_axis(perm.expand_dims(-1).broadcast_to([batch, n, n]), -2);
         close64(
             &l.matmul(&u),
             &to64(&pa),
