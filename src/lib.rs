@@ -85,6 +85,7 @@ pub use compose::conv::{Conv2dOptions, Pair};
 pub type Conv2d = Conv2dOptions;
 pub use compose::einsum::{einsum, try_einsum};
 pub use compose::indexing::{Indices, one_hot, try_one_hot};
+pub use compose::scatter::{segment_max, segment_sum, try_segment_max, try_segment_sum};
 pub use compose::shape::{concat, stack, try_concat, try_stack};
 pub use control::custom::{checkpoint, custom_jvp, custom_vjp};
 pub use control::flow::{
@@ -125,10 +126,11 @@ pub mod prelude {
         Tensor, Tree, VmapOptions, WhileOptions, check_grads, checkpoint, concat, cond, custom_jvp,
         custom_vjp, einsum, fori_loop, grad, grad_argnums, grad_aux, grad_with, hessian, jacfwd,
         jacfwd_argnums, jacfwd_aux, jacrev, jacrev_argnums, jacrev_aux, jit, jvp, jvp_aux, one_hot,
-        scan, stack, try_concat, try_cond, try_einsum, try_jvp, try_jvp_aux, try_one_hot, try_scan,
-        try_stack, try_value_and_grad_argnums, try_value_and_grad_aux, try_vmap, try_vmap2,
-        try_where, value_and_grad, value_and_grad_argnums, value_and_grad_aux, value_and_grad_with,
-        vjp, vjp_aux, vjp_with, vmap, vmap_with, vmap2, where_, while_loop, while_loop_with,
+        scan, segment_max, segment_sum, stack, try_concat, try_cond, try_einsum, try_jvp,
+        try_jvp_aux, try_one_hot, try_scan, try_segment_max, try_segment_sum, try_stack,
+        try_value_and_grad_argnums, try_value_and_grad_aux, try_vmap, try_vmap2, try_where,
+        value_and_grad, value_and_grad_argnums, value_and_grad_aux, value_and_grad_with, vjp,
+        vjp_aux, vjp_with, vmap, vmap_with, vmap2, where_, while_loop, while_loop_with,
     };
 }
 

@@ -64,7 +64,7 @@ host_indices!(i32, i64, usize, u32);
 impl Indices {
     /// The indices as an integer tensor, host ones checked against `n` (the indexed axis'
     /// length, in `shape`).
-    fn resolve(self, op: &'static str, n: usize, shape: &[usize]) -> Result<Tensor> {
+    pub(crate) fn resolve(self, op: &'static str, n: usize, shape: &[usize]) -> Result<Tensor> {
         match self {
             Indices::Tensor(t) => {
                 if !matches!(t.dtype(), DType::I32 | DType::U32) {

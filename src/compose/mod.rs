@@ -6,6 +6,7 @@ pub(crate) mod einsum;
 pub(crate) mod indexing;
 pub(crate) mod linalg;
 pub(crate) mod reductions;
+pub(crate) mod scatter;
 pub(crate) mod shape;
 
 use crate::base::dtype::DType;

@@ -8,7 +8,7 @@ use wgrad::prelude::*;
 pub fn op(name: &str, operands: &[Tensor], kw: &HashMap<String, Sexp>) -> Option<Tensor> {
     let x = operands.first();
     let y = || &operands[1];
-    let _axis = || ints(&kw["axis"])[0];
+    let axis = || ints(&kw["axis"])[0];
     let x = || x.expect("an operand");
     Some(match name {
         "eye" => Tensor::eye(uints(&kw["n"])[0]),
@@ -46,6 +46,14 @@ pub fn op(name: &str, operands: &[Tensor], kw: &HashMap<String, Sexp>) -> Option
         "inv" => wgrad::linalg::inv(x()),
         "det" => wgrad::linalg::det(x()),
         "logabsdet" => wgrad::linalg::slogdet(x()).1,
+        "scatter_add" => {
+            let idx: Vec<i64> = ints(&kw["indices"]).iter().map(|&i| i as i64).collect();
+            x().scatter_add(idx, y(), axis())
+        }
+        "segment_sum" => {
+            let ids: Vec<i64> = ints(&kw["ids"]).iter().map(|&i| i as i64).collect();
+            wgrad::segment_sum(x(), ids, uints(&kw["num"])[0])
+        }
         _ => return None,
     })
 }

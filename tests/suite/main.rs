@@ -22,6 +22,7 @@ mod optim;
 mod random;
 mod rules;
 mod scans;
+mod scatter;
 mod shaders;
 mod special;
 mod transforms;

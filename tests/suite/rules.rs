@@ -279,6 +279,17 @@ fn table() -> Vec<Spec> {
             &[(&[2, 3, 3], -1.0, 1.0)],
         ),
         spec(
+            "scatter_add_segments",
+            |a| {
+                a[0].scatter_add([2i64, 0, 2], &a[1], 1)
+                    .sum_axes(0)
+                    .expand_dims(0)
+                    + segment_max(&a[1].mt(), [1i64, 0, 1], 2).sum_all()
+                    + segment_sum(&a[0], [1i64, 1, 0], 2).sum_all()
+            },
+            &[(&[3, 4], -1.0, 1.0), (&[3, 3], -1.0, 1.0)],
+        ),
+        spec(
             "clip",
             |a| (&a[0] + (signs() * 1.5)).clip(-1.0, 1.0) * (&a[0] * 3.0).clip(-1.0, 1.0),
             &[(m, 0.05, 0.3)],
@@ -556,6 +567,7 @@ rule_tests!(
     solve_inv,
     det_slogdet,
     lu_factor,
+    scatter_add_segments,
     einsum_batched,
     einsum_diag_three,
     tan,
