@@ -72,7 +72,7 @@ pub use base::policy::{
     DebugOutput, MatmulKernel, Policy, policy, set_jacobian_chunk_bytes, set_matmul_kernel,
     set_policy, with_policy,
 };
-pub use compose::conv::{Conv2dOptions, Pair};
+pub use compose::conv::{Conv1dOptions, Conv2dOptions, Pair};
 
 /// The old name of [`Conv2dOptions`], easy to confuse with the layer [`nn::Conv2d`].
 ///
@@ -122,12 +122,12 @@ pub mod prelude {
     pub use crate::Conv2d;
     pub use crate::tree::{global_norm, tree_leaves, tree_map, tree_map2, tree_reduce};
     pub use crate::{
-        AdOptions, Argnums, Axes, Conv2dOptions, DType, Device, GradOptions, InAxes, Indices, Mode,
-        Tensor, Tree, VmapOptions, WhileOptions, check_grads, checkpoint, concat, cond, custom_jvp,
-        custom_vjp, einsum, fori_loop, grad, grad_argnums, grad_aux, grad_with, hessian, jacfwd,
-        jacfwd_argnums, jacfwd_aux, jacrev, jacrev_argnums, jacrev_aux, jit, jvp, jvp_aux, one_hot,
-        scan, segment_max, segment_sum, stack, try_concat, try_cond, try_einsum, try_jvp,
-        try_jvp_aux, try_one_hot, try_scan, try_segment_max, try_segment_sum, try_stack,
+        AdOptions, Argnums, Axes, Conv1dOptions, Conv2dOptions, DType, Device, GradOptions, InAxes,
+        Indices, Mode, Tensor, Tree, VmapOptions, WhileOptions, check_grads, checkpoint, concat,
+        cond, custom_jvp, custom_vjp, einsum, fori_loop, grad, grad_argnums, grad_aux, grad_with,
+        hessian, jacfwd, jacfwd_argnums, jacfwd_aux, jacrev, jacrev_argnums, jacrev_aux, jit, jvp,
+        jvp_aux, one_hot, scan, segment_max, segment_sum, stack, try_concat, try_cond, try_einsum,
+        try_jvp, try_jvp_aux, try_one_hot, try_scan, try_segment_max, try_segment_sum, try_stack,
         try_value_and_grad_argnums, try_value_and_grad_aux, try_vmap, try_vmap2, try_where,
         value_and_grad, value_and_grad_argnums, value_and_grad_aux, value_and_grad_with, vjp,
         vjp_aux, vjp_with, vmap, vmap_with, vmap2, where_, while_loop, while_loop_with,

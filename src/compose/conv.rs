@@ -250,3 +250,173 @@ impl Tensor {
         unfold(op, self, window)
     }
 }
+
+/// Options of [`Tensor::conv1d`] (as `jax.lax.conv_general_dilated` with NCH/OIH): stride,
+/// symmetric zero padding, kernel dilation and feature groups.
+///
+/// ```
+/// use wgrad::Conv1dOptions;
+/// let o = Conv1dOptions::default().stride(2).padding(1);
+/// assert_eq!((o.stride, o.padding, o.dilation, o.groups), (2, 1, 1, 1));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv1dOptions {
+    /// Step between windows.
+    pub stride: usize,
+    /// Zeros added at both ends.
+    pub padding: usize,
+    /// Spacing between kernel taps.
+    pub dilation: usize,
+    /// Feature groups.
+    pub groups: usize,
+}
+
+impl Default for Conv1dOptions {
+    fn default() -> Self {
+        Conv1dOptions {
+            stride: 1,
+            padding: 0,
+            dilation: 1,
+            groups: 1,
+        }
+    }
+}
+
+impl Conv1dOptions {
+    /// With this stride.
+    pub fn stride(self, s: usize) -> Self {
+        Conv1dOptions { stride: s, ..self }
+    }
+    /// With this symmetric zero padding.
+    pub fn padding(self, p: usize) -> Self {
+        Conv1dOptions { padding: p, ..self }
+    }
+    /// With this dilation.
+    pub fn dilation(self, d: usize) -> Self {
+        Conv1dOptions {
+            dilation: d,
+            ..self
+        }
+    }
+    /// With this many feature groups.
+    pub fn groups(self, g: usize) -> Self {
+        Conv1dOptions { groups: g, ..self }
+    }
+}
+
+impl Tensor {
+    /// 1-D convolution (cross-correlation): `self` is NCW `[N, C, W]`, `w` is OIW
+    /// `[O, C / groups, k]`; the result is `[N, O, Wo]` with
+    /// `Wo = (W + 2p - d (k - 1) - 1) / s + 1` — [`Tensor::conv2d`] on images one row high.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let x = Tensor::arange(5).reshape([1, 1, 5]);
+    /// let w = Tensor::from_vec(vec![1.0f32, -1.0], [1, 1, 2]);
+    /// assert_eq!(x.conv1d(&w, Conv1dOptions::default()).to_vec::<f32>(), vec![-1.0; 4]);
+    /// ```
+    #[track_caller]
+    pub fn conv1d(&self, w: &Tensor, opts: Conv1dOptions) -> Tensor {
+        or_panic(self.try_conv1d(w, opts))
+    }
+    /// Fallible [`Tensor::conv1d`]: errors name both shapes.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let e = Tensor::zeros([1, 3, 8]).try_conv1d(&Tensor::zeros([4, 2, 3]), Conv1dOptions::default());
+    /// assert!(e.unwrap_err().to_string().contains("[4, 2, 3]"));
+    /// ```
+    pub fn try_conv1d(&self, w: &Tensor, opts: Conv1dOptions) -> Result<Tensor> {
+        let (xs, ws) = (self.shape(), w.shape());
+        if xs.len() != 3 || ws.len() != 3 {
+            return shape_err(
+                "conv1d",
+                format!(
+                    "expected input [N, C, W] and weights [O, C/groups, k], got {xs:?} and {ws:?}"
+                ),
+            );
+        }
+        let x4 = self.try_reshape([xs[0], xs[1], 1, xs[2]])?;
+        let w4 = w.try_reshape([ws[0], ws[1], 1, ws[2]])?;
+        let o = Conv2dOptions {
+            stride: [1, opts.stride],
+            padding: [0, opts.padding],
+            dilation: [1, opts.dilation],
+            groups: opts.groups,
+        };
+        let y = x4.try_conv2d(&w4, o).map_err(|e| match e {
+            crate::Error::Shape { msg, .. } => crate::Error::Shape {
+                op: "conv1d",
+                msg: format!("input {xs:?}, weights {ws:?}: {msg}"),
+            },
+            e => e,
+        })?;
+        let s = y.shape().to_vec();
+        y.try_reshape([s[0], s[1], s[3]])
+    }
+    /// Transposed 2-D convolution (PyTorch's `ConvTranspose2d` with output padding 0; JAX's
+    /// `conv_transpose(..., transpose_kernel=True)`): `self` is NCHW `[N, C, H, W]`, `w` is
+    /// `[C, O, kh, kw]`; the result is `[N, O, (H-1)·sh + kh - 2ph, (W-1)·sw + kw - 2pw]`, the
+    /// transpose of `conv2d` with the same weights, stride and padding (`0 <= p <= k - 1`).
+    /// Computed as a convolution of the zero-dilated input with the flipped kernel.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0], [1, 1, 1, 2]);
+    /// let w = Tensor::ones([1, 1, 1, 2]);
+    /// let y = x.conv_transpose2d(&w, 2, 0);
+    /// assert_eq!(y.to_vec::<f32>(), vec![1.0, 1.0, 2.0, 2.0]);
+    /// ```
+    #[track_caller]
+    pub fn conv_transpose2d(&self, w: &Tensor, stride: impl Pair, padding: impl Pair) -> Tensor {
+        or_panic(self.try_conv_transpose2d(w, stride, padding))
+    }
+    /// Fallible [`Tensor::conv_transpose2d`]: errors name both shapes.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let e = Tensor::zeros([1, 3, 4, 4]).try_conv_transpose2d(&Tensor::zeros([2, 1, 3, 3]), 1, 0);
+    /// assert!(e.unwrap_err().to_string().contains("[2, 1, 3, 3]"));
+    /// ```
+    pub fn try_conv_transpose2d(
+        &self,
+        w: &Tensor,
+        stride: impl Pair,
+        padding: impl Pair,
+    ) -> Result<Tensor> {
+        let (xs, ws) = (self.shape(), w.shape());
+        let (s, p) = (stride.pair(), padding.pair());
+        let ok = xs.len() == 4
+            && ws.len() == 4
+            && xs[1] == ws[0]
+            && xs[2] > 0
+            && xs[3] > 0
+            && s.iter().all(|&v| v > 0)
+            && (0..2).all(|k| ws[2 + k] > 0 && p[k] < ws[2 + k]);
+        if !ok {
+            return shape_err(
+                "conv_transpose2d",
+                format!(
+                    "input {xs:?} (NCHW) and weights {ws:?} ([C, O, kh, kw]) with stride {s:?} and \
+                     padding {p:?} do not fit: C must match and 0 <= padding < kernel"
+                ),
+            );
+        }
+        let (n, c, h, wd) = (xs[0], xs[1], xs[2], xs[3]);
+        let (kh, kw) = (ws[2], ws[3]);
+        // Zeros between the input's elements: [N, C, H, 1, W, 1] padded to [.., sh, .., sw].
+        let x6 = self.try_reshape([n, c, h, 1, wd, 1])?;
+        let dil = x6
+            .try_pad(vec![0, 0, 0, 0, 0, 0], vec![0, 0, 0, s[0] - 1, 0, s[1] - 1])?
+            .try_reshape([n, c, h * s[0], wd * s[1]])?
+            .try_slice(
+                [0, 0, 0, 0],
+                [n, c, (h - 1) * s[0] + 1, (wd - 1) * s[1] + 1],
+            )?;
+        let flipped = w
+            .try_transpose([1, 0, 2, 3])?
+            .try_flip(crate::prim::reduce::Axes::List(vec![2, 3]))?;
+        let opts = Conv2dOptions::default().padding([kh - 1 - p[0], kw - 1 - p[1]]);
+        dil.try_conv2d(&flipped, opts)
+    }
+}

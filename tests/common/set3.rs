@@ -1,7 +1,7 @@
 //! The ops of the oracle's set 3 (`public3.json`: linear algebra, sorting, scatter, einsum,
 //! FFT, more elementwise); `None` for an op this file does not know.
 
-use super::{Sexp, ints, uints};
+use super::{Sexp, ints, pair, uints};
 use std::collections::HashMap;
 use wgrad::prelude::*;
 
@@ -53,6 +53,19 @@ pub fn op(name: &str, operands: &[Tensor], kw: &HashMap<String, Sexp>) -> Option
         "segment_sum" => {
             let ids: Vec<i64> = ints(&kw["ids"]).iter().map(|&i| i as i64).collect();
             wgrad::segment_sum(x(), ids, uints(&kw["num"])[0])
+        }
+        "conv1d" => {
+            let int = |k: &str, d: usize| kw.get(k).map(|v| uints(v)[0]).unwrap_or(d);
+            let o = Conv1dOptions::default()
+                .stride(int("stride", 1))
+                .padding(int("padding", 0))
+                .dilation(int("dilation", 1))
+                .groups(int("groups", 1));
+            x().conv1d(y(), o)
+        }
+        "conv_transpose2d" => {
+            let two = |k: &str, d: usize| kw.get(k).map(pair).unwrap_or([d, d]);
+            x().conv_transpose2d(y(), two("stride", 1), two("padding", 0))
         }
         _ => return None,
     })

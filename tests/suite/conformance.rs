@@ -30,8 +30,6 @@ const PENDING: &[&str] = &[
     "rfft_re",
     "rfft_im",
     "irfft",
-    "conv1d",
-    "conv_transpose2d",
 ];
 
 /// The pending op a case uses, if any.

@@ -215,3 +215,80 @@ fn conv_errors_name_the_shapes() {
     );
     assert!(x.try_max_pool2d(5, None).is_err());
 }
+
+#[test]
+fn conv1d_matches_the_definition() {
+    common::setup();
+    for (n, c, w, o, k, s, p, d, g) in [
+        (2, 3, 11, 4, 3, 1, 0, 1, 1),
+        (1, 4, 9, 6, 2, 2, 1, 2, 2),
+        (3, 2, 7, 2, 3, 3, 2, 1, 2),
+    ] {
+        let (x, xv) = data(&[n, c, w], 1);
+        let (wt, wv) = data(&[o, c / g, k], 2);
+        let opts = Conv1dOptions::default()
+            .stride(s)
+            .padding(p)
+            .dilation(d)
+            .groups(g);
+        let y = x.conv1d(&wt, opts);
+        let wo = (w + 2 * p - d * (k - 1) - 1) / s + 1;
+        assert_eq!(y.shape(), &[n, o, wo]);
+        let mut want = vec![0.0f32; n * o * wo];
+        let (cg, og) = (c / g, o / g);
+        for b in 0..n {
+            for oc in 0..o {
+                for i in 0..wo {
+                    let mut acc = 0.0;
+                    for ci in 0..cg {
+                        for a in 0..k {
+                            let pos = (i * s + a * d) as isize - p as isize;
+                            if pos >= 0 && (pos as usize) < w {
+                                let ch = (oc / og) * cg + ci;
+                                acc += xv[(b * c + ch) * w + pos as usize]
+                                    * wv[(oc * cg + ci) * k + a];
+                            }
+                        }
+                    }
+                    want[(b * o + oc) * wo + i] = acc;
+                }
+            }
+        }
+        common::close(&y.to_vec::<f32>(), &want, 1e-5, 1e-5).unwrap();
+    }
+}
+
+#[test]
+fn conv_transpose2d_is_the_transpose_of_conv2d() {
+    common::setup();
+    // ⟨conv2d(z, w), x⟩ = ⟨z, conv_transpose2d(x, w)⟩ with w read as OIHW from O to C.
+    for (s, p, k) in [
+        ([1, 1], [0, 0], [3, 3]),
+        ([2, 3], [1, 0], [3, 2]),
+        ([2, 2], [2, 1], [4, 3]),
+    ] {
+        let (x, _) = data(&[2, 3, 4, 5], 3);
+        let (w, _) = data(&[3, 2, k[0], k[1]], 4);
+        let y = x.conv_transpose2d(&w, s, p);
+        let ho = 3 * s[0] + k[0] - 2 * p[0];
+        let wo = 4 * s[1] + k[1] - 2 * p[1];
+        assert_eq!(y.shape(), &[2, 2, ho, wo]);
+        let (z, _) = data(&[2, 2, ho, wo], 5);
+        let back = z.conv2d(&w, Conv2dOptions::default().stride(s).padding(p));
+        assert_eq!(back.shape(), x.shape());
+        let lhs = (&back * &x).sum_all().item();
+        let rhs = (&z * &y).sum_all().item();
+        assert!(
+            (lhs - rhs).abs() < 1e-4 * lhs.abs().max(1.0),
+            "{s:?} {p:?}: {lhs} vs {rhs}"
+        );
+    }
+    let e = Tensor::zeros([1, 2, 3, 3])
+        .try_conv_transpose2d(&Tensor::zeros([2, 1, 2, 2]), 1, 2)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("conv_transpose2d") && e.contains("padding"),
+        "{e}"
+    );
+}

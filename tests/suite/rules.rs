@@ -290,6 +290,21 @@ fn table() -> Vec<Spec> {
             &[(&[3, 4], -1.0, 1.0), (&[3, 3], -1.0, 1.0)],
         ),
         spec(
+            "conv1d",
+            |a| {
+                a[0].conv1d(
+                    &a[1],
+                    Conv1dOptions::default().stride(2).padding(1).groups(2),
+                )
+            },
+            &[(&[2, 4, 7], -1.0, 1.0), (&[4, 2, 3], -1.0, 1.0)],
+        ),
+        spec(
+            "conv_transpose2d",
+            |a| a[0].conv_transpose2d(&a[1], [2, 1], [1, 0]),
+            &[(&[1, 2, 3, 3], -1.0, 1.0), (&[2, 3, 3, 2], -1.0, 1.0)],
+        ),
+        spec(
             "clip",
             |a| (&a[0] + (signs() * 1.5)).clip(-1.0, 1.0) * (&a[0] * 3.0).clip(-1.0, 1.0),
             &[(m, 0.05, 0.3)],
@@ -568,6 +583,8 @@ rule_tests!(
     det_slogdet,
     lu_factor,
     scatter_add_segments,
+    conv1d,
+    conv_transpose2d,
     einsum_batched,
     einsum_diag_three,
     tan,
