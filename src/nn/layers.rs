@@ -1,6 +1,6 @@
 //! Layers: linear, convolution, layer norm, embedding, dropout.
 
-use crate::compose::conv::Conv2dOptions;
+use crate::compose::conv::{Conv1dOptions, Conv2dOptions};
 use crate::ir::tensor::Tensor;
 use crate::nn::init;
 use crate::prim::logic::where_;
@@ -98,15 +98,7 @@ impl Conv2d {
     ) -> Conv2d {
         let shape = [c_out, c_in / options.groups.max(1), kernel[0], kernel[1]];
         Conv2d {
-            w: init::variance_scaling(
-                key,
-                shape,
-                1.0,
-                init::FanMode::FanIn,
-                init::Distribution::TruncatedNormal,
-                1,
-                0,
-            ),
+            w: conv_init(key, &shape),
             b: Some(Tensor::zeros([c_out])),
             options,
         }
@@ -129,6 +121,138 @@ impl Conv2d {
             None => y,
         }
     }
+}
+
+/// A 1-D convolution layer over NCW inputs (flax's `Conv` with one spatial axis, PyTorch's
+/// `Conv1d`): weights `[out, in / groups, k]` and a bias per output channel.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let c = wgrad::nn::Conv1d::new(wgrad::random::key(0), 4, 6, 3, Conv1dOptions::default().padding(1));
+/// assert_eq!(c.forward(&Tensor::ones([2, 4, 10])).shape(), &[2, 6, 10]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Conv1d {
+    /// Weights `[out, in / groups, k]`.
+    pub w: Tensor,
+    /// Bias `[out]`, if any.
+    pub b: Option<Tensor>,
+    /// Stride, padding, dilation and groups (not trained).
+    pub options: Conv1dOptions,
+}
+crate::tree_struct!(Conv1d { w, b; static options });
+
+impl Conv1d {
+    /// LeCun-normal weights (fans over the input channels and the window) and zero bias.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let c = wgrad::nn::Conv1d::new(wgrad::random::key(0), 4, 6, 5, Conv1dOptions::default().groups(2));
+    /// assert_eq!(c.w.shape(), &[6, 2, 5]);
+    /// ```
+    pub fn new(
+        key: Key,
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        options: Conv1dOptions,
+    ) -> Conv1d {
+        let shape = [c_out, c_in / options.groups.max(1), kernel];
+        Conv1d {
+            w: conv_init(key, &shape),
+            b: Some(Tensor::zeros([c_out])),
+            options,
+        }
+    }
+    /// The convolution plus the bias (per output channel).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let c = wgrad::nn::Conv1d { w: Tensor::ones([1, 1, 2]), b: Some(Tensor::ones([1])), options: Default::default() };
+    /// assert_eq!(c.forward(&Tensor::ones([1, 1, 2])).item(), 3.0);
+    /// ```
+    #[track_caller]
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let y = x.conv1d(&self.w, self.options);
+        match &self.b {
+            Some(b) => y + b.reshape([b.numel(), 1]),
+            None => y,
+        }
+    }
+}
+
+/// A transposed 2-D convolution layer (PyTorch's `ConvTranspose2d`, output padding 0): weights
+/// `[in, out, kh, kw]`, a bias per output channel; it upsamples by the stride.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let up = wgrad::nn::ConvTranspose2d::new(wgrad::random::key(0), 8, 4, [2, 2], [2, 2], [0, 0]);
+/// assert_eq!(up.forward(&Tensor::ones([1, 8, 5, 5])).shape(), &[1, 4, 10, 10]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ConvTranspose2d {
+    /// Weights `[in, out, kh, kw]`.
+    pub w: Tensor,
+    /// Bias `[out]`, if any.
+    pub b: Option<Tensor>,
+    /// Stride (not trained).
+    pub stride: [usize; 2],
+    /// Padding cropped from each side (not trained).
+    pub padding: [usize; 2],
+}
+crate::tree_struct!(ConvTranspose2d { w, b; static stride, padding });
+
+impl ConvTranspose2d {
+    /// LeCun-normal weights (fans over the input channels and the window) and zero bias.
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let up = wgrad::nn::ConvTranspose2d::new(wgrad::random::key(1), 3, 5, [3, 3], [1, 1], [1, 1]);
+    /// assert_eq!(up.w.shape(), &[3, 5, 3, 3]);
+    /// ```
+    pub fn new(
+        key: Key,
+        c_in: usize,
+        c_out: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> ConvTranspose2d {
+        ConvTranspose2d {
+            w: conv_init(key, &[c_in, c_out, kernel[0], kernel[1]]),
+            b: Some(Tensor::zeros([c_out])),
+            stride,
+            padding,
+        }
+    }
+    /// The transposed convolution plus the bias (per output channel).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// let up = wgrad::nn::ConvTranspose2d { w: Tensor::ones([1, 1, 1, 1]), b: None, stride: [2, 2], padding: [0, 0] };
+    /// assert_eq!(up.forward(&Tensor::ones([1, 1, 2, 2])).to_vec::<f32>().iter().sum::<f32>(), 4.0);
+    /// ```
+    #[track_caller]
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let y = x.conv_transpose2d(&self.w, self.stride, self.padding);
+        match &self.b {
+            Some(b) => y + b.reshape([b.numel(), 1, 1]),
+            None => y,
+        }
+    }
+}
+
+/// LeCun-normal (truncated) weights with the fans of a convolution kernel.
+fn conv_init(key: Key, shape: &[usize]) -> Tensor {
+    init::variance_scaling(
+        key,
+        shape,
+        1.0,
+        init::FanMode::FanIn,
+        init::Distribution::TruncatedNormal,
+        1,
+        0,
+    )
 }
 
 /// Layer normalisation over the last axis: `(x - mean) / sqrt(var + eps) * scale + bias`

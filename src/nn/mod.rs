@@ -28,7 +28,7 @@ mod layers;
 mod losses;
 mod models;
 
-pub use layers::{Conv2d, Embedding, LayerNorm, Linear, dropout};
+pub use layers::{Conv1d, Conv2d, ConvTranspose2d, Embedding, LayerNorm, Linear, dropout};
 pub use losses::{
     accuracy, mse, sigmoid_binary_cross_entropy, softmax_cross_entropy,
     softmax_cross_entropy_with_integer_labels,
