@@ -8,6 +8,7 @@ pub(crate) mod linalg;
 pub(crate) mod reductions;
 pub(crate) mod scatter;
 pub(crate) mod shape;
+pub(crate) mod sort;
 
 use crate::base::dtype::DType;
 use crate::base::error::{Result, or_panic, shape_err};

@@ -13,6 +13,7 @@ pub(crate) mod matmul;
 pub(crate) mod movement;
 pub(crate) mod reduce;
 pub(crate) mod scan;
+pub(crate) mod sort;
 pub(crate) mod source;
 pub(crate) mod unary;
 pub(crate) mod window;

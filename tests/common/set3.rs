@@ -67,6 +67,9 @@ pub fn op(name: &str, operands: &[Tensor], kw: &HashMap<String, Sexp>) -> Option
             let two = |k: &str, d: usize| kw.get(k).map(pair).unwrap_or([d, d]);
             x().conv_transpose2d(y(), two("stride", 1), two("padding", 0))
         }
+        "sort" => x().sort(axis()),
+        "argsort" => x().argsort(axis()),
+        "top_k" => x().top_k(uints(&kw["k"])[0]).0,
         _ => return None,
     })
 }

@@ -24,6 +24,7 @@ mod rules;
 mod scans;
 mod scatter;
 mod shaders;
+mod sorting;
 mod special;
 mod transforms;
 mod trees;

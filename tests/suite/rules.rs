@@ -305,6 +305,15 @@ fn table() -> Vec<Spec> {
             &[(&[1, 2, 3, 3], -1.0, 1.0), (&[2, 3, 3, 2], -1.0, 1.0)],
         ),
         spec(
+            "sort_top_k",
+            |a| {
+                // Entries at least 0.3 apart: no step of the check crosses a tie.
+                let x = &a[0] + distinct(&[4, 3], 0.5);
+                x.sort(0) + x.top_k(2).0.sum_axes(-1).expand_dims(-1)
+            },
+            &[(&[4, 3], -0.1, 0.1)],
+        ),
+        spec(
             "clip",
             |a| (&a[0] + (signs() * 1.5)).clip(-1.0, 1.0) * (&a[0] * 3.0).clip(-1.0, 1.0),
             &[(m, 0.05, 0.3)],
@@ -585,6 +594,7 @@ rule_tests!(
     scatter_add_segments,
     conv1d,
     conv_transpose2d,
+    sort_top_k,
     einsum_batched,
     einsum_diag_three,
     tan,
