@@ -73,3 +73,29 @@ pub fn op(name: &str, operands: &[Tensor], kw: &HashMap<String, Sexp>) -> Option
         _ => return None,
     })
 }
+
+/// Set-3 ops not built yet (issue 18 is in progress): their cases are skipped and counted,
+/// and each must really be missing (the conformance test fails when a case
+/// whose op works is still listed).
+pub const PENDING: &[&str] = &[
+    "qr_q",
+    "qr_r",
+    "eigvalsh",
+    "eigh_vecs",
+    "svdvals",
+    "cumprod",
+    "cummax",
+    "logcumsumexp",
+    "rfft_re",
+    "rfft_im",
+    "irfft",
+];
+
+/// The pending op a case uses, if any.
+pub fn pending_op(case: &super::Case) -> Option<&'static str> {
+    let expr = case.json.get("expr").unwrap().str();
+    let words: Vec<&str> = expr
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .collect();
+    PENDING.iter().copied().find(|p| words.contains(p))
+}

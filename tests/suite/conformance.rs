@@ -12,32 +12,6 @@ const KINDS: [&str; 8] = [
     "value", "grad", "jvp", "vjp", "jacfwd", "jacrev", "hessian", "vmap",
 ];
 
-/// Set-3 ops not built yet (issue 18 is in progress): their cases are skipped and counted,
-/// and each must really be missing (a case whose op works fails the run until it leaves this
-/// list).
-const PENDING: &[&str] = &[
-    "qr_q",
-    "qr_r",
-    "eigvalsh",
-    "eigh_vecs",
-    "svdvals",
-    "cumprod",
-    "cummax",
-    "logcumsumexp",
-    "rfft_re",
-    "rfft_im",
-    "irfft",
-];
-
-/// The pending op a case uses, if any.
-fn pending_op(case: &Case) -> Option<&'static str> {
-    let expr = case.json.get("expr").unwrap().str();
-    let words: Vec<&str> = expr
-        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
-        .collect();
-    PENDING.iter().copied().find(|p| words.contains(p))
-}
-
 fn run_check(case: &Case, kind: &str) -> Result<(), String> {
     let check = case.json.get("checks").unwrap().get(kind).unwrap();
     let xs = case.inputs();
@@ -123,7 +97,7 @@ fn conformance() {
         {
             continue;
         }
-        if let Some(op) = pending_op(case) {
+        if let Some(op) = common::set3::pending_op(case) {
             // Still missing? Its value check must fail with "unknown op".
             let r = catch_unwind(AssertUnwindSafe(|| run_check(case, "value")));
             let missing = match &r {
