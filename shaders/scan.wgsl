@@ -1,6 +1,7 @@
-// wgrad inclusive scan (cumulative sum) along the last axis of a [ROWS, L] view, one invocation
-// per row. The generated prelude declares `ROWS`, `L`, `Acc`, `src(row, k)` (element k of the
-// row, with its producer fused in) and `finish(acc)`. Rows are kept short by the op (long
+// wgrad inclusive scan (cumulative sum, product, maximum or log-sum-exp) along the last axis of
+// a [ROWS, L] view, one invocation per row. The generated prelude declares `ROWS`, `L`, `Acc`,
+// `src(row, k)` (element k of the row, with its producer fused in), `identity()`,
+// `combine(a, b)` and `finish(acc)`. Rows are kept short by the op (long
 // axes are scanned in blocks whose totals are scanned again), so the loop stays short.
 
 @compute @workgroup_size(64)
@@ -9,9 +10,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (row >= ROWS) {
         return;
     }
-    var acc = Acc(0);
+    var acc = identity();
     for (var k = 0u; k < L; k = k + 1u) {
-        acc = acc + src(row, k);
+        acc = combine(acc, src(row, k));
         wg_store(row * L + k, finish(acc));
     }
 }

@@ -90,7 +90,9 @@ pub(crate) mod templates {
     pub const SCAN: Template = Template {
         name: "scan",
         source: include_str!("../../shaders/scan.wgsl"),
-        needs: &["Acc", "L", "ROWS", "finish", "src", "wg_store"],
+        needs: &[
+            "Acc", "L", "ROWS", "combine", "finish", "identity", "src", "wg_store",
+        ],
     };
     /// Cholesky factorization, one workgroup per matrix.
     pub const CHOLESKY: Template = Template {

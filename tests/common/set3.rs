@@ -70,6 +70,9 @@ pub fn op(name: &str, operands: &[Tensor], kw: &HashMap<String, Sexp>) -> Option
         "sort" => x().sort(axis()),
         "argsort" => x().argsort(axis()),
         "top_k" => x().top_k(uints(&kw["k"])[0]).0,
+        "cumprod" => x().cumprod(axis()),
+        "cummax" => x().cummax(axis()),
+        "logcumsumexp" => x().logcumsumexp(axis()),
         _ => return None,
     })
 }
@@ -83,9 +86,6 @@ pub const PENDING: &[&str] = &[
     "eigvalsh",
     "eigh_vecs",
     "svdvals",
-    "cumprod",
-    "cummax",
-    "logcumsumexp",
     "rfft_re",
     "rfft_im",
     "irfft",

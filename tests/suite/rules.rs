@@ -314,6 +314,27 @@ fn table() -> Vec<Spec> {
             &[(&[4, 3], -0.1, 0.1)],
         ),
         spec(
+            "cumprod_logcumsumexp",
+            |a| a[0].cumprod(1) + a[0].logcumsumexp(0),
+            &[(&[3, 4], 0.5, 1.5)],
+        ),
+        spec(
+            "cummax_cummin",
+            |a| {
+                let x = &a[0] + distinct(&[3, 4], 0.5);
+                x.cummax(1) * x.cummin(0)
+            },
+            &[(&[3, 4], -0.1, 0.1)],
+        ),
+        spec(
+            "scans_blocked",
+            |a| {
+                (a[0].cumprod(-1) + a[0].logcumsumexp(-1))
+                    * (&a[0] + distinct(&[70], 0.05)).cummax(-1)
+            },
+            &[(&[70], 0.97, 1.03)],
+        ),
+        spec(
             "clip",
             |a| (&a[0] + (signs() * 1.5)).clip(-1.0, 1.0) * (&a[0] * 3.0).clip(-1.0, 1.0),
             &[(m, 0.05, 0.3)],
@@ -595,6 +616,9 @@ rule_tests!(
     conv1d,
     conv_transpose2d,
     sort_top_k,
+    cumprod_logcumsumexp,
+    cummax_cummin,
+    scans_blocked,
     einsum_batched,
     einsum_diag_three,
     tan,
