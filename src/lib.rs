@@ -36,6 +36,20 @@ mod device;
 mod ir;
 mod kernel;
 mod memory;
+/// Fourier transforms along the last axis, as `jnp.fft`: complex values as `(re, im)` pairs,
+/// any length (four-step splitting into DFTs of at most 64 as matmuls, Bluestein for large
+/// prime factors), differentiable and batched like any composite.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let x = Tensor::from_vec(vec![0.0f32, 1.0, 0.0, -1.0], [4]);
+/// let (re, im) = wgrad::fft::rfft(&x);
+/// assert!(re.to_vec::<f32>().iter().all(|v| v.abs() < 1e-6));
+/// assert!((im.to_vec::<f32>()[1] + 2.0).abs() < 1e-6);
+/// ```
+pub mod fft {
+    pub use crate::compose::fft::{fft, ifft, irfft, rfft, try_fft, try_ifft, try_irfft, try_rfft};
+}
 /// Linear algebra on the last two axes (leading axes batch), as `jnp.linalg` and
 /// `jax.scipy.linalg`: Cholesky and LU factorizations, triangular, Cholesky and general
 /// solves, inverses, determinants and log-determinants. Differentiable to any order and batched under `vmap`.

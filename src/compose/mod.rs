@@ -3,6 +3,7 @@
 
 pub(crate) mod conv;
 pub(crate) mod einsum;
+pub(crate) mod fft;
 pub(crate) mod indexing;
 pub(crate) mod linalg;
 pub(crate) mod reductions;

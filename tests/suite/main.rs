@@ -13,6 +13,7 @@ mod conv;
 mod custom;
 mod einsum;
 mod errors;
+mod fourier;
 mod indexing;
 mod jit;
 mod linalg;

@@ -335,6 +335,22 @@ fn table() -> Vec<Spec> {
             &[(&[70], 0.97, 1.03)],
         ),
         spec(
+            "rfft_irfft",
+            |a| {
+                let (r, i) = wgrad::fft::rfft(&a[0]);
+                wgrad::fft::irfft(&(r.square() - &i), &(&i * 0.5), 6)
+            },
+            &[(&[2, 6], -1.0, 1.0)],
+        ),
+        spec(
+            "fft_bluestein",
+            |a| {
+                let (r, i) = wgrad::fft::fft(&a[0], &a[0].square());
+                r * i
+            },
+            &[(&[67], -1.0, 1.0)],
+        ),
+        spec(
             "clip",
             |a| (&a[0] + (signs() * 1.5)).clip(-1.0, 1.0) * (&a[0] * 3.0).clip(-1.0, 1.0),
             &[(m, 0.05, 0.3)],
@@ -619,6 +635,8 @@ rule_tests!(
     cumprod_logcumsumexp,
     cummax_cummin,
     scans_blocked,
+    rfft_irfft,
+    fft_bluestein,
     einsum_batched,
     einsum_diag_three,
     tan,
