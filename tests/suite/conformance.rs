@@ -108,7 +108,7 @@ fn conformance() {
             };
             if !missing {
                 failures.push(format!(
-                    "{}: `{op}` works now: remove it from PENDING in conformance.rs",
+                    "{}: `{op}` works now: remove it from PENDING in tests/common/set3.rs",
                     case.name
                 ));
                 failed[0] += 1;

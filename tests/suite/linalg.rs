@@ -247,3 +247,40 @@ fn lu_solve_inv_det_match_float64() {
     assert_eq!(det(&s).item(), 0.0);
     assert!(inv(&s).to_vec::<f32>().iter().any(|v| !v.is_finite()));
 }
+
+#[test]
+fn qr_is_orthonormal_upper_and_exact() {
+    common::setup();
+    use wgrad::linalg::{qr, try_qr};
+    for (b, m, n) in [(1, 1, 1), (3, 5, 3), (2, 8, 8), (1, 70, 20)] {
+        let a = Tensor::rand([b, m, n], (m * n) as u64) * 2.0 - 1.0
+            + Tensor::eye(m).slice_axis(1, 0..n) * 2.0;
+        let (q, r) = qr(&a);
+        assert_eq!((q.shape(), r.shape()), (&[b, m, n][..], &[b, n, n][..]));
+        close64(
+            &q.matmul(&r),
+            &to64(&a),
+            1e-4,
+            &format!("Q R = A ({m}×{n})"),
+        );
+        let eye = to64(&Tensor::eye(n).broadcast_to([b, n, n]));
+        close64(
+            &q.mt().matmul(&q),
+            &eye,
+            1e-4,
+            &format!("QᵀQ = I ({m}×{n})"),
+        );
+        let rv = r.to_vec::<f32>();
+        for (k, v) in rv.iter().enumerate() {
+            let (i, j) = ((k / n) % n, k % n);
+            if i > j {
+                assert_eq!(*v, 0.0, "R below the diagonal");
+            }
+            if i == j {
+                assert!(*v > 0.0, "R's diagonal is positive");
+            }
+        }
+    }
+    let e = try_qr(&Tensor::zeros([2, 3])).unwrap_err().to_string();
+    assert!(e.contains("m >= n"), "{e}");
+}

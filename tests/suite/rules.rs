@@ -351,6 +351,15 @@ fn table() -> Vec<Spec> {
             &[(&[67], -1.0, 1.0)],
         ),
         spec(
+            "qr",
+            |a| {
+                let m = &a[0] + Tensor::eye(4).slice_axis(1, 0..3) * 2.0;
+                let (q, r) = wgrad::linalg::qr(&m);
+                q.slice_axis(0, 0..3) + r
+            },
+            &[(&[4, 3], -0.5, 0.5)],
+        ),
+        spec(
             "clip",
             |a| (&a[0] + (signs() * 1.5)).clip(-1.0, 1.0) * (&a[0] * 3.0).clip(-1.0, 1.0),
             &[(m, 0.05, 0.3)],
@@ -628,6 +637,7 @@ rule_tests!(
     solve_inv,
     det_slogdet,
     lu_factor,
+    qr,
     scatter_add_segments,
     conv1d,
     conv_transpose2d,
