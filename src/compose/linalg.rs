@@ -4,6 +4,7 @@
 
 use crate::base::error::{Result, or_panic, shape_err};
 use crate::ir::tensor::Tensor;
+use crate::prim::eigh::{eigh_p, parts};
 use crate::prim::linalg::{LuParts, check_square, cholesky_p, lu_p, trisolve_p};
 
 /// The lower Cholesky factor `L` of a symmetric positive-definite matrix, `L Lᵀ = a`, with a
@@ -316,6 +317,108 @@ pub fn try_qr(a: &Tensor) -> Result<(Tensor, Tensor)> {
     let (q1, l1) = round(a)?;
     let (q, l2) = round(&q1)?;
     Ok((q, l1.try_matmul(&l2)?.try_mt()?))
+}
+
+/// The eigendecomposition of symmetric matrices (`jnp.linalg.eigh`): eigenvalues ascending
+/// `(..., n)` and unit eigenvectors as the columns of `(..., n, n)` (each column's sign is
+/// arbitrary). Works with `(a + aᵀ)/2`, so derivatives are symmetric, as JAX's; eigenvectors
+/// of repeated eigenvalues have no derivative (their part is zero). Cyclic Jacobi sweeps, one
+/// workgroup per matrix: for matrices up to 128 rows.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let a = Tensor::from_vec(vec![2.0f32, 1.0, 1.0, 2.0], [2, 2]);
+/// let (w, v) = wgrad::linalg::eigh(&a);
+/// let w = w.to_vec::<f32>();
+/// assert!((w[0] - 1.0).abs() < 1e-5 && (w[1] - 3.0).abs() < 1e-5);
+/// let v = v.to_vec::<f32>(); // columns ±(1, -1)/√2 and ±(1, 1)/√2
+/// assert!((v[0].abs() - 0.5f32.sqrt()).abs() < 1e-5);
+/// ```
+#[track_caller]
+pub fn eigh(a: &Tensor) -> (Tensor, Tensor) {
+    or_panic(try_eigh(a))
+}
+
+/// Fallible [`eigh`]: an error for non-square input or matrices over 128 rows.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// assert!(wgrad::linalg::try_eigh(&Tensor::zeros([2, 3])).is_err());
+/// ```
+pub fn try_eigh(a: &Tensor) -> Result<(Tensor, Tensor)> {
+    check_square("eigh", a)?;
+    let sym = a.try_add(&a.try_mt()?)?.try_mul(&Tensor::scalar(0.5))?;
+    parts(&eigh_p(&sym)?)
+}
+
+/// The eigenvalues of symmetric matrices, ascending (`jnp.linalg.eigvalsh`).
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let w = wgrad::linalg::eigvalsh(&Tensor::from_vec(vec![3.0f32, 0.0, 0.0, -1.0], [2, 2]));
+/// assert_eq!(w.to_vec::<f32>(), vec![-1.0, 3.0]);
+/// ```
+#[track_caller]
+pub fn eigvalsh(a: &Tensor) -> Tensor {
+    or_panic(try_eigvalsh(a))
+}
+
+/// Fallible [`eigvalsh`].
+///
+/// ```
+/// use wgrad::prelude::*;
+/// assert!(wgrad::linalg::try_eigvalsh(&Tensor::zeros([3])).is_err());
+/// ```
+pub fn try_eigvalsh(a: &Tensor) -> Result<Tensor> {
+    Ok(try_eigh(a)?.0)
+}
+
+/// The singular values of `(..., m, n)` matrices, descending, `(..., min(m, n))`
+/// (`jnp.linalg.svd(a, compute_uv=False)`): the largest eigenvalues of the symmetric
+/// `[[0, a], [aᵀ, 0]]`, which are `±σ` — so no squaring of the condition number, as `aᵀa`
+/// would. For `m + n` up to 128.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let a = Tensor::from_vec(vec![3.0f32, 0.0, 0.0, 0.0, -2.0, 0.0], [2, 3]);
+/// let s = wgrad::linalg::svdvals(&a).to_vec::<f32>();
+/// assert!((s[0] - 3.0).abs() < 1e-5 && (s[1] - 2.0).abs() < 1e-5);
+/// ```
+#[track_caller]
+pub fn svdvals(a: &Tensor) -> Tensor {
+    or_panic(try_svdvals(a))
+}
+
+/// Fallible [`svdvals`]: an error for input of rank below 2 or `m + n` over 128.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// assert!(wgrad::linalg::try_svdvals(&Tensor::zeros([3])).is_err());
+/// ```
+pub fn try_svdvals(a: &Tensor) -> Result<Tensor> {
+    let r = a.rank();
+    if r < 2 {
+        return shape_err(
+            "svdvals",
+            format!(
+                "expected matrices in the last two axes, got shape {:?}",
+                a.shape()
+            ),
+        );
+    }
+    let (m, n) = (a.shape()[r - 2], a.shape()[r - 1]);
+    // [[0, a], [aᵀ, 0]] from two pads.
+    let pad = |t: &Tensor, lo: [usize; 2], hi: [usize; 2]| -> Result<Tensor> {
+        let (mut l, mut h) = (vec![0; r], vec![0; r]);
+        l[r - 2..].copy_from_slice(&lo);
+        h[r - 2..].copy_from_slice(&hi);
+        t.try_pad(l, h)
+    };
+    let big = pad(a, [0, m], [n, 0])?.try_add(&pad(&a.try_mt()?, [m, 0], [0, n])?)?;
+    let w = try_eigvalsh(&big)?;
+    let k = m.min(n);
+    w.try_slice_axis(-1, m + n - k..m + n)?
+        .try_flip(crate::prim::reduce::Axes::List(vec![-1]))
 }
 
 /// Runs `f` on `b` as a matrix right-hand side for the square matrices `a`: a vector `b`

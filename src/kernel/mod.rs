@@ -114,10 +114,16 @@ pub(crate) mod templates {
         source: include_str!("../../shaders/lu.wgsl"),
         needs: &["MATS", "N", "W", "load_out", "src", "wg_store"],
     };
+    /// Symmetric eigendecomposition by Jacobi sweeps, one workgroup per matrix.
+    pub const JACOBI: Template = Template {
+        name: "jacobi",
+        source: include_str!("../../shaders/jacobi.wgsl"),
+        needs: &["MATS", "MODE", "N", "load_out", "src", "wg_store"],
+    };
 
     /// Every template, for the contract's test.
     #[cfg(test)]
-    pub const ALL: [&Template; 9] = [
+    pub const ALL: [&Template; 10] = [
         &ELEMENTWISE,
         &REDUCE_THREAD,
         &REDUCE_GROUP,
@@ -127,6 +133,7 @@ pub(crate) mod templates {
         &CHOLESKY,
         &TRISOLVE,
         &LU,
+        &JACOBI,
     ];
 }
 

@@ -43,7 +43,7 @@ fn triangle(x: &Tensor, lower: bool) -> Result<Tensor> {
 }
 
 /// The symmetric matrix that a Cholesky kernel sees in `x`: its lower triangle, mirrored.
-fn from_lower(x: &Tensor) -> Result<Tensor> {
+pub(crate) fn from_lower(x: &Tensor) -> Result<Tensor> {
     x.try_tril(0)?.try_add(&x.try_tril(-1)?.try_mt()?)
 }
 

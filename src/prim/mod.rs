@@ -3,6 +3,7 @@
 //! make a family that lacks a rule a compile error.
 
 pub(crate) mod binary;
+pub(crate) mod eigh;
 pub(crate) mod emit;
 pub(crate) mod identity;
 pub(crate) mod index;

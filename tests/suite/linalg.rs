@@ -284,3 +284,82 @@ fn qr_is_orthonormal_upper_and_exact() {
     let e = try_qr(&Tensor::zeros([2, 3])).unwrap_err().to_string();
     assert!(e.contains("m >= n"), "{e}");
 }
+
+#[test]
+fn eigh_diagonalizes_in_ascending_order() {
+    common::setup();
+    use wgrad::linalg::{eigh, eigvalsh, svdvals, try_eigh};
+    for (b, n) in [(1, 1), (4, 3), (2, 16), (1, 64), (1, 100)] {
+        let m = Tensor::rand([b, n, n], 60 + n as u64) * 2.0 - 1.0;
+        let a = &m + m.mt();
+        let (w, v) = eigh(&a);
+        assert_eq!((w.shape(), v.shape()), (&[b, n][..], &[b, n, n][..]));
+        // A V = V diag(w), VᵀV = I, w ascending.
+        let av = a.matmul(&v);
+        let vw = &v * w.expand_dims(-2);
+        let scale = n as f32;
+        if let Err(e) = common::close(
+            &av.to_vec::<f32>(),
+            &vw.to_vec::<f32>(),
+            1e-4 * scale,
+            1e-4 * scale,
+        ) {
+            panic!("A V = V Λ for {n}×{n}: {e}");
+        }
+        let eye = to64(&Tensor::eye(n).broadcast_to([b, n, n]));
+        close64(
+            &v.mt().matmul(&v),
+            &eye,
+            1e-4 * scale,
+            &format!("VᵀV = I ({n}×{n})"),
+        );
+        let wv = w.to_vec::<f32>();
+        for k in 0..b {
+            for i in 1..n {
+                assert!(wv[k * n + i - 1] <= wv[k * n + i], "ascending");
+            }
+        }
+        // The trace is the sum of the eigenvalues.
+        let tr = (a.clone() * Tensor::eye(n)).sum_all().item();
+        assert!((tr - wv.iter().sum::<f32>()).abs() < 1e-3 * scale, "trace");
+    }
+    // Repeated eigenvalues: values exact, derivatives finite.
+    let i3 = Tensor::eye(3) * 2.0;
+    assert!(
+        eigvalsh(&i3)
+            .to_vec::<f32>()
+            .iter()
+            .all(|&x| (x - 2.0).abs() < 1e-6)
+    );
+    let g = grad(|a: &Tensor| eigh(a).1.square().sum_all() + eigvalsh(a).sum_all())(&i3);
+    assert!(
+        g.to_vec::<f32>().iter().all(|v| v.is_finite()),
+        "{:?}",
+        g.to_vec::<f32>()
+    );
+    // d λ_max / dA = v vᵀ for the top eigenvector.
+    let a = Tensor::from_vec(vec![2.0f32, 1.0, 0.0, 1.0, 3.0, 1.0, 0.0, 1.0, 4.0], [3, 3]);
+    let g = grad(|a: &Tensor| eigvalsh(a).index(2))(&a).to_vec::<f32>();
+    let (_, v) = eigh(&a);
+    let top = v.slice_axis(1, 2..3);
+    let outer = top.matmul(&top.mt()).to_vec::<f32>();
+    common::close(&g, &outer, 1e-4, 1e-5).unwrap();
+    // Singular values: of a diagonal matrix, and invariant under transposition.
+    let d = Tensor::from_vec(
+        vec![0.0f32, -5.0, 0.0, 0.0, 0.0, 2.0, 1.0, 0.0, 0.0],
+        [3, 3],
+    );
+    common::close(&svdvals(&d).to_vec::<f32>(), &[5.0, 2.0, 1.0], 1e-5, 1e-5).unwrap();
+    let r = Tensor::rand([2, 4, 6], 70);
+    common::close(
+        &svdvals(&r).to_vec::<f32>(),
+        &svdvals(&r.mt()).to_vec::<f32>(),
+        1e-4,
+        1e-5,
+    )
+    .unwrap();
+    let e = try_eigh(&Tensor::zeros([129, 129]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("eigh") && e.contains("128"), "{e}");
+}

@@ -360,6 +360,22 @@ fn table() -> Vec<Spec> {
             &[(&[4, 3], -0.5, 0.5)],
         ),
         spec(
+            "eigh_svdvals",
+            |a| {
+                // Sign-invariant functions of the eigenvectors; distinct eigenvalues.
+                let s = &a[0]
+                    + a[0].mt()
+                    + Tensor::from_vec(
+                        vec![0.0f32, 0.0, 0.0, 0.0, 3.0, 0.0, 0.0, 0.0, 6.0],
+                        [3, 3],
+                    );
+                let (w, v) = wgrad::linalg::eigh(&s);
+                v.square() * w.expand_dims(0)
+                    + wgrad::linalg::svdvals(&s.slice_axis(1, 0..2)).sum_all()
+            },
+            &[(&[3, 3], -0.5, 0.5)],
+        ),
+        spec(
             "clip",
             |a| (&a[0] + (signs() * 1.5)).clip(-1.0, 1.0) * (&a[0] * 3.0).clip(-1.0, 1.0),
             &[(m, 0.05, 0.3)],
@@ -638,6 +654,7 @@ rule_tests!(
     det_slogdet,
     lu_factor,
     qr,
+    eigh_svdvals,
     scatter_add_segments,
     conv1d,
     conv_transpose2d,
