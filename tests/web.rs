@@ -300,19 +300,27 @@ async fn version_2_ops_on_public_conformance_cases() {
     assert!(ran >= 100, "only {ran} checks ran");
 }
 
-/// Set-3 cases the browser runs: linear algebra, einsum, special functions.
-const PICK3: [&str; 7] = [
+/// Set-3 cases the browser runs: linear algebra, einsum, special functions, sorting, scans,
+/// scatter, FFT and the new convolutions.
+const PICK3: [&str; 14] = [
     "p3_cholesky",
+    "p3_eigh_vecs_squared",
+    "p3_sort_last_axis",
+    "p3_argsort_last_axis",
+    "p3_cumprod",
+    "p3_gnn_message_passing_scatter",
+    "p3_spectral_filter_roundtrip",
     "p3_triangular_solve_upper_batched",
     "p3_solve_batched_energy",
     "p3_det",
     "p3_mahalanobis_cholesky",
     "p3_two_head_attention_einsum",
     "p3_log_multivariate_beta_lgamma",
+    "p3_conv_transpose2d",
 ];
 
 #[wasm_bindgen_test]
-async fn linear_algebra_einsum_and_special_functions_in_the_browser() {
+async fn numerics_of_set_3_in_the_browser() {
     setup().await;
     let data = parse_json(include_str!("data/conformance/public3.json"));
     let mut seen = vec![];
@@ -325,7 +333,7 @@ async fn linear_algebra_einsum_and_special_functions_in_the_browser() {
         }
     }
     assert_eq!(seen.len(), PICK3.len(), "cases missing: ran {seen:?}");
-    assert!(ran >= 30, "only {ran} checks ran");
+    assert!(ran >= 60, "only {ran} checks ran");
 }
 
 #[wasm_bindgen_test]
