@@ -98,7 +98,7 @@ pub(crate) mod templates {
     pub const CHOLESKY: Template = Template {
         name: "cholesky",
         source: include_str!("../../shaders/cholesky.wgsl"),
-        needs: &["MATS", "N", "load_out", "src", "wg_store"],
+        needs: &["J0", "J1", "MATS", "N", "load_out", "src", "wg_store"],
     };
     /// Triangular solve, one invocation per (matrix, right-hand side).
     pub const TRISOLVE: Template = Template {
@@ -112,7 +112,7 @@ pub(crate) mod templates {
     pub const LU: Template = Template {
         name: "lu",
         source: include_str!("../../shaders/lu.wgsl"),
-        needs: &["MATS", "N", "W", "load_out", "src", "wg_store"],
+        needs: &["J0", "J1", "MATS", "N", "W", "load_out", "src", "wg_store"],
     };
     /// Symmetric eigendecomposition by Jacobi sweeps, one workgroup per matrix.
     pub const JACOBI: Template = Template {

@@ -10,7 +10,7 @@ use crate::base::dtype::{DType, numel};
 use crate::base::error::{Error, Result, dtype_err, shape_err};
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
-use crate::kernel::templates;
+use crate::kernel::{Kernel, templates};
 use crate::prim::Primitive;
 use crate::prim::lower::{LowerCx, Lowered};
 use crate::prim::with_batch;
@@ -47,18 +47,30 @@ pub(crate) fn from_lower(x: &Tensor) -> Result<Tensor> {
     x.try_tril(0)?.try_add(&x.try_tril(-1)?.try_mt()?)
 }
 
-impl Primitive for Linalg {
-    fn name(&self) -> &'static str {
-        match self {
-            Linalg::Cholesky => "cholesky",
-            Linalg::TriSolve { .. } => "triangular_solve",
-            Linalg::Lu => "lu",
+/// Loop trips one invocation may spend in one launch: software drivers stop an invocation's
+/// loops after 65,535 iterations in all, and a wrong factor would be silent.
+const TRIP_BUDGET: u64 = 32_768;
+
+/// `0..n` split into consecutive ranges whose summed `cost` stays within [`TRIP_BUDGET`] (a
+/// single step over it gets a range of its own).
+fn chunks(n: usize, cost: impl Fn(usize) -> u64) -> Vec<(usize, usize)> {
+    let mut out = vec![];
+    let (mut lo, mut spent) = (0, 0);
+    for j in 0..n {
+        let c = cost(j);
+        if j > lo && spent + c > TRIP_BUDGET {
+            out.push((lo, j));
+            (lo, spent) = (j, 0);
         }
+        spent += c;
     }
-    fn fusion(&self) -> Fusion {
-        Fusion::KernelRoot { epilogue: false }
-    }
-    fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
+    out.push((lo, n));
+    out
+}
+
+impl Linalg {
+    /// The launch that does columns (steps) `lo..hi` of the factorization (solve).
+    fn kernel(&self, node: &Tensor, cx: &mut LowerCx, lo: usize, hi: usize) -> Result<Kernel> {
         let a = &node.inputs()[0];
         let r = a.rank();
         let n = a.shape()[r - 1];
@@ -79,10 +91,17 @@ impl Primitive for Linalg {
         e.const_u32("MATS", mats)?;
         e.push_fn("fn load_out(i: u32) -> f32 {\n    return out[i];\n}".into());
         let (template, groups) = match self {
-            Linalg::Cholesky => {
+            Linalg::Cholesky | Linalg::Lu => {
                 let v = e.value_fn(a)?;
                 e.push_fn(format!("fn src(i: u32) -> f32 {{\n    return {v}(i);\n}}"));
-                (&templates::CHOLESKY, cx.grid(mats * 64, 64)?)
+                e.const_u32("J0", lo)?;
+                e.const_u32("J1", hi)?;
+                if *self == Linalg::Lu {
+                    e.const_u32("W", n + 3)?;
+                    (&templates::LU, cx.grid(mats * 64, 64)?)
+                } else {
+                    (&templates::CHOLESKY, cx.grid(mats * 64, 64)?)
+                }
             }
             Linalg::TriSolve { lower } => {
                 let b = &node.inputs()[1];
@@ -97,24 +116,51 @@ impl Primitive for Linalg {
                 ));
                 e.const_u32("K", k)?;
                 e.const_u32("LOWER", *lower as usize)?;
+                e.const_u32("S0", lo)?;
+                e.const_u32("S1", hi)?;
                 (&templates::TRISOLVE, cx.grid(mats * k, 64)?)
-            }
-            Linalg::Lu => {
-                let v = e.value_fn(a)?;
-                e.push_fn(format!("fn src(i: u32) -> f32 {{\n    return {v}(i);\n}}"));
-                e.const_u32("W", n + 3)?;
-                (&templates::LU, cx.grid(mats * 64, 64)?)
             }
         };
         e.note_inlined(node);
-        Ok(Lowered::Kernels(vec![e.finish(
+        e.finish(
             template,
             self.name(),
             cx.out(),
             node.dtype(),
             numel(node.shape()),
             groups,
-        )?]))
+        )
+    }
+}
+
+impl Primitive for Linalg {
+    fn name(&self) -> &'static str {
+        match self {
+            Linalg::Cholesky => "cholesky",
+            Linalg::TriSolve { .. } => "triangular_solve",
+            Linalg::Lu => "lu",
+        }
+    }
+    fn fusion(&self) -> Fusion {
+        Fusion::KernelRoot { epilogue: false }
+    }
+    fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
+        let a = &node.inputs()[0];
+        let r = a.rank();
+        let n = a.shape()[r - 1];
+        let rows = (n as u64).div_ceil(64);
+        // Each launch does a range of columns (of steps, for a solve) whose loop trips per
+        // invocation stay within the budget.
+        let ranges = match self {
+            Linalg::Cholesky => chunks(n, |j| rows * (j as u64 + 2)),
+            Linalg::Lu => chunks(n, |j| 2 * n as u64 + rows * (n - j) as u64),
+            Linalg::TriSolve { .. } => chunks(n, |s| s as u64 + 1),
+        };
+        let mut kernels = vec![];
+        for (lo, hi) in ranges {
+            kernels.push(self.kernel(node, cx, lo, hi)?);
+        }
+        Ok(Lowered::Kernels(kernels))
     }
     fn jvp(&self, x: &[Tensor], y: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
         match self {

@@ -363,3 +363,35 @@ fn eigh_diagonalizes_in_ascending_order() {
         .to_string();
     assert!(e.contains("eigh") && e.contains("128"), "{e}");
 }
+
+#[test]
+fn large_factorizations_split_across_launches_stay_exact() {
+    common::setup();
+    use wgrad::linalg::{det, solve};
+    // Sizes whose loops would pass the drivers' 65,535-iteration cap in one launch.
+    let n = 300;
+    let (a, av) = spd(1, n, 90);
+    let l = cholesky(&a);
+    close64(&l, &chol64(&av, n), 1e-4, "cholesky 300×300");
+    let b = Tensor::rand([1, n, 2], 91);
+    let x = cho_solve(&l, &b);
+    close64(&a.matmul(&x), &to64(&b), 1e-3, "cho_solve 300×300");
+    let g = Tensor::rand([1, n, n], 92) * 2.0 - 1.0 + Tensor::eye(n) * 8.0;
+    let y = solve(&g, &b);
+    close64(&g.matmul(&y), &to64(&b), 1e-3, "solve 300×300");
+    let gv = to64(&g);
+    let (s, logabs) = wgrad::linalg::slogdet(&g);
+    let want = det64(&gv, n);
+    assert_eq!(s.item() as f64, want.signum());
+    assert!(
+        (logabs.item() as f64 - want.abs().ln()).abs() < 1e-2,
+        "logdet 300×300"
+    );
+    assert!(det(&Tensor::eye(3)).item() == 1.0);
+    // A triangular solve of 700 rows (245,000 steps in one launch otherwise).
+    let m = 700;
+    let t = Tensor::rand([m, m], 93).tril(0) * 0.1 + Tensor::eye(m);
+    let rhs = Tensor::rand([m, 1], 94);
+    let z = triangular_solve(&t, &rhs, true);
+    close64(&t.matmul(&z), &to64(&rhs), 1e-4, "triangular solve 700×700");
+}
