@@ -4,6 +4,9 @@
 //!
 //! `target/release/examples/bench [--json] [--filter a,b] [--secs S]`
 
+#[path = "support/numerics.rs"]
+mod numerics;
+
 use std::time::Instant;
 use wgrad::prelude::*;
 
@@ -545,7 +548,9 @@ fn main() {
         std::process::exit(1);
     });
     let real_gpu = info.device_type != "Cpu";
-    for (name, run) in workloads(real_gpu) {
+    let mut all = workloads(real_gpu);
+    all.extend(numerics::workloads());
+    for (name, run) in all {
         if !args.filter.is_empty() && !args.filter.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }

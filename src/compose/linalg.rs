@@ -10,8 +10,8 @@ use crate::prim::linalg::{LuParts, check_square, cholesky_p, lu_p, trisolve_p};
 /// The lower Cholesky factor `L` of a symmetric positive-definite matrix, `L Lᵀ = a`, with a
 /// positive diagonal (`jnp.linalg.cholesky`). Like JAX it works with `(a + aᵀ)/2`, so its
 /// derivative is symmetric; a matrix that is not positive definite gives NaN everywhere (as
-/// JAX), never an error. One workgroup per matrix: best for batches of matrices up to a few
-/// hundred rows.
+/// JAX), never an error. One workgroup per matrix up to 128 rows (batches of small matrices);
+/// larger ones by blocks of 128, the trailing updates as matmuls.
 ///
 /// ```
 /// use wgrad::prelude::*;
@@ -34,9 +34,52 @@ pub fn cholesky(a: &Tensor) -> Tensor {
 /// assert!(e.to_string().contains("cholesky") && e.to_string().contains("[2, 3]"));
 /// ```
 pub fn try_cholesky(a: &Tensor) -> Result<Tensor> {
-    check_square("cholesky", a)?;
+    let n = check_square("cholesky", a)?;
     let sym = a.try_add(&a.try_mt()?)?.try_mul(&Tensor::scalar(0.5))?;
-    cholesky_p(&sym)
+    if n <= CHOLESKY_BLOCK {
+        return cholesky_p(&sym);
+    }
+    let l = cholesky_blocked(&sym)?;
+    // Not positive definite somewhere: NaN everywhere, as the unblocked kernel (and JAX).
+    let diag = l
+        .try_mul(&Tensor::eye(n))?
+        .try_sum_axes(-1)?
+        .try_sum_axes(-1)?;
+    let bad = diag
+        .try_is_nan()?
+        .try_expand_dims(-1)?
+        .try_expand_dims(-1)?;
+    let nan = Tensor::full(l.shape(), f32::NAN);
+    crate::prim::logic::try_where(&bad, &nan, &l)
+}
+
+/// Matrices above this size are factored by blocks.
+const CHOLESKY_BLOCK: usize = 128;
+
+/// Right-looking blocked Cholesky of a symmetric `a`: the leading block by the kernel, the
+/// panel below it by a triangular solve, the trailing matrix updated by a matmul (the bulk of
+/// the work, on the matmul kernels) and factored the same way.
+fn cholesky_blocked(a: &Tensor) -> Result<Tensor> {
+    let n = a.shape()[a.rank() - 1];
+    if n <= CHOLESKY_BLOCK {
+        return cholesky_p(a);
+    }
+    let b = CHOLESKY_BLOCK;
+    let rows = |t: &Tensor, r: std::ops::Range<usize>| t.try_slice_axis(-2, r);
+    let cols = |t: &Tensor, r: std::ops::Range<usize>| t.try_slice_axis(-1, r);
+    let a11 = cols(&rows(a, 0..b)?, 0..b)?;
+    let a21 = cols(&rows(a, b..n)?, 0..b)?;
+    let a22 = cols(&rows(a, b..n)?, b..n)?;
+    let l11 = cholesky_p(&a11)?;
+    // L21 = A21 L11⁻ᵀ = (L11⁻¹ A21ᵀ)ᵀ.
+    let l21 = trisolve_p(&l11, &a21.try_mt()?, true)?.try_mt()?;
+    let l22 = cholesky_blocked(&a22.try_sub(&l21.try_matmul(&l21.try_mt()?)?)?)?;
+    let r = a.rank();
+    let mut hi = vec![0; r];
+    hi[r - 1] = n - b;
+    let top = l11.try_pad(vec![0; r], hi)?;
+    let bottom = crate::compose::shape::try_concat(&[l21, l22], -1)?;
+    crate::compose::shape::try_concat(&[top, bottom], -2)
 }
 
 /// `x` with `a x = b` for a triangular `a` (`jax.scipy.linalg.solve_triangular(a, b,

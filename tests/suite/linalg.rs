@@ -395,3 +395,19 @@ fn large_factorizations_split_across_launches_stay_exact() {
     let z = triangular_solve(&t, &rhs, true);
     close64(&t.matmul(&z), &to64(&rhs), 1e-4, "triangular solve 700×700");
 }
+
+#[test]
+fn blocked_cholesky_differentiates_and_reports_nan() {
+    common::setup();
+    // n = 150: the blocked path. d log det A / dA = A⁻¹ (symmetric), against the LU inverse.
+    let n = 150;
+    let (a, _) = spd(1, n, 95);
+    let g = grad(|a: &Tensor| cholesky_logdet(a).sum_all())(&a);
+    let want = wgrad::linalg::inv(&a);
+    common::close(&g.to_vec::<f32>(), &want.to_vec::<f32>(), 2e-3, 2e-4).unwrap();
+    // Indefinite only in the trailing block: still NaN everywhere.
+    let mut v = a.to_vec::<f32>();
+    v[(n - 1) * n + (n - 1)] = -100.0;
+    let bad = cholesky(&Tensor::from_vec(v, [1, n, n])).to_vec::<f32>();
+    assert!(bad.iter().all(|x| x.is_nan()));
+}
