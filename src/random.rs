@@ -20,8 +20,14 @@
 //! Keys are host values: they are not traced by transforms (a `vmap` over keys is written
 //! as a loop over `split`).
 
+mod distributions;
 use crate::base::error::{Result, or_panic};
 use crate::ir::tensor::Tensor;
+pub use distributions::{
+    beta, dirichlet, exponential, gamma, laplace, multivariate_normal, poisson, t, try_beta,
+    try_dirichlet, try_exponential, try_gamma, try_laplace, try_multivariate_normal, try_poisson,
+    try_t,
+};
 
 /// A PRNG key: two 32-bit words (JAX's raw Threefry key, high word first).
 ///

@@ -6,6 +6,7 @@
 
 use crate::common;
 
+use wgrad::Tensor;
 use wgrad::random::{self, key};
 
 #[test]
@@ -137,4 +138,96 @@ fn permutation_is_jaxs() {
         wgrad::random::permutation(wgrad::random::key(1), 1).to_vec::<i32>(),
         vec![0]
     );
+}
+
+/// Mean and variance of a sample (f64).
+fn moments(v: &[f32]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+    let var = v.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / n;
+    (m, var)
+}
+
+/// ψ(x) in f64 (recurrence, then the asymptotic series).
+fn digamma64(mut x: f64) -> f64 {
+    let mut acc = 0.0;
+    while x < 20.0 {
+        acc -= 1.0 / x;
+        x += 1.0;
+    }
+    let r2 = 1.0 / (x * x);
+    acc + x.ln() - 0.5 / x - r2 * (1.0 / 12.0 - r2 * (1.0 / 120.0 - r2 / 252.0))
+}
+
+#[test]
+fn gamma_family_moments_match_their_distributions() {
+    common::setup();
+    let n = 200_000;
+    // Within 5 standard errors of the exact moments, E[log X] = ψ(a) included (it weighs the
+    // small-a tail that the a + 1 boost produces).
+    for (k, a) in [0.3f64, 1.0, 2.5, 10.0].into_iter().enumerate() {
+        let g = random::gamma(random::key(k as u64), &Tensor::scalar(a as f32), [n]);
+        let v = g.to_vec::<f32>();
+        assert!(
+            v.iter().all(|x| *x > 0.0 && x.is_finite()),
+            "gamma({a}) support"
+        );
+        let (m, var) = moments(&v);
+        let se = (a / n as f64).sqrt();
+        assert!((m - a).abs() < 5.0 * se, "gamma({a}) mean {m}");
+        assert!(
+            (var - a).abs() < 5.0 * (2.0 * a * a / n as f64).sqrt() * 2.0,
+            "gamma({a}) var {var}"
+        );
+        let logs: Vec<f32> = v.iter().map(|x| x.ln()).collect();
+        let (lm, lv) = moments(&logs);
+        assert!(
+            (lm - digamma64(a)).abs() < 5.0 * (lv / n as f64).sqrt(),
+            "gamma({a}) E log {lm}"
+        );
+    }
+    // Beta(2, 6): mean 1/4, variance ab / ((a+b)²(a+b+1)) = 12/576.
+    let b = random::beta(
+        random::key(9),
+        &Tensor::scalar(2.0),
+        &Tensor::scalar(6.0),
+        [n],
+    );
+    let (m, var) = moments(&b.to_vec::<f32>());
+    assert!((m - 0.25).abs() < 5.0 * (var / n as f64).sqrt() && (var - 12.0 / 576.0).abs() < 1e-3);
+    // Dirichlet(1, 2, 5): means alpha / 8.
+    let alpha = Tensor::from_vec(vec![1.0f32, 2.0, 5.0], [3]);
+    let d = random::dirichlet(random::key(10), &alpha, [n / 4])
+        .mean_axes(0)
+        .to_vec::<f32>();
+    for (got, want) in d.iter().zip([1.0 / 8.0, 2.0 / 8.0, 5.0 / 8.0]) {
+        assert!(
+            (*got as f64 - want).abs() < 0.005,
+            "dirichlet mean {got} vs {want}"
+        );
+    }
+    // Student's t with 6 degrees of freedom: variance 6/4.
+    let (m, var) = moments(&random::t(random::key(11), &Tensor::scalar(6.0), [n]).to_vec::<f32>());
+    assert!(m.abs() < 0.02 && (var - 1.5).abs() < 0.05, "t: {m} {var}");
+    // Poisson: mean = variance = lam.
+    for lam in [0.5f32, 3.5, 40.0] {
+        let k = random::poisson(random::key(12), lam, [n]).to_vec::<i32>();
+        let kf: Vec<f32> = k.iter().map(|&v| v as f32).collect();
+        let (m, var) = moments(&kf);
+        let l = lam as f64;
+        assert!(
+            (m - l).abs() < 5.0 * (l / n as f64).sqrt(),
+            "poisson({lam}) mean {m}"
+        );
+        assert!(
+            (var - l).abs() < 0.05 * l.max(1.0),
+            "poisson({lam}) var {var}"
+        );
+    }
+    // Exponential and Laplace: the first draws as JAX's for key 42 (checked in their docs),
+    // the moments here.
+    let (m, var) = moments(&random::exponential(random::key(13), [n]).to_vec::<f32>());
+    assert!((m - 1.0).abs() < 0.012 && (var - 1.0).abs() < 0.03);
+    let (m, var) = moments(&random::laplace(random::key(14), [n]).to_vec::<f32>());
+    assert!(m.abs() < 0.02 && (var - 2.0).abs() < 0.05);
 }
