@@ -24,10 +24,12 @@
 //! code: a [`Schedule`] that changes the learning rate every step compiles no new kernel.
 //! The step count lives on the host ([`OptState::step`]).
 
+mod lbfgs;
 mod optimizers;
 mod schedule;
 mod stages;
 
+pub use lbfgs::{LbfgsOptions, LbfgsResult, lbfgs, try_lbfgs};
 pub use optimizers::{
     adam, adam_with, adamw, adamw_with, rmsprop, rmsprop_with, sgd, sgd_momentum,
 };

@@ -177,3 +177,51 @@ fn schedules_match_optax_formulas() {
     let l = optim::linear_schedule(1.0, 0.0, 4, 0);
     assert_eq!([l.at(0), l.at(1), l.at(4), l.at(9)], [1.0, 0.75, 0.0, 0.0]);
 }
+
+#[test]
+fn lbfgs_solves_rosenbrock_quadratics_and_trees() {
+    common::setup();
+    use wgrad::optim::{LbfgsOptions, lbfgs, try_lbfgs};
+    // Rosenbrock from (-1.2, 1): L-BFGS needs a few dozen iterations (Adam thousands).
+    let rosen = |p: &Tensor| {
+        let (x, y) = (p.index(0), p.index(1));
+        (1.0 - &x).square() + (y - x.square()).square() * 100.0
+    };
+    let r = lbfgs(
+        rosen,
+        &Tensor::from_vec(vec![-1.2f32, 1.0], [2]),
+        LbfgsOptions::default(),
+    );
+    let p = r.params.to_vec::<f32>();
+    assert!(r.converged, "{r:?}");
+    assert!(
+        (p[0] - 1.0).abs() < 1e-3 && (p[1] - 1.0).abs() < 2e-3,
+        "{p:?}"
+    );
+    assert!(r.iterations < 60, "{} iterations", r.iterations);
+    // A 20-dimensional SPD quadratic ½xᵀAx - bᵀx: the minimizer A⁻¹b.
+    let m = Tensor::rand([20, 20], 3) - 0.5;
+    let a = m.matmul(&m.mt()) + Tensor::eye(20);
+    let b = Tensor::rand([20], 4);
+    let q = |x: &Tensor| (x * a.matmul(x)).sum_all() * 0.5 - (x * &b).sum_all();
+    let r = lbfgs(q, &Tensor::zeros([20]), LbfgsOptions::default());
+    let want = wgrad::linalg::solve(&a, &b).to_vec::<f32>();
+    common::close(&r.params.to_vec::<f32>(), &want, 1e-3, 1e-3).unwrap();
+    // A tree of parameters: a line fitted by least squares.
+    let xs = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], [4]);
+    let ys = Tensor::from_vec(vec![1.0f32, 3.1, 4.9, 7.0], [4]);
+    let fit = |p: &(Tensor, Tensor)| (&p.0 * &xs + &p.1 - &ys).square().sum_all();
+    let r = lbfgs(
+        fit,
+        &(Tensor::scalar(0.0), Tensor::scalar(0.0)),
+        LbfgsOptions::default(),
+    );
+    assert!((r.params.0.item() - 1.98).abs() < 1e-3 && (r.params.1.item() - 1.03).abs() < 1e-3);
+    // A NaN at the start is an error, not a silent result.
+    let e = try_lbfgs(
+        |p: &Tensor| p.log().sum_all(),
+        &Tensor::scalar(-1.0),
+        LbfgsOptions::default(),
+    );
+    assert!(e.unwrap_err().to_string().contains("lbfgs"));
+}
