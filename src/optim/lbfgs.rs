@@ -22,7 +22,8 @@ pub struct LbfgsOptions {
     pub max_iters: usize,
     /// Stop when the largest gradient entry is at most this.
     pub gtol: f64,
-    /// Stop when a step lowers the value by at most this, relative to `max(|f|, 1)`.
+    /// Stop when a step lowers the value by at most this, relative to `max(|f|, 1)` (about the
+    /// resolution of an f32 objective).
     pub ftol: f64,
     /// Function evaluations per line search at most.
     pub max_linesearch: usize,
@@ -34,10 +35,24 @@ impl Default for LbfgsOptions {
             memory: 10,
             max_iters: 200,
             gtol: 1e-5,
-            ftol: 1e-9,
+            ftol: 1e-7,
             max_linesearch: 25,
         }
     }
+}
+
+/// Why [`lbfgs`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LbfgsStop {
+    /// The largest gradient entry reached `gtol`.
+    Gradient,
+    /// A step lowered the value by at most `ftol` (relative).
+    Value,
+    /// The line search found no step that lowers the value enough: typically the objective's
+    /// own rounding (an f32 value) is as large as the decrease left.
+    LineSearch,
+    /// `max_iters` ran out.
+    Iterations,
 }
 
 /// What [`lbfgs`] found.
@@ -55,6 +70,8 @@ pub struct LbfgsResult<P> {
     pub evaluations: usize,
     /// Whether a tolerance was met (not the iteration limit or a failed line search).
     pub converged: bool,
+    /// Why it stopped.
+    pub stop: LbfgsStop,
 }
 
 /// The objective on flat host vectors: rebuilds the tree, evaluates value and gradient on the
@@ -229,9 +246,9 @@ pub fn try_lbfgs<P: Tree + Clone>(
     }
     let gmax = |g: &[f64]| g.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let mut pairs: Vec<(Vec<f64>, Vec<f64>, f64)> = vec![];
-    let mut converged = gmax(&g) <= options.gtol;
+    let mut stop = (gmax(&g) <= options.gtol).then_some(LbfgsStop::Gradient);
     let mut iterations = 0;
-    while !converged && iterations < options.max_iters {
+    while stop.is_none() && iterations < options.max_iters {
         iterations += 1;
         let mut d = direction(&g, &pairs);
         if dot(&d, &g) >= 0.0 {
@@ -248,6 +265,7 @@ pub fn try_lbfgs<P: Tree + Clone>(
         let Some((t, f_new, g_new)) =
             line_search(&mut obj, &x, fx, &g, &d, t0, options.max_linesearch)?
         else {
+            stop = Some(LbfgsStop::LineSearch);
             break;
         };
         let x_new = axpy(&x, t, &d);
@@ -262,14 +280,20 @@ pub fn try_lbfgs<P: Tree + Clone>(
         }
         let decrease = fx - f_new;
         (x, fx, g) = (x_new, f_new, g_new);
-        converged = gmax(&g) <= options.gtol || decrease <= options.ftol * fx.abs().max(1.0);
+        if gmax(&g) <= options.gtol {
+            stop = Some(LbfgsStop::Gradient);
+        } else if decrease <= options.ftol * fx.abs().max(1.0) {
+            stop = Some(LbfgsStop::Value);
+        }
     }
+    let stop = stop.unwrap_or(LbfgsStop::Iterations);
     Ok(LbfgsResult {
         params: obj.params(&x),
         value: fx,
         grad_max: gmax(&g),
         iterations,
         evaluations: obj.evaluations,
-        converged,
+        converged: matches!(stop, LbfgsStop::Gradient | LbfgsStop::Value),
+        stop,
     })
 }

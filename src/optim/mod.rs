@@ -29,7 +29,7 @@ mod optimizers;
 mod schedule;
 mod stages;
 
-pub use lbfgs::{LbfgsOptions, LbfgsResult, lbfgs, try_lbfgs};
+pub use lbfgs::{LbfgsOptions, LbfgsResult, LbfgsStop, lbfgs, try_lbfgs};
 pub use optimizers::{
     adam, adam_with, adamw, adamw_with, rmsprop, rmsprop_with, sgd, sgd_momentum,
 };
