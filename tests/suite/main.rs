@@ -21,7 +21,9 @@ mod nn;
 mod numerics;
 mod optim;
 mod random;
+#[macro_use]
 mod rules;
+mod rules3;
 mod scans;
 mod scatter;
 mod shaders;
