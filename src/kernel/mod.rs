@@ -91,7 +91,7 @@ pub(crate) mod templates {
         name: "scan",
         source: include_str!("../../shaders/scan.wgsl"),
         needs: &[
-            "Acc", "L", "ROWS", "combine", "finish", "identity", "src", "wg_store",
+            "L", "ROWS", "combine", "finish", "identity", "src", "wg_store",
         ],
     };
     /// Cholesky factorization, one workgroup per matrix.
@@ -100,12 +100,18 @@ pub(crate) mod templates {
         source: include_str!("../../shaders/cholesky.wgsl"),
         needs: &["J0", "J1", "MATS", "N", "load_out", "src", "wg_store"],
     };
+    /// Cholesky factorization of small matrices, one invocation per matrix.
+    pub const CHOLESKY_SMALL: Template = Template {
+        name: "cholesky_small",
+        source: include_str!("../../shaders/cholesky_small.wgsl"),
+        needs: &["MATS", "N", "load_out", "src", "wg_store"],
+    };
     /// Triangular solve, one invocation per (matrix, right-hand side).
     pub const TRISOLVE: Template = Template {
         name: "trisolve",
         source: include_str!("../../shaders/trisolve.wgsl"),
         needs: &[
-            "K", "LOWER", "MATS", "N", "load_out", "src_a", "src_b", "wg_store",
+            "K", "LOWER", "MATS", "N", "S0", "S1", "load_out", "src_a", "src_b", "wg_store",
         ],
     };
     /// LU factorization with partial pivoting, one workgroup per matrix.
@@ -123,7 +129,7 @@ pub(crate) mod templates {
 
     /// Every template, for the contract's test.
     #[cfg(test)]
-    pub const ALL: [&Template; 10] = [
+    pub const ALL: [&Template; 11] = [
         &ELEMENTWISE,
         &REDUCE_THREAD,
         &REDUCE_GROUP,
@@ -134,6 +140,7 @@ pub(crate) mod templates {
         &TRISOLVE,
         &LU,
         &JACOBI,
+        &CHOLESKY_SMALL,
     ];
 }
 

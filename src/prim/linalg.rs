@@ -47,6 +47,9 @@ pub(crate) fn from_lower(x: &Tensor) -> Result<Tensor> {
     x.try_tril(0)?.try_add(&x.try_tril(-1)?.try_mt()?)
 }
 
+/// Matrices factored by one invocation each (below, a workgroup per matrix would idle).
+const SMALL: usize = 32;
+
 /// Loop trips one invocation may spend in one launch: software drivers stop an invocation's
 /// loops after 65,535 iterations in all, and a wrong factor would be silent.
 const TRIP_BUDGET: u64 = 32_768;
@@ -99,6 +102,8 @@ impl Linalg {
                 if *self == Linalg::Lu {
                     e.const_u32("W", n + 3)?;
                     (&templates::LU, cx.grid(mats * 64, 64)?)
+                } else if n <= SMALL {
+                    (&templates::CHOLESKY_SMALL, cx.grid(mats, 64)?)
                 } else {
                     (&templates::CHOLESKY, cx.grid(mats * 64, 64)?)
                 }
@@ -152,6 +157,8 @@ impl Primitive for Linalg {
         // Each launch does a range of columns (of steps, for a solve) whose loop trips per
         // invocation stay within the budget.
         let ranges = match self {
+            // Small matrices: one invocation each, the whole factorization in one launch.
+            Linalg::Cholesky if n <= SMALL => vec![(0, n)],
             Linalg::Cholesky => chunks(n, |j| rows * (j as u64 + 2)),
             Linalg::Lu => chunks(n, |j| 2 * n as u64 + rows * (n - j) as u64),
             Linalg::TriSolve { .. } => chunks(n, |s| s as u64 + 1),
