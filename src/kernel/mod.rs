@@ -106,6 +106,18 @@ pub(crate) mod templates {
         source: include_str!("../../shaders/cholesky_small.wgsl"),
         needs: &["MATS", "N", "load_out", "src", "wg_store"],
     };
+    /// One bitonic sorting step, one invocation per compare-exchange.
+    pub const BITONIC_STEP: Template = Template {
+        name: "bitonic_step",
+        source: include_str!("../../shaders/bitonic_step.wgsl"),
+        needs: &["J", "K", "LEN", "TOTAL", "src", "wg_store"],
+    };
+    /// Bitonic sorting steps within blocks, in workgroup memory.
+    pub const BITONIC_LOCAL: Template = Template {
+        name: "bitonic_local",
+        source: include_str!("../../shaders/bitonic_local.wgsl"),
+        needs: &["B", "K", "LEN", "TOTAL", "src", "wg_store"],
+    };
     /// Triangular solve, one invocation per (matrix, right-hand side).
     pub const TRISOLVE: Template = Template {
         name: "trisolve",
@@ -129,7 +141,7 @@ pub(crate) mod templates {
 
     /// Every template, for the contract's test.
     #[cfg(test)]
-    pub const ALL: [&Template; 11] = [
+    pub const ALL: [&Template; 13] = [
         &ELEMENTWISE,
         &REDUCE_THREAD,
         &REDUCE_GROUP,
@@ -141,6 +153,8 @@ pub(crate) mod templates {
         &LU,
         &JACOBI,
         &CHOLESKY_SMALL,
+        &BITONIC_LOCAL,
+        &BITONIC_STEP,
     ];
 }
 

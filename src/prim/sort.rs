@@ -11,51 +11,67 @@ use crate::base::dtype::DType;
 use crate::base::error::Result;
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
+use crate::kernel::templates;
 use crate::prim::Primitive;
 use crate::prim::lower::{LowerCx, Lowered};
 
-/// One compare-exchange step of the bitonic network over rows of `len` pairs.
+/// Steps of the bitonic network over rows of `len` pairs (`len` a power of two).
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct BitonicStep {
-    /// The size of the blocks sorted in alternating directions.
-    pub k: usize,
-    /// The distance to the partner.
-    pub j: usize,
-    /// The row length (a power of two).
-    pub len: usize,
+pub(crate) enum BitonicStep {
+    /// One compare-exchange step over the whole tensor: partners `j` apart, blocks of `k`
+    /// sorted in alternating directions.
+    Step { k: usize, j: usize, len: usize },
+    /// The steps whose partners lie within blocks of `block` pairs, in workgroup memory
+    /// (`shaders/bitonic_local.wgsl`): every step of every `k <= block` when `k` is 0, else
+    /// those of `k` with `j < block`.
+    Local { k: usize, block: usize, len: usize },
 }
 
-impl BitonicStep {
-    fn body(&self, x: &str) -> String {
-        let (k, j, l) = (self.k, self.j, self.len);
-        format!(
-            "    let c = i % 2u;\n    let e = i / 2u;\n    let pos = e % {l}u;\n    \
-             let row = e - pos;\n    let q = pos ^ {j}u;\n    \
-             let av = {x}((row + pos) * 2u);\n    let ai = {x}((row + pos) * 2u + 1u);\n    \
-             let bv = {x}((row + q) * 2u);\n    let bi = {x}((row + q) * 2u + 1u);\n    \
-             let an = wg_isnan(av);\n    let bn = wg_isnan(bv);\n    \
-             var lt = ai < bi;\n    \
-             if (!an && !bn && av != bv) {{\n        lt = av < bv;\n    }}\n    \
-             if (an != bn) {{\n        lt = bn;\n    }}\n    \
-             let up = (pos & {k}u) == 0u;\n    let keep = lt == ((pos < q) == up);\n    \
-             return {x}((row + select(q, pos, keep)) * 2u + c);"
-        )
-    }
-}
+/// The largest block sorted in workgroup memory (two f32 arrays of it fit the 16 KiB that
+/// WebGPU guarantees).
+pub(crate) const LOCAL_BLOCK: usize = 1024;
 
 impl Primitive for BitonicStep {
     fn name(&self) -> &'static str {
         "bitonic_step"
     }
     fn fusion(&self) -> Fusion {
-        // Each step reads its input four times: fused into the next step, the network would
+        // Each step reads its input twice: fused into the next step, the network would
         // recompute itself exponentially.
         Fusion::KernelRoot { epilogue: false }
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
-        Ok(Lowered::Kernels(vec![
-            cx.pointwise_kernel(node, |a, _| self.body(&a[0]))?,
-        ]))
+        let pairs = crate::base::dtype::numel(node.shape()) / 2;
+        let mut e = cx.kernel();
+        let v = e.value_fn(&node.inputs()[0])?;
+        e.push_fn(format!("fn src(i: u32) -> f32 {{\n    return {v}(i);\n}}"));
+        e.const_u32("TOTAL", pairs)?;
+        let (template, groups) = match *self {
+            BitonicStep::Step { k, j, len } => {
+                e.const_u32("K", k)?;
+                e.const_u32("J", j)?;
+                e.const_u32("LEN", len)?;
+                (&templates::BITONIC_STEP, cx.grid(pairs / 2, 256)?)
+            }
+            BitonicStep::Local { k, block, len } => {
+                e.const_u32("B", block)?;
+                e.const_u32("K", k)?;
+                e.const_u32("LEN", len)?;
+                (
+                    &templates::BITONIC_LOCAL,
+                    cx.grid((pairs / block) * 256, 256)?,
+                )
+            }
+        };
+        e.note_inlined(node);
+        Ok(Lowered::Kernels(vec![e.finish(
+            template,
+            "bitonic",
+            cx.out(),
+            DType::F32,
+            pairs * 2,
+            groups,
+        )?]))
     }
     // The only constructor (`bitonic_network`) stops the gradient of its input, so the network
     // always runs on constants: its tangent is zero and no cotangent reaches it.
@@ -83,14 +99,38 @@ fn step_p(step: BitonicStep, x: &Tensor) -> Result<Tensor> {
 /// The bitonic network over `packed` (`(..., len, 2)` value/index pairs, `len` a power of
 /// two): every row sorted by (value, index), NaN last. The input's gradient is stopped.
 pub(crate) fn bitonic_network(packed: &Tensor, len: usize) -> Result<Tensor> {
-    let mut packed = packed.stop_gradient();
-    let mut k = 2;
+    let cpu = crate::device::opened().is_none_or(|g| g.limits.cpu);
+    let local = crate::base::policy::policy()
+        .sort_in_workgroups
+        .unwrap_or(!cpu);
+    if !local {
+        let mut packed = packed.stop_gradient();
+        let mut k = 2;
+        while k <= len {
+            let mut j = k / 2;
+            while j >= 1 {
+                packed = step_p(BitonicStep::Step { k, j, len }, &packed)?;
+                j /= 2;
+            }
+            k *= 2;
+        }
+        return Ok(packed);
+    }
+    let block = len.min(LOCAL_BLOCK);
+    // Blocks sorted in workgroup memory, then each larger k: its long-range steps one launch
+    // each, its steps within a block in one local launch.
+    let mut packed = step_p(
+        BitonicStep::Local { k: 0, block, len },
+        &packed.stop_gradient(),
+    )?;
+    let mut k = 2 * block;
     while k <= len {
         let mut j = k / 2;
-        while j >= 1 {
-            packed = step_p(BitonicStep { k, j, len }, &packed)?;
+        while j >= block {
+            packed = step_p(BitonicStep::Step { k, j, len }, &packed)?;
             j /= 2;
         }
+        packed = step_p(BitonicStep::Local { k, block, len }, &packed)?;
         k *= 2;
     }
     Ok(packed)

@@ -91,3 +91,32 @@ fn top_k_takes_the_largest_in_index_order_at_ties() {
     assert!(Tensor::scalar(1.0).try_sort(0).is_err());
     assert!(Tensor::from_vec(vec![1i32], [1]).try_argsort(0).is_err());
 }
+
+#[test]
+fn the_workgroup_network_sorts_as_the_global_one() {
+    common::setup();
+    // The short-range steps in workgroup memory (the default on GPUs), forced on here.
+    let p = wgrad::Policy {
+        sort_in_workgroups: Some(true),
+        ..wgrad::policy()
+    };
+    // Several rows, so that the blocks' directions must come from the position in the row.
+    for n in [3usize, 1000, 1024, 5000, 70_001] {
+        let rows = 3;
+        let mut v: Vec<f32> = Tensor::rand([rows * n], 40 + n as u64)
+            .to_vec::<f32>()
+            .iter()
+            .map(|x| (x * 50.0).floor())
+            .collect();
+        v[n / 2] = f32::NAN;
+        let x = Tensor::from_vec(v.clone(), [rows, n]);
+        let got = wgrad::with_policy(p.clone(), || x.argsort(1).to_vec::<i32>());
+        for r in 0..rows {
+            let want = host_argsort(&v[r * n..(r + 1) * n]);
+            assert!(
+                got[r * n..(r + 1) * n] == want[..],
+                "workgroup argsort of {n}, row {r}"
+            );
+        }
+    }
+}
