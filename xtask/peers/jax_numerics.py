@@ -64,6 +64,10 @@ def gp_nll(theta, x, y):
 
 
 def workloads(rng):
+    # The matmul rows that bound the matmul-shaped ones, for reference.
+    for n in (512, 1024):
+        a, b = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
+        yield f"matmul_f32_{n}", jax.jit(jnp.matmul), a, b
     yield "cholesky_batched_16", jax.jit(jnp.linalg.cholesky), spd(rng, 1024, 16)
     yield "cholesky_1024", jax.jit(jnp.linalg.cholesky), spd(rng, 1, 1024)
     a = (rng.standard_normal((512, 512)) + 30 * np.eye(512)).astype(np.float32)
