@@ -106,6 +106,14 @@ pub(crate) mod templates {
         source: include_str!("../../shaders/cholesky_small.wgsl"),
         needs: &["MATS", "N", "load_out", "src", "wg_store"],
     };
+    /// Scatter-add into few positions, one invocation per row of updates.
+    pub const SCATTER_BINS: Template = Template {
+        name: "scatter_bins",
+        source: include_str!("../../shaders/scatter_bins.wgsl"),
+        needs: &[
+            "Acc", "INNER", "M", "N", "OUTER", "load_out", "slot", "src", "wg_store",
+        ],
+    };
     /// One bitonic sorting step, one invocation per compare-exchange.
     pub const BITONIC_STEP: Template = Template {
         name: "bitonic_step",
@@ -141,7 +149,7 @@ pub(crate) mod templates {
 
     /// Every template, for the contract's test.
     #[cfg(test)]
-    pub const ALL: [&Template; 13] = [
+    pub const ALL: [&Template; 14] = [
         &ELEMENTWISE,
         &REDUCE_THREAD,
         &REDUCE_GROUP,
@@ -155,6 +163,7 @@ pub(crate) mod templates {
         &CHOLESKY_SMALL,
         &BITONIC_LOCAL,
         &BITONIC_STEP,
+        &SCATTER_BINS,
     ];
 }
 

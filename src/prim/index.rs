@@ -15,6 +15,7 @@ use crate::base::dtype::DType;
 use crate::base::error::{Result, dtype_err, shape_err};
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
+use crate::kernel::Kernel;
 use crate::kernel::wgsl::{compose, decompose, literal};
 use crate::prim::Primitive;
 use crate::prim::lower::{LowerCx, Lowered};
@@ -123,6 +124,11 @@ impl Primitive for Index {
                 let args = [cx.arg(0).to_string(), cx.arg(1).to_string()];
                 Lowered::Body(self.body(node, &args))
             }
+            Index::ScatterAdd { axis, n }
+                if bins_fit(node, *axis, *n, cx.kernel().limits.window_bytes()) =>
+            {
+                Lowered::Kernels(vec![scatter_bins(node, *axis, *n, cx)?])
+            }
             Index::ScatterAdd { .. } => {
                 Lowered::Kernels(vec![cx.pointwise_kernel(node, |a, _| self.body(node, a))?])
             }
@@ -161,6 +167,56 @@ impl Primitive for Index {
         };
         index_p(op, &src, &idx)
     }
+}
+
+/// The most positions one invocation of [`scatter_bins`] accumulates into.
+const MAX_BINS: usize = 1024;
+
+/// Whether a scatter-add is cheaper with a private array of its positions per row of updates:
+/// few positions, many updates (M·N work per row otherwise), a 32-bit dtype.
+fn bins_fit(node: &Tensor, axis: usize, n: usize, window_bytes: u64) -> bool {
+    let m = node.inputs()[0].shape()[axis];
+    (8..=MAX_BINS).contains(&n)
+        && m >= 64
+        && matches!(node.dtype(), DType::F32 | DType::I32 | DType::U32)
+        && ((crate::base::dtype::numel(node.shape()) * 4) as u64) <= window_bytes
+}
+
+/// The scatter-add as one invocation per (outer, inner) row of updates, each summing its
+/// updates into its own `n` outputs, in update order (so the same sums as the per-output
+/// loop, in the same order). The output must be one binding (it is read back).
+fn scatter_bins(node: &Tensor, axis: usize, n: usize, cx: &mut LowerCx) -> Result<Kernel> {
+    let (src, idx) = (&node.inputs()[0], &node.inputs()[1]);
+    let shape = src.shape();
+    let (outer, m) = (shape[..axis].iter().product::<usize>(), shape[axis]);
+    let inner: usize = shape[axis + 1..].iter().product();
+    let mut e = cx.kernel();
+    let vs = e.value_fn(src)?;
+    let vi = e.value_fn(idx)?;
+    let ty = node.dtype().wgsl();
+    e.alias("Acc", ty);
+    e.push_fn(format!(
+        "fn src(i: u32) -> Acc {{\n    return Acc({vs}(i));\n}}"
+    ));
+    e.push_fn(format!(
+        "fn slot(i: u32) -> u32 {{\n    let j0 = {vi}(i);\n    return {};\n}}",
+        clamped("j0", idx.dtype(), n)
+    ));
+    e.push_fn("fn load_out(i: u32) -> Acc {\n    return out[i];\n}".to_string());
+    e.const_u32("N", n)?;
+    e.const_u32("M", m)?;
+    e.const_u32("OUTER", outer)?;
+    e.const_u32("INNER", inner)?;
+    e.note_inlined(node);
+    let groups = cx.grid(outer * inner, 64)?;
+    e.finish(
+        &crate::kernel::templates::SCATTER_BINS,
+        "scatter_add",
+        cx.out(),
+        node.dtype(),
+        crate::base::dtype::numel(node.shape()),
+        groups,
+    )
 }
 
 /// The longest gathered axis one scatter-add loops over: software drivers stop an invocation's

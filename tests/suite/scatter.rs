@@ -89,3 +89,42 @@ fn scatter_errors_name_the_index_and_the_axis() {
     let e = try_segment_max(&x, [0, 1], 3).unwrap_err().to_string();
     assert!(e.contains("3 rows need 3 ids"), "{e}");
 }
+
+#[test]
+fn scatter_add_into_few_positions_matches_a_loop() {
+    common::setup();
+    // Many updates into few positions (the private-array kernel): other axes on both sides,
+    // repeated indices, device indices that wrap (negative) and clamp (past the end), long axes
+    // split into chunks, and integers.
+    for (outer, m, inner, n) in [
+        (2usize, 300usize, 3usize, 16usize),
+        (1, 40_000, 1, 100),
+        (3, 64, 2, 1024),
+    ] {
+        let u = Tensor::rand([outer, m, inner], (m + n) as u64) - 0.5;
+        let raw: Vec<i32> = (0..m).map(|k| ((k * 7919) % (n + 3)) as i32 - 2).collect();
+        let idx = Tensor::from_slice(&raw, [m]);
+        let x = Tensor::zeros([outer, n, inner]);
+        let got = x.scatter_add(&idx, &u, 1).to_vec::<f32>();
+        let uv = u.to_vec::<f32>();
+        let mut want = vec![0.0f64; outer * n * inner];
+        for o in 0..outer {
+            for (k, &r) in raw.iter().enumerate() {
+                let j = if r < 0 { r + n as i32 } else { r }.clamp(0, n as i32 - 1) as usize;
+                for q in 0..inner {
+                    want[(o * n + j) * inner + q] += uv[(o * m + k) * inner + q] as f64;
+                }
+            }
+        }
+        let want: Vec<f32> = want.iter().map(|&v| v as f32).collect();
+        common::close(&got, &want, 1e-4, 1e-4)
+            .unwrap_or_else(|e| panic!("{outer}×{m}×{inner} into {n}: {e}"));
+    }
+    let counts = Tensor::zeros([8]).cast(DType::I32);
+    let ones = Tensor::ones([100]).cast(DType::I32);
+    let ids: Vec<i32> = (0..100).map(|k| k % 8).collect();
+    let c = counts
+        .scatter_add(Tensor::from_slice(&ids, [100]), &ones, 0)
+        .to_vec::<i32>();
+    assert_eq!(c, vec![13, 13, 13, 13, 12, 12, 12, 12]);
+}
