@@ -170,3 +170,29 @@ fn a_host_read_while_staged_is_an_error_not_a_frozen_branch() {
         vec![2.0, 2.0]
     );
 }
+
+#[test]
+fn jit_replays_the_numerics_ops_for_new_inputs() {
+    common::setup();
+    // Linear algebra, sorting, scans, scatter, einsum, FFT and special functions under jit,
+    // with a gradient: the second call (a replay) must follow its new input.
+    let f = |x: &Tensor| {
+        let a = x.matmul(&x.mt()) + Tensor::eye(4) * 2.0;
+        let l = wgrad::linalg::cholesky(&a);
+        let s = wgrad::linalg::cho_solve(&l, &x.slice_axis(1, 0..1)).sum_all();
+        let srt = x.sort(1).cumprod(1).sum_all() * 0.01;
+        let sc = Tensor::zeros([3]).scatter_add([0, 2, 2, 1], &x.slice_axis(1, 0..1).squeeze(-1), 0);
+        let (re, _) = wgrad::fft::rfft(&x);
+        let e = einsum("ij,ij->", &[x, x]);
+        s + srt + sc.sum_all() + re.sum_all() + e + x.abs().lgamma().sum_all() * 0.1
+    };
+    let vg = |x: &Tensor| value_and_grad(f)(x);
+    let jvg = jit(vg);
+    for seed in [1u64, 2, 3] {
+        let x = Tensor::rand([4, 6], seed) + 0.5;
+        let (v, g) = vg(&x);
+        let (jv, jg) = jvg(&x);
+        assert!((v.item() - jv.item()).abs() < 1e-4 * v.item().abs().max(1.0), "seed {seed}");
+        common::close(&jg.to_vec::<f32>(), &g.to_vec::<f32>(), 1e-4, 1e-4).unwrap();
+    }
+}
