@@ -66,9 +66,9 @@ pub mod fft {
 pub mod linalg {
     pub use crate::compose::linalg::{
         cho_solve, cholesky, cholesky_logdet, det, eigh, eigvalsh, inv, lu_factor, qr, slogdet,
-        solve, svdvals, triangular_solve, try_cho_solve, try_cholesky, try_cholesky_logdet,
+        solve, svd, svdvals, triangular_solve, try_cho_solve, try_cholesky, try_cholesky_logdet,
         try_det, try_eigh, try_eigvalsh, try_inv, try_lu_factor, try_qr, try_slogdet, try_solve,
-        try_svdvals, try_triangular_solve,
+        try_svd, try_svdvals, try_triangular_solve,
     };
 }
 pub mod nn;

@@ -450,18 +450,71 @@ pub fn try_svdvals(a: &Tensor) -> Result<Tensor> {
         );
     }
     let (m, n) = (a.shape()[r - 2], a.shape()[r - 1]);
-    // [[0, a], [aᵀ, 0]] from two pads.
+    let w = try_eigvalsh(&augmented(a)?)?;
+    let k = m.min(n);
+    w.try_slice_axis(-1, m + n - k..m + n)?
+        .try_flip(crate::prim::reduce::Axes::List(vec![-1]))
+}
+
+/// The reduced singular value decomposition of `(..., m, n)` matrices (`jnp.linalg.svd(a,
+/// full_matrices=False)`): `(u, s, vt)` with `u` `(..., m, k)`, `s` `(..., k)` descending and
+/// `vt` `(..., k, n)`, `k = min(m, n)`, `a = u diag(s) vt`. From the eigenvectors of
+/// `[[0, a], [aᵀ, 0]]`, whose eigenvector for `σ` is `(u; v)/√2` — so for `m + n` up to 128, and
+/// differentiable while the singular values are distinct and positive (each pair of columns
+/// of `u` and rows of `vt` may flip sign together).
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let a = Tensor::from_vec(vec![3.0f32, 1.0, 1.0, -1.0, 3.0, 1.0], [2, 3]);
+/// let (u, s, vt) = wgrad::linalg::svd(&a);
+/// let back = (u * s.expand_dims(-2)).matmul(&vt).to_vec::<f32>();
+/// assert!(back.iter().zip(a.to_vec::<f32>()).all(|(x, y)| (x - y).abs() < 1e-4));
+/// ```
+#[track_caller]
+pub fn svd(a: &Tensor) -> (Tensor, Tensor, Tensor) {
+    or_panic(try_svd(a))
+}
+
+/// Fallible [`svd`]: an error for input of rank below 2 or `m + n` over 128.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// assert!(wgrad::linalg::try_svd(&Tensor::zeros([3])).is_err());
+/// ```
+pub fn try_svd(a: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+    let r = a.rank();
+    if r < 2 {
+        return shape_err(
+            "svd",
+            format!(
+                "expected matrices in the last two axes, got shape {:?}",
+                a.shape()
+            ),
+        );
+    }
+    let (m, n) = (a.shape()[r - 2], a.shape()[r - 1]);
+    let (w, v) = try_eigh(&augmented(a)?)?;
+    let k = m.min(n);
+    let rev = |t: &Tensor| t.try_flip(crate::prim::reduce::Axes::List(vec![-1]));
+    let s = rev(&w.try_slice_axis(-1, m + n - k..m + n)?)?;
+    let top =
+        rev(&v.try_slice_axis(-1, m + n - k..m + n)?)?.try_mul(&Tensor::scalar(2f32.sqrt()))?;
+    let u = top.try_slice_axis(-2, 0..m)?;
+    let vt = top.try_slice_axis(-2, m..m + n)?.try_mt()?;
+    Ok((u, s, vt))
+}
+
+/// `[[0, a], [aᵀ, 0]]` of `(..., m, n)` matrices: `(..., m + n, m + n)`.
+fn augmented(a: &Tensor) -> Result<Tensor> {
+    let r = a.rank();
+    let (m, n) = (a.shape()[r - 2], a.shape()[r - 1]);
     let pad = |t: &Tensor, lo: [usize; 2], hi: [usize; 2]| -> Result<Tensor> {
         let (mut l, mut h) = (vec![0; r], vec![0; r]);
         l[r - 2..].copy_from_slice(&lo);
         h[r - 2..].copy_from_slice(&hi);
         t.try_pad(l, h)
     };
-    let big = pad(a, [0, m], [n, 0])?.try_add(&pad(&a.try_mt()?, [m, 0], [0, n])?)?;
-    let w = try_eigvalsh(&big)?;
-    let k = m.min(n);
-    w.try_slice_axis(-1, m + n - k..m + n)?
-        .try_flip(crate::prim::reduce::Axes::List(vec![-1]))
+    pad(a, [0, m], [n, 0])?.try_add(&pad(&a.try_mt()?, [m, 0], [0, n])?)
 }
 
 /// Runs `f` on `b` as a matrix right-hand side for the square matrices `a`: a vector `b`

@@ -181,7 +181,8 @@ fn jit_replays_the_numerics_ops_for_new_inputs() {
         let l = wgrad::linalg::cholesky(&a);
         let s = wgrad::linalg::cho_solve(&l, &x.slice_axis(1, 0..1)).sum_all();
         let srt = x.sort(1).cumprod(1).sum_all() * 0.01;
-        let sc = Tensor::zeros([3]).scatter_add([0, 2, 2, 1], &x.slice_axis(1, 0..1).squeeze(-1), 0);
+        let sc =
+            Tensor::zeros([3]).scatter_add([0, 2, 2, 1], &x.slice_axis(1, 0..1).squeeze(-1), 0);
         let (re, _) = wgrad::fft::rfft(&x);
         let e = einsum("ij,ij->", &[x, x]);
         s + srt + sc.sum_all() + re.sum_all() + e + x.abs().lgamma().sum_all() * 0.1
@@ -192,7 +193,10 @@ fn jit_replays_the_numerics_ops_for_new_inputs() {
         let x = Tensor::rand([4, 6], seed) + 0.5;
         let (v, g) = vg(&x);
         let (jv, jg) = jvg(&x);
-        assert!((v.item() - jv.item()).abs() < 1e-4 * v.item().abs().max(1.0), "seed {seed}");
+        assert!(
+            (v.item() - jv.item()).abs() < 1e-4 * v.item().abs().max(1.0),
+            "seed {seed}"
+        );
         common::close(&jg.to_vec::<f32>(), &g.to_vec::<f32>(), 1e-4, 1e-4).unwrap();
     }
 }

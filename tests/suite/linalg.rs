@@ -411,3 +411,35 @@ fn blocked_cholesky_differentiates_and_reports_nan() {
     let bad = cholesky(&Tensor::from_vec(v, [1, n, n])).to_vec::<f32>();
     assert!(bad.iter().all(|x| x.is_nan()));
 }
+
+#[test]
+fn svd_reconstructs_with_orthonormal_factors() {
+    common::setup();
+    use wgrad::linalg::{svd, svdvals};
+    for (b, m, n) in [(1, 3, 3), (2, 5, 3), (2, 3, 6), (1, 40, 24)] {
+        let a = Tensor::rand([b, m, n], (m * 10 + n) as u64) * 2.0 - 1.0;
+        let (u, s, vt) = svd(&a);
+        let k = m.min(n);
+        assert_eq!(
+            (u.shape(), s.shape(), vt.shape()),
+            (&[b, m, k][..], &[b, k][..], &[b, k, n][..])
+        );
+        let back = (&u * s.expand_dims(-2)).matmul(&vt);
+        close64(&back, &to64(&a), 1e-4, &format!("U S Vᵀ = A ({m}×{n})"));
+        let eye = to64(&Tensor::eye(k).broadcast_to([b, k, k]));
+        close64(&u.mt().matmul(&u), &eye, 1e-4, "UᵀU = I");
+        close64(&vt.matmul(&vt.mt()), &eye, 1e-4, "V Vᵀ = I");
+        common::close(&s.to_vec::<f32>(), &svdvals(&a).to_vec::<f32>(), 1e-6, 1e-6).unwrap();
+    }
+    // The nuclear norm's gradient is U Vᵀ.
+    let a = Tensor::rand([4, 3], 5) * 2.0 - 1.0;
+    let g = grad(|a: &Tensor| svdvals(a).sum_all())(&a);
+    let (u, _, vt) = svd(&a);
+    common::close(
+        &g.to_vec::<f32>(),
+        &u.matmul(&vt).to_vec::<f32>(),
+        1e-3,
+        1e-4,
+    )
+    .unwrap();
+}

@@ -203,6 +203,16 @@ fn table() -> Vec<Spec> {
             &[(&[3, 3], -0.5, 0.5)],
         ),
         spec(
+            "svd",
+            |a| {
+                // Sign-invariant: squares of the singular vectors' entries.
+                let m = &a[0] + Tensor::from_vec(vec![2.0f32, 0.0, 0.0, 1.0, 0.0, 0.0], [3, 2]);
+                let (u, s, vt) = wgrad::linalg::svd(&m);
+                u.square() * &s + vt.square().sum_all()
+            },
+            &[(&[3, 2], -0.3, 0.3)],
+        ),
+        spec(
             "scatter_set",
             |a| a[0].scatter([2i64, 0], &a[1], 0) * &a[0],
             &[(&[3, 4], -1.0, 1.0), (&[2, 4], -1.0, 1.0)],
@@ -257,6 +267,7 @@ rule_tests!(
     rfft_irfft,
     fft_bluestein,
     scatter_set,
+    svd,
 );
 
 #[test]
