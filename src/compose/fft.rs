@@ -17,56 +17,54 @@ use std::f64::consts::PI;
 /// The largest DFT done directly, as one matmul.
 const DIRECT: usize = 64;
 
-/// A complex tensor as its real and imaginary parts.
+/// A complex tensor as its real and imaginary parts; `im: None` is a real tensor (an rfft's
+/// input), whose products skip the zero half.
 #[derive(Clone)]
 struct Complex {
     re: Tensor,
-    im: Tensor,
+    im: Option<Tensor>,
 }
 
 impl Complex {
-    fn mul(&self, o: &Complex) -> Result<Complex> {
-        Ok(Complex {
-            re: self.re.try_mul(&o.re)?.try_sub(&self.im.try_mul(&o.im)?)?,
-            im: self.re.try_mul(&o.im)?.try_add(&self.im.try_mul(&o.re)?)?,
-        })
+    fn new(re: Tensor, im: Tensor) -> Complex {
+        Complex { re, im: Some(im) }
     }
-    /// `m @ self` along axis -2 for a constant complex matrix `m`.
-    fn left_matmul(&self, m: &Complex) -> Result<Complex> {
-        Ok(Complex {
-            re: m
-                .re
-                .try_matmul(&self.re)?
-                .try_sub(&m.im.try_matmul(&self.im)?)?,
-            im: m
-                .re
-                .try_matmul(&self.im)?
-                .try_add(&m.im.try_matmul(&self.re)?)?,
+    /// The imaginary part, zeros for a real tensor.
+    fn imag(&self) -> Tensor {
+        self.im.clone().unwrap_or_else(|| self.re.zeros_like())
+    }
+    /// `self · o` elementwise, `o` complex.
+    fn mul(&self, o: &Complex) -> Result<Complex> {
+        let oi = o.imag();
+        Ok(match &self.im {
+            None => Complex::new(self.re.try_mul(&o.re)?, self.re.try_mul(&oi)?),
+            Some(im) => Complex::new(
+                self.re.try_mul(&o.re)?.try_sub(&im.try_mul(&oi)?)?,
+                self.re.try_mul(&oi)?.try_add(&im.try_mul(&o.re)?)?,
+            ),
         })
     }
     /// `self @ m` along the last axis for a constant complex matrix `m`.
     fn right_matmul(&self, m: &Complex) -> Result<Complex> {
-        Ok(Complex {
-            re: self
-                .re
-                .try_matmul(&m.re)?
-                .try_sub(&self.im.try_matmul(&m.im)?)?,
-            im: self
-                .re
-                .try_matmul(&m.im)?
-                .try_add(&self.im.try_matmul(&m.re)?)?,
+        let mi = m.imag();
+        Ok(match &self.im {
+            None => Complex::new(self.re.try_matmul(&m.re)?, self.re.try_matmul(&mi)?),
+            Some(im) => Complex::new(
+                self.re.try_matmul(&m.re)?.try_sub(&im.try_matmul(&mi)?)?,
+                self.re.try_matmul(&mi)?.try_add(&im.try_matmul(&m.re)?)?,
+            ),
         })
     }
     fn map(&self, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Complex> {
         Ok(Complex {
             re: f(&self.re)?,
-            im: f(&self.im)?,
+            im: self.im.as_ref().map(&f).transpose()?,
         })
     }
     fn conj(&self) -> Result<Complex> {
         Ok(Complex {
             re: self.re.clone(),
-            im: self.im.try_neg()?,
+            im: self.im.as_ref().map(|t| t.try_neg()).transpose()?,
         })
     }
 }
@@ -80,10 +78,7 @@ fn phases(shape: &[usize], theta: impl Fn(usize) -> f64) -> Complex {
             (t.cos() as f32, t.sin() as f32)
         })
         .unzip();
-    Complex {
-        re: Tensor::from_vec(re, shape),
-        im: Tensor::from_vec(im, shape),
-    }
+    Complex::new(Tensor::from_vec(re, shape), Tensor::from_vec(im, shape))
 }
 
 /// The smallest factor of `n` above 1 that is at most [`DIRECT`], preferring the largest such
@@ -118,16 +113,17 @@ fn four_step(z: &Complex, n1: usize, n2: usize) -> Result<Complex> {
     let n = n1 * n2;
     let mut shape = z.re.shape()[..r - 1].to_vec();
     shape.extend([n1, n2]);
-    // t = n2·t1 + t2 → [.., t1, t2]; DFT of n1 along t1 as F_{n1} @ Z.
-    let zz = z.map(|t| t.try_reshape(&shape))?;
+    // t = n2·t1 + t2 → [.., t1, t2]; the DFT of n1 along t1 as Zᵀ F_{n1} (F symmetric, a 2-D
+    // right operand: no broadcast copies of it), giving [.., t2, k1].
+    let zz = z.map(|t| t.try_reshape(&shape)?.try_mt())?;
     let f1 = phases(&[n1, n1], |i| {
         -2.0 * PI * ((i / n1) * (i % n1) % n1) as f64 / n1 as f64
     });
-    let a = zz.left_matmul(&f1)?; // [.., k1, t2]
-    let tw = phases(&[n1, n2], |i| {
-        -2.0 * PI * ((i / n2) * (i % n2) % n) as f64 / n as f64
+    let a = zz.right_matmul(&f1)?; // [.., t2, k1]
+    let tw = phases(&[n2, n1], |i| {
+        -2.0 * PI * ((i / n1) * (i % n1) % n) as f64 / n as f64
     });
-    let b = a.mul(&tw)?;
+    let b = a.mul(&tw)?.map(|t| t.try_mt())?; // [.., k1, t2]
     let c = dft(&b)?; // [.., k1, k2]
     // k = k1 + n1·k2: [.., k2, k1] flattened.
     let mut flat = z.re.shape()[..r - 1].to_vec();
@@ -160,10 +156,7 @@ fn bluestein(z: &Complex) -> Result<Complex> {
             (t.cos() as f32, t.sin() as f32)
         })
         .unzip();
-    let b = Complex {
-        re: Tensor::from_vec(re, [m]),
-        im: Tensor::from_vec(im, [m]),
-    };
+    let b = Complex::new(Tensor::from_vec(re, [m]), Tensor::from_vec(im, [m]));
     let fa = dft(&a_pad)?;
     let fb = dft(&b)?;
     let conv = inverse(&fa.mul(&fb)?)?;
@@ -225,11 +218,9 @@ pub fn fft(re: &Tensor, im: &Tensor) -> (Tensor, Tensor) {
 /// ```
 pub fn try_fft(re: &Tensor, im: &Tensor) -> Result<(Tensor, Tensor)> {
     check("fft", re, Some(im))?;
-    let y = dft(&Complex {
-        re: re.clone(),
-        im: im.clone(),
-    })?;
-    Ok((y.re, y.im))
+    let y = dft(&Complex::new(re.clone(), im.clone()))?;
+    let im = y.imag();
+    Ok((y.re, im))
 }
 
 /// The inverse DFT along the last axis (`jnp.fft.ifft`, with the `1/n`).
@@ -254,11 +245,9 @@ pub fn ifft(re: &Tensor, im: &Tensor) -> (Tensor, Tensor) {
 /// ```
 pub fn try_ifft(re: &Tensor, im: &Tensor) -> Result<(Tensor, Tensor)> {
     check("ifft", re, Some(im))?;
-    let y = inverse(&Complex {
-        re: re.clone(),
-        im: im.clone(),
-    })?;
-    Ok((y.re, y.im))
+    let y = inverse(&Complex::new(re.clone(), im.clone()))?;
+    let im = y.imag();
+    Ok((y.re, im))
 }
 
 /// The DFT of a real signal along the last axis (`jnp.fft.rfft`): the `n/2 + 1` non-negative
@@ -286,12 +275,12 @@ pub fn try_rfft(x: &Tensor) -> Result<(Tensor, Tensor)> {
     let n = x.shape()[x.rank() - 1];
     let y = dft(&Complex {
         re: x.clone(),
-        im: x.zeros_like(),
+        im: None,
     })?;
     let h = n / 2 + 1;
     Ok((
         y.re.try_slice_axis(-1, 0..h)?,
-        y.im.try_slice_axis(-1, 0..h)?,
+        y.imag().try_slice_axis(-1, 0..h)?,
     ))
 }
 
@@ -356,9 +345,6 @@ pub fn try_irfft(re: &Tensor, im: &Tensor, n: usize) -> Result<Tensor> {
     };
     let full_re = crate::compose::shape::try_concat(&[re.clone(), mirror(&re)?], -1)?;
     let full_im = crate::compose::shape::try_concat(&[im.clone(), mirror(&im)?.try_neg()?], -1)?;
-    let y = inverse(&Complex {
-        re: full_re,
-        im: full_im,
-    })?;
+    let y = inverse(&Complex::new(full_re, full_im))?;
     Ok(y.re)
 }
