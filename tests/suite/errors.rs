@@ -184,3 +184,73 @@ fn padding_whose_size_overflows_is_an_error_not_a_wrapped_shape() {
     // In range it pads.
     assert_eq!(x.try_pad([1], [2]).unwrap().shape(), &[6]);
 }
+
+#[test]
+fn the_numerics_try_forms_never_panic_on_odd_input() {
+    common::setup();
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use wgrad::{fft, linalg};
+    // Scalars, empty axes, vectors where matrices go, integers where floats go: each call
+    // returns (an error or a value), none panics, and realizing an Ok value works too.
+    let odd = vec![
+        Tensor::scalar(1.0),
+        Tensor::zeros([0]),
+        Tensor::zeros([3]),
+        Tensor::zeros([0, 0]),
+        Tensor::zeros([2, 3]),
+        Tensor::zeros([2, 0, 0]),
+        Tensor::from_vec(vec![1i32, 2, 3, 4], [2, 2]),
+        Tensor::from_vec(vec![f32::NAN; 4], [2, 2]),
+    ];
+    let mut calls = 0;
+    for x in &odd {
+        let y = x.clone();
+        let tries: Vec<Box<dyn Fn() -> wgrad::Result<Tensor>>> = vec![
+            Box::new(|| linalg::try_cholesky(x)),
+            Box::new(|| linalg::try_solve(x, &y)),
+            Box::new(|| linalg::try_inv(x)),
+            Box::new(|| linalg::try_det(x)),
+            Box::new(|| linalg::try_slogdet(x).map(|p| p.1)),
+            Box::new(|| linalg::try_qr(x).map(|p| p.1)),
+            Box::new(|| linalg::try_eigvalsh(x)),
+            Box::new(|| linalg::try_svdvals(x)),
+            Box::new(|| linalg::try_svd(x).map(|p| p.1)),
+            Box::new(|| linalg::try_triangular_solve(x, &y, true)),
+            Box::new(|| linalg::try_cho_solve(x, &y)),
+            Box::new(|| linalg::try_lu_factor(x).map(|p| p.0)),
+            Box::new(|| x.try_sort(-1)),
+            Box::new(|| x.try_argsort(0)),
+            Box::new(|| x.try_top_k(1).map(|p| p.0)),
+            Box::new(|| x.try_cumprod(0)),
+            Box::new(|| x.try_cummax(-1)),
+            Box::new(|| x.try_logcumsumexp(0)),
+            Box::new(|| x.try_lgamma()),
+            Box::new(|| x.try_polygamma(2)),
+            Box::new(|| x.try_atan2(&y)),
+            Box::new(|| x.try_remainder(&y)),
+            Box::new(|| x.try_scatter_add([0], &y, 0)),
+            Box::new(|| try_segment_sum(x, [0, 1], 2)),
+            Box::new(|| try_segment_max(x, [0], 1)),
+            Box::new(|| try_einsum("ij,jk->ik", &[x, &y])),
+            Box::new(|| try_einsum("i->", &[x])),
+            Box::new(|| fft::try_rfft(x).map(|p| p.0)),
+            Box::new(|| fft::try_fft(x, &y).map(|p| p.1)),
+            Box::new(|| fft::try_irfft(x, &y, 4)),
+            Box::new(|| x.try_conv1d(&y, Conv1dOptions::default())),
+            Box::new(|| x.try_conv_transpose2d(&y, 1, 0)),
+        ];
+        for (k, f) in tries.iter().enumerate() {
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                f().and_then(|t| t.try_realize().map(|_| ()))
+            }));
+            assert!(
+                r.is_ok(),
+                "call {k} panicked on input of shape {:?} ({})",
+                x.shape(),
+                x.dtype()
+            );
+            calls += 1;
+        }
+    }
+    assert_eq!(calls, 8 * 32);
+}
