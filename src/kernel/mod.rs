@@ -106,12 +106,12 @@ pub(crate) mod templates {
         source: include_str!("../../shaders/cholesky_small.wgsl"),
         needs: &["MATS", "N", "load_out", "src", "wg_store"],
     };
-    /// Scatter-add into few positions, one invocation per row of updates.
+    /// Scatter-add by rows of updates (and groups of positions).
     pub const SCATTER_BINS: Template = Template {
         name: "scatter_bins",
         source: include_str!("../../shaders/scatter_bins.wgsl"),
         needs: &[
-            "Acc", "INNER", "M", "N", "OUTER", "load_out", "slot", "src", "wg_store",
+            "Acc", "GROUPS", "INNER", "M", "N", "OUTER", "load_out", "slot", "src", "wg_store",
         ],
     };
     /// One bitonic sorting step, one invocation per compare-exchange.

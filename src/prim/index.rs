@@ -169,22 +169,23 @@ impl Primitive for Index {
     }
 }
 
-/// The most positions one invocation of [`scatter_bins`] accumulates into.
-const MAX_BINS: usize = 1024;
+/// The positions one invocation of [`scatter_bins`] owns (a group; `shaders/scatter_bins.wgsl`).
+const GROUP: usize = 1024;
 
-/// Whether a scatter-add is cheaper with a private array of its positions per row of updates:
-/// few positions, many updates (M·N work per row otherwise), a 32-bit dtype.
+/// Whether a scatter-add is cheaper by rows of updates (M·⌈N/1024⌉ work per row) than by
+/// outputs (M·N): enough positions and updates, a 32-bit dtype, an output in one binding.
 fn bins_fit(node: &Tensor, axis: usize, n: usize, window_bytes: u64) -> bool {
     let m = node.inputs()[0].shape()[axis];
-    (8..=MAX_BINS).contains(&n)
+    n >= 8
         && m >= 64
         && matches!(node.dtype(), DType::F32 | DType::I32 | DType::U32)
         && ((crate::base::dtype::numel(node.shape()) * 4) as u64) <= window_bytes
 }
 
-/// The scatter-add as one invocation per (outer, inner) row of updates, each summing its
-/// updates into its own `n` outputs, in update order (so the same sums as the per-output
-/// loop, in the same order). The output must be one binding (it is read back).
+/// The scatter-add as one invocation per (outer, inner) row of updates and group of 1,024
+/// positions, each summing the row's updates of its group into its own outputs, in update
+/// order (so the same sums as the per-output loop, in the same order). The output must be one
+/// binding (it is read back).
 fn scatter_bins(node: &Tensor, axis: usize, n: usize, cx: &mut LowerCx) -> Result<Kernel> {
     let (src, idx) = (&node.inputs()[0], &node.inputs()[1]);
     let shape = src.shape();
@@ -207,8 +208,10 @@ fn scatter_bins(node: &Tensor, axis: usize, n: usize, cx: &mut LowerCx) -> Resul
     e.const_u32("M", m)?;
     e.const_u32("OUTER", outer)?;
     e.const_u32("INNER", inner)?;
+    let parts = n.div_ceil(GROUP);
+    e.const_u32("GROUPS", parts)?;
     e.note_inlined(node);
-    let groups = cx.grid(outer * inner, 64)?;
+    let groups = cx.grid(outer * inner * parts, 64)?;
     e.finish(
         &crate::kernel::templates::SCATTER_BINS,
         "scatter_add",

@@ -91,9 +91,9 @@ fn scatter_errors_name_the_index_and_the_axis() {
 }
 
 #[test]
-fn scatter_add_into_few_positions_matches_a_loop() {
+fn scatter_add_by_rows_of_updates_matches_a_loop() {
     common::setup();
-    // Many updates into few positions (the private-array kernel): other axes on both sides,
+    // Many updates by rows (positions in groups of 1,024): other axes on both sides,
     // repeated indices, device indices that wrap (negative) and clamp (past the end), long axes
     // split into chunks, and integers.
     for (outer, m, inner, n) in [
