@@ -9,20 +9,6 @@
 var<workgroup> wv: array<f32, 1024>;
 var<workgroup> wi: array<f32, 1024>;
 
-// Whether (av, ai) comes before (bv, bi).
-fn before(av: f32, ai: f32, bv: f32, bi: f32) -> bool {
-    let an = wg_isnan(av);
-    let bn = wg_isnan(bv);
-    var lt = ai < bi;
-    if (!an && !bn && av != bv) {
-        lt = av < bv;
-    }
-    if (an != bn) {
-        lt = bn;
-    }
-    return lt;
-}
-
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let blk = wid.x + wid.y * nwg.x;
@@ -51,7 +37,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
                 let p = (pr / j) * 2u * j + pr % j;
                 let q = p + j;
                 let up = (((first + p) % LEN) & k) == 0u;
-                let swap = select(before(wv[p], wi[p], wv[q], wi[q]), before(wv[q], wi[q], wv[p], wi[p]), up);
+                let swap = select(wg_sort_before(wv[p], wi[p], wv[q], wi[q]), wg_sort_before(wv[q], wi[q], wv[p], wi[p]), up);
                 if (swap) {
                     let v = wv[p];
                     let ix = wi[p];

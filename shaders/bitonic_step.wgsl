@@ -4,19 +4,6 @@
 // values ascending, NaN last, ties by index. The generated prelude declares `J`, `K`, `LEN`,
 // `TOTAL` (pairs in the tensor) and `src(i)` (the packed input at a flat index).
 
-fn before(av: f32, ai: f32, bv: f32, bi: f32) -> bool {
-    let an = wg_isnan(av);
-    let bn = wg_isnan(bv);
-    var lt = ai < bi;
-    if (!an && !bn && av != bv) {
-        lt = av < bv;
-    }
-    if (an != bn) {
-        lt = bn;
-    }
-    return lt;
-}
-
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let g = gid.x + gid.y * nwg.x * 256u;
@@ -30,7 +17,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let bv = src(q * 2u);
     let bi = src(q * 2u + 1u);
     let up = ((p % LEN) & K) == 0u;
-    let swap = select(before(av, ai, bv, bi), before(bv, bi, av, ai), up);
+    let swap = select(wg_sort_before(av, ai, bv, bi), wg_sort_before(bv, bi, av, ai), up);
     wg_store(p * 2u, select(av, bv, swap));
     wg_store(p * 2u + 1u, select(ai, bi, swap));
     wg_store(q * 2u, select(bv, av, swap));

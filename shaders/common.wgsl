@@ -670,3 +670,18 @@ fn wg_logaddexp(a: f32, b: f32) -> f32 {
 fn wg_xlogy(x: f32, y: f32) -> f32 {
     return select(x * wg_log(y), 0.0, x == 0.0);
 }
+
+// The total order of sort's (value, index) pairs: values ascending, NaN last, ties by index
+// (so the bitonic network is stable).
+fn wg_sort_before(av: f32, ai: f32, bv: f32, bi: f32) -> bool {
+    let an = wg_isnan(av);
+    let bn = wg_isnan(bv);
+    var lt = ai < bi;
+    if (!an && !bn && av != bv) {
+        lt = av < bv;
+    }
+    if (an != bn) {
+        lt = bn;
+    }
+    return lt;
+}

@@ -626,3 +626,29 @@ impl Mlp {
         (h.matmul(&self.w2) - y).square().mean_all()
     }
 }
+
+/// ψ(x) in float64: the recurrence up to 20, then the asymptotic series (to 1/x^14).
+pub fn digamma64(mut x: f64) -> f64 {
+    let mut acc = 0.0;
+    while x < 20.0 {
+        acc -= 1.0 / x;
+        x += 1.0;
+    }
+    let r2 = 1.0 / (x * x);
+    let b = [
+        1.0 / 12.0,
+        -1.0 / 120.0,
+        1.0 / 252.0,
+        -1.0 / 240.0,
+        1.0 / 132.0,
+        -691.0 / 32760.0,
+        1.0 / 12.0,
+    ];
+    let mut s = 0.0;
+    let mut p = r2;
+    for c in b {
+        s += c * p;
+        p *= r2;
+    }
+    acc + x.ln() - 0.5 / x - s
+}

@@ -306,32 +306,6 @@ fn atan2_is_accurate_in_every_quadrant() {
     println!("atan2: worst {e:.2} ulp over {n} points");
 }
 
-/// ψ(x) in float64: the recurrence up to 20, then the asymptotic series (to 1/x^14).
-fn digamma64(mut x: f64) -> f64 {
-    let mut acc = 0.0;
-    while x < 20.0 {
-        acc -= 1.0 / x;
-        x += 1.0;
-    }
-    let r2 = 1.0 / (x * x);
-    let b = [
-        1.0 / 12.0,
-        -1.0 / 120.0,
-        1.0 / 252.0,
-        -1.0 / 240.0,
-        1.0 / 132.0,
-        -691.0 / 32760.0,
-        1.0 / 12.0,
-    ];
-    let mut s = 0.0;
-    let mut p = r2;
-    for c in b {
-        s += c * p;
-        p *= r2;
-    }
-    acc + x.ln() - 0.5 / x - s
-}
-
 /// ψ^(n)(x) in float64 by direct summation of (-1)^(n+1) n! Σ 1/(x+k)^(n+1) to 10^5 terms plus
 /// the integral of the rest.
 fn polygamma64(n: i32, x: f64) -> f64 {
@@ -419,7 +393,7 @@ fn lgamma_digamma_polygamma_are_accurate() {
         .to_vec::<f32>();
     let mut worst = (0.0f64, 0usize);
     for (k, (&x, &g)) in xs.iter().zip(&got).enumerate() {
-        let w = digamma64(x as f64);
+        let w = common::digamma64(x as f64);
         let e = (g as f64 - w).abs() / (w.abs().max(1.0) * f32::EPSILON as f64);
         if e > worst.0 || e.is_nan() {
             worst = (e, k);

@@ -148,17 +148,6 @@ fn moments(v: &[f32]) -> (f64, f64) {
     (m, var)
 }
 
-/// ψ(x) in f64 (recurrence, then the asymptotic series).
-fn digamma64(mut x: f64) -> f64 {
-    let mut acc = 0.0;
-    while x < 20.0 {
-        acc -= 1.0 / x;
-        x += 1.0;
-    }
-    let r2 = 1.0 / (x * x);
-    acc + x.ln() - 0.5 / x - r2 * (1.0 / 12.0 - r2 * (1.0 / 120.0 - r2 / 252.0))
-}
-
 #[test]
 fn gamma_family_moments_match_their_distributions() {
     common::setup();
@@ -182,7 +171,7 @@ fn gamma_family_moments_match_their_distributions() {
         let logs: Vec<f32> = v.iter().map(|x| x.ln()).collect();
         let (lm, lv) = moments(&logs);
         assert!(
-            (lm - digamma64(a)).abs() < 5.0 * (lv / n as f64).sqrt(),
+            (lm - common::digamma64(a)).abs() < 5.0 * (lv / n as f64).sqrt(),
             "gamma({a}) E log {lm}"
         );
     }
