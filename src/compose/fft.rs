@@ -81,6 +81,13 @@ fn phases(shape: &[usize], theta: impl Fn(usize) -> f64) -> Complex {
     Complex::new(Tensor::from_vec(re, shape), Tensor::from_vec(im, shape))
 }
 
+/// The `n × n` DFT matrix `F[t, k] = e^{-2πi tk/n}` (symmetric).
+fn dft_matrix(n: usize) -> Complex {
+    phases(&[n, n], |i| {
+        -2.0 * PI * ((i / n) * (i % n) % n) as f64 / n as f64
+    })
+}
+
 /// The smallest factor of `n` above 1 that is at most [`DIRECT`], preferring the largest such
 /// divisor (fewest levels).
 fn split(n: usize) -> Option<usize> {
@@ -95,11 +102,8 @@ fn dft(z: &Complex) -> Result<Complex> {
         return Ok(z.clone());
     }
     if n <= DIRECT {
-        // X = z F with F[t, k] = e^{-2πi tk/n} (symmetric).
-        let f = phases(&[n, n], |i| {
-            -2.0 * PI * ((i / n) * (i % n) % n) as f64 / n as f64
-        });
-        return z.right_matmul(&f);
+        // X = z F.
+        return z.right_matmul(&dft_matrix(n));
     }
     match split(n) {
         Some(n1) => four_step(z, n1, n / n1),
@@ -116,10 +120,7 @@ fn four_step(z: &Complex, n1: usize, n2: usize) -> Result<Complex> {
     // t = n2·t1 + t2 → [.., t1, t2]; the DFT of n1 along t1 as Zᵀ F_{n1} (F symmetric, a 2-D
     // right operand: no broadcast copies of it), giving [.., t2, k1].
     let zz = z.map(|t| t.try_reshape(&shape)?.try_mt())?;
-    let f1 = phases(&[n1, n1], |i| {
-        -2.0 * PI * ((i / n1) * (i % n1) % n1) as f64 / n1 as f64
-    });
-    let a = zz.right_matmul(&f1)?; // [.., t2, k1]
+    let a = zz.right_matmul(&dft_matrix(n1))?; // [.., t2, k1]
     let tw = phases(&[n2, n1], |i| {
         -2.0 * PI * ((i / n1) * (i % n1) % n) as f64 / n as f64
     });

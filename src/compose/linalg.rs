@@ -35,7 +35,7 @@ pub fn cholesky(a: &Tensor) -> Tensor {
 /// ```
 pub fn try_cholesky(a: &Tensor) -> Result<Tensor> {
     let n = check_square("cholesky", a)?;
-    let sym = a.try_add(&a.try_mt()?)?.try_mul(&Tensor::scalar(0.5))?;
+    let sym = symmetrized(a)?;
     if n <= CHOLESKY_BLOCK {
         return cholesky_p(&sym);
     }
@@ -48,6 +48,12 @@ pub fn try_cholesky(a: &Tensor) -> Result<Tensor> {
         .try_expand_dims(-1)?;
     let nan = Tensor::full(l.shape(), f32::NAN);
     crate::prim::logic::try_where(&bad, &nan, &l)
+}
+
+/// `(a + aᵀ) / 2`: what the symmetric factorizations work with (as JAX), so their derivatives
+/// are symmetric.
+fn symmetrized(a: &Tensor) -> Result<Tensor> {
+    a.try_add(&a.try_mt()?)?.try_mul(&Tensor::scalar(0.5))
 }
 
 /// The diagonals `(..., n)` of square matrices `(..., n, n)`: a gather of every `(n + 1)`-th
@@ -400,8 +406,7 @@ pub fn eigh(a: &Tensor) -> (Tensor, Tensor) {
 /// ```
 pub fn try_eigh(a: &Tensor) -> Result<(Tensor, Tensor)> {
     check_square("eigh", a)?;
-    let sym = a.try_add(&a.try_mt()?)?.try_mul(&Tensor::scalar(0.5))?;
-    parts(&eigh_p(&sym)?)
+    parts(&eigh_p(&symmetrized(a)?)?)
 }
 
 /// The eigenvalues of symmetric matrices, ascending (`jnp.linalg.eigvalsh`).

@@ -9,7 +9,7 @@
 //! have no derivative); the VJP is its transpose, `V (diag(λ̄) + F ∘ (Vᵀ V̄)) Vᵀ`.
 
 use crate::base::dtype::{DType, numel};
-use crate::base::error::{Error, Result, shape_err};
+use crate::base::error::{Result, shape_err};
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::kernel::templates;
@@ -53,22 +53,12 @@ impl Primitive for Eigh {
         let r = a.rank();
         let n = a.shape()[r - 1];
         let mats = numel(&a.shape()[..r - 2]);
-        let bytes = (numel(node.shape()) * 4) as u64;
         let mut kernels = vec![];
         for mode in 0..=SWEEPS {
             let mut e = cx.kernel();
-            if bytes > e.limits.window_bytes() {
-                return Err(Error::TooLarge {
-                    op: "eigh",
-                    msg: format!(
-                        "the result of shape {:?} needs {bytes} bytes in one binding",
-                        node.shape()
-                    ),
-                });
-            }
+            e.read_back_output("eigh", node)?;
             let v = e.value_fn(a)?;
             e.push_fn(format!("fn src(i: u32) -> f32 {{\n    return {v}(i);\n}}"));
-            e.push_fn("fn load_out(i: u32) -> f32 {\n    return out[i];\n}".into());
             e.const_u32("N", n)?;
             e.const_u32("MATS", mats)?;
             e.const_u32("MODE", (mode > 0) as usize + (mode == SWEEPS) as usize)?;

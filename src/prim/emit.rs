@@ -260,6 +260,28 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// Lets a kernel root's template read back what it wrote (`load_out(i)`, values of the
+    /// node's dtype: factorizations in place, accumulations). The output must then be one
+    /// binding: an error names `op` and the shape when the node is larger.
+    pub fn read_back_output(&mut self, op: &'static str, node: &Tensor) -> Result<()> {
+        let bytes = (crate::base::dtype::numel(node.shape()) * node.dtype().size()) as u64;
+        if bytes > self.limits.window_bytes() {
+            return Err(Error::TooLarge {
+                op,
+                msg: format!(
+                    "the result of shape {:?} needs {bytes} bytes in one binding; this adapter binds at most {}",
+                    node.shape(),
+                    self.limits.window_bytes()
+                ),
+            });
+        }
+        self.push_fn(format!(
+            "fn load_out(i: u32) -> {} {{\n    return out[i];\n}}",
+            node.dtype().wgsl_storage()
+        ));
+        Ok(())
+    }
+
     /// Declares `const NAME: u32` in the prelude; an error when it does not fit 32 bits.
     pub fn const_u32(&mut self, name: &str, value: usize) -> Result<()> {
         let v = u32::try_from(value).map_err(|_| Error::TooLarge {

@@ -203,7 +203,7 @@ fn scatter_bins(node: &Tensor, axis: usize, n: usize, cx: &mut LowerCx) -> Resul
         "fn slot(i: u32) -> u32 {{\n    let j0 = {vi}(i);\n    return {};\n}}",
         clamped("j0", idx.dtype(), n)
     ));
-    e.push_fn("fn load_out(i: u32) -> Acc {\n    return out[i];\n}".to_string());
+    e.read_back_output("scatter_add", node)?;
     e.const_u32("N", n)?;
     e.const_u32("M", m)?;
     e.const_u32("OUTER", outer)?;

@@ -7,7 +7,7 @@
 //! solve's `A⁻¹(dB − dA·X)`.
 
 use crate::base::dtype::{DType, numel};
-use crate::base::error::{Error, Result, dtype_err, shape_err};
+use crate::base::error::{Result, dtype_err, shape_err};
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::kernel::{Kernel, templates};
@@ -79,20 +79,9 @@ impl Linalg {
         let n = a.shape()[r - 1];
         let mats = numel(&a.shape()[..r - 2]);
         let mut e = cx.kernel();
-        let bytes = (numel(node.shape()) * 4) as u64;
-        if bytes > e.limits.window_bytes() {
-            return Err(Error::TooLarge {
-                op: self.name(),
-                msg: format!(
-                    "the result of shape {:?} needs {bytes} bytes in one binding; this adapter binds at most {}",
-                    node.shape(),
-                    e.limits.window_bytes()
-                ),
-            });
-        }
+        e.read_back_output(self.name(), node)?;
         e.const_u32("N", n)?;
         e.const_u32("MATS", mats)?;
-        e.push_fn("fn load_out(i: u32) -> f32 {\n    return out[i];\n}".into());
         let (template, groups) = match self {
             Linalg::Cholesky | Linalg::Lu => {
                 let v = e.value_fn(a)?;
