@@ -8,6 +8,14 @@
 // with barriers between. The generated prelude declares `N`, `MATS`, `MODE`, `src(i)` and
 // `load_out(i)` (the output as written so far).
 
+// The entries at x and y of the output, rotated: (c x - s y, s x + c y).
+fn rotate(x: u32, y: u32, c: f32, s: f32) {
+    let a = load_out(x);
+    let b = load_out(y);
+    wg_store(x, c * a - s * b);
+    wg_store(y, s * a + c * b);
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let m = wid.x + wid.y * nwg.x;
@@ -47,21 +55,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
                 }
                 storageBarrier();
                 for (var k = t; k < N; k = k + 64u) {
-                    let akp = load_out(ab + k * N + p);
-                    let akq = load_out(ab + k * N + q);
-                    wg_store(ab + k * N + p, c * akp - s * akq);
-                    wg_store(ab + k * N + q, s * akp + c * akq);
-                    let vkp = load_out(vb + k * N + p);
-                    let vkq = load_out(vb + k * N + q);
-                    wg_store(vb + k * N + p, c * vkp - s * vkq);
-                    wg_store(vb + k * N + q, s * vkp + c * vkq);
+                    rotate(ab + k * N + p, ab + k * N + q, c, s);
+                    rotate(vb + k * N + p, vb + k * N + q, c, s);
                 }
                 storageBarrier();
                 for (var k = t; k < N; k = k + 64u) {
-                    let apk = load_out(ab + p * N + k);
-                    let aqk = load_out(ab + q * N + k);
-                    wg_store(ab + p * N + k, c * apk - s * aqk);
-                    wg_store(ab + q * N + k, s * apk + c * aqk);
+                    rotate(ab + p * N + k, ab + q * N + k, c, s);
                 }
                 storageBarrier();
             }
