@@ -42,6 +42,13 @@ impl Default for LbfgsOptions {
 }
 
 /// Why [`lbfgs`] stopped.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// use wgrad::optim::{LbfgsStop, lbfgs};
+/// let r = lbfgs(|x: &Tensor| x.square().sum_all(), &Tensor::zeros([2]), Default::default());
+/// assert_eq!(r.stop, LbfgsStop::Gradient); // already at the minimum
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LbfgsStop {
     /// The largest gradient entry reached `gtol`.
@@ -56,6 +63,13 @@ pub enum LbfgsStop {
 }
 
 /// What [`lbfgs`] found.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let f = |x: &Tensor| (x - 3.0).square().sum_all();
+/// let r = wgrad::optim::lbfgs(f, &Tensor::zeros([1]), Default::default());
+/// assert!(r.converged && (r.params.item() - 3.0).abs() < 1e-4 && r.evaluations >= 2);
+/// ```
 #[derive(Clone, Debug)]
 pub struct LbfgsResult<P> {
     /// The parameters at the end.
