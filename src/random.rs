@@ -47,21 +47,7 @@ pub fn key(seed: u64) -> Key {
     Key([(seed >> 32) as u32, seed as u32])
 }
 
-/// Threefry-2x32 with 20 rounds (Random123): the block function of every key and sample.
-pub(crate) fn threefry2x32(k: [u32; 2], c: [u32; 2]) -> [u32; 2] {
-    const ROT: [[u32; 4]; 2] = [[13, 15, 26, 6], [17, 29, 16, 24]];
-    let ks = [k[0], k[1], 0x1BD1_1BDA ^ k[0] ^ k[1]];
-    let (mut x0, mut x1) = (c[0].wrapping_add(ks[0]), c[1].wrapping_add(ks[1]));
-    for s in 0..5 {
-        for r in ROT[s % 2] {
-            x0 = x0.wrapping_add(x1);
-            x1 = x1.rotate_left(r) ^ x0;
-        }
-        x0 = x0.wrapping_add(ks[(s + 1) % 3]);
-        x1 = x1.wrapping_add(ks[(s + 2) % 3]).wrapping_add(s as u32 + 1);
-    }
-    [x0, x1]
-}
+pub(crate) use crate::base::special::threefry2x32;
 
 /// Seeded shorthands: a seed instead of a key.
 impl Tensor {
