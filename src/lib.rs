@@ -80,6 +80,12 @@ mod schedule;
 pub mod transforms;
 pub mod tree;
 
+/// The reference interpreter: a graph's values computed on the host in float64, node by node,
+/// independently of the kernels — for checking what a device computes.
+pub mod reference {
+    pub use crate::runtime::reference::{values, values_of};
+}
+
 pub use base::counters::{Counters, counters, reset_counters};
 pub use base::dtype::DType;
 pub use base::error::{Cause, Error, Result};

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use crate::base::error::{Result, or_panic};
+use crate::base::host::Host;
 use crate::ir::control::{Custom, FlatFn, Rule};
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
@@ -253,6 +254,10 @@ impl Primitive for Custom {
     }
     fn lower(&self, _: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         Ok(Lowered::Body(format!("    return {}(i);", cx.arg(0))))
+    }
+    /// The function's own value (input 0); its rules matter only to the transforms.
+    fn reference(&self, _: &Tensor, x: &[Host]) -> Result<Host> {
+        Ok(x[0].clone())
     }
     fn jvp(&self, inputs: &[Tensor], _: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
         let n = self.args();

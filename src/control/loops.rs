@@ -15,6 +15,7 @@
 //! graph copied once per step, as `jit` replays a trace.
 
 use crate::base::error::Result;
+use crate::base::host::Host;
 use crate::control::build::{MOTION_BYTES, concat_many, loop_flat, stacked_bytes, unpack};
 use crate::control::lower_loop::lower_loop;
 use crate::ir::control::Loop;
@@ -37,6 +38,42 @@ impl Primitive for Loop {
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         lower_loop(&self.0, node, cx)
+    }
+    /// The body evaluated once per step by the reference interpreter, its carry passed on
+    /// and its outputs stacked at their step's index, packed as the node's value.
+    fn reference(&self, node: &Tensor, x: &[Host]) -> Result<Host> {
+        let b = &self.0;
+        let (m, s, q) = b.counts();
+        let mut carry: Vec<Host> = x[..m].to_vec();
+        let mut stacked: Vec<Vec<f64>> = vec![vec![]; b.outputs.len() - m];
+        let mut rows: Vec<Vec<Vec<f64>>> = vec![vec![vec![]; b.steps]; b.outputs.len() - m];
+        for k in 0..b.steps {
+            let t = if b.reverse { b.steps - 1 - k } else { k };
+            let mut bound = std::collections::HashMap::new();
+            for (p, c) in b.placeholders[..m].iter().zip(&carry) {
+                bound.insert(p.id(), c.clone());
+            }
+            for (p, xs) in b.placeholders[m..].iter().zip(&x[m..m + s]) {
+                let n = p.numel();
+                let slice = xs.data[t * n..(t + 1) * n].to_vec();
+                bound.insert(p.id(), Host::new(p.shape(), p.dtype(), slice));
+            }
+            for (c, v) in b.consts.iter().zip(&x[m + s..m + s + q]) {
+                bound.insert(c.id(), v.clone());
+            }
+            let mut outs = crate::runtime::reference::evaluate(&b.outputs, &bound)?;
+            let ys = outs.split_off(m);
+            carry = outs;
+            for (row, y) in rows.iter_mut().zip(ys) {
+                row[t] = y.data;
+            }
+        }
+        for (out, row) in stacked.iter_mut().zip(rows) {
+            out.extend(row.into_iter().flatten());
+        }
+        let mut data: Vec<f64> = carry.into_iter().flat_map(|c| c.data).collect();
+        data.extend(stacked.into_iter().flatten());
+        Ok(Host::new(node.shape(), node.dtype(), data))
     }
     fn jvp(&self, inputs: &[Tensor], out: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
         let b = self.0.clone();

@@ -5,6 +5,7 @@
 
 use crate::base::dtype::DType;
 use crate::base::error::{Result, dtype_err, or_panic};
+use crate::base::host::Host;
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::prim::Primitive;
@@ -44,6 +45,36 @@ fn max_weight(a: &Tensor, b: &Tensor) -> Tensor {
 type Partial<'a> = Box<dyn Fn(&Tensor) -> Tensor + 'a>;
 
 impl BinaryOp {
+    /// The op on two float64 values (the reference interpreter's); `int` for integer dtypes
+    /// (division truncates and `x / 0` is `x`, as WGSL; results wrap when stored).
+    pub(crate) fn eval(self, a: f64, b: f64, int: bool) -> f64 {
+        let nan_max = |a: f64, b: f64, max: bool| {
+            if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else if max {
+                a.max(b)
+            } else {
+                a.min(b)
+            }
+        };
+        match self {
+            BinaryOp::Add => a + b,
+            BinaryOp::Sub => a - b,
+            BinaryOp::Mul => a * b,
+            BinaryOp::Div if int && b == 0.0 => a,
+            BinaryOp::Div if int => (a / b).trunc(),
+            BinaryOp::Div => a / b,
+            BinaryOp::Pow => a.powf(b),
+            BinaryOp::Maximum => nan_max(a, b, true),
+            BinaryOp::Minimum => nan_max(a, b, false),
+            BinaryOp::Atan2 => a.atan2(b),
+            BinaryOp::LogAddExp if a.is_nan() || b.is_nan() => f64::NAN,
+            BinaryOp::LogAddExp if a == b => a + std::f64::consts::LN_2,
+            BinaryOp::LogAddExp => a.max(b) + (-(a - b).abs()).exp().ln_1p(),
+            BinaryOp::Xlogy if a == 0.0 => 0.0,
+            BinaryOp::Xlogy => a * b.ln(),
+        }
+    }
     /// The partial derivatives (∂out/∂a, ∂out/∂b) as linear maps, each only when asked for.
     /// Elementwise, so the same map serves forward (tangents) and reverse (cotangents) mode.
     fn partials<'a>(
@@ -144,6 +175,12 @@ impl Primitive for BinaryOp {
     }
     fn fusion(&self) -> Fusion {
         Fusion::Inline
+    }
+    fn reference(&self, node: &Tensor, x: &[Host]) -> Result<Host> {
+        let (op, int) = (*self, !node.dtype().is_float());
+        Ok(Host::from_fn(node.shape(), node.dtype(), |i| {
+            op.eval(x[0].data[i], x[1].data[i], int)
+        }))
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         let x = format!("{}(i)", cx.arg(0));

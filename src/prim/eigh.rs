@@ -10,6 +10,7 @@
 
 use crate::base::dtype::{DType, numel};
 use crate::base::error::{Result, shape_err};
+use crate::base::host::Host;
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::kernel::templates;
@@ -47,6 +48,28 @@ impl Primitive for Eigh {
     }
     fn fusion(&self) -> Fusion {
         Fusion::KernelRoot { epilogue: false }
+    }
+    /// Eigenvalues and eigenvectors as the kernel packs them; the working rows hold the
+    /// converged working matrix, `diag(λ)`. Eigenvectors are defined up to sign: compare
+    /// what depends on them only through sign-free expressions (`V diag(f(λ)) Vᵀ`).
+    fn reference(&self, node: &Tensor, x: &[Host]) -> Result<Host> {
+        let r = x[0].shape.len();
+        let n = x[0].shape[r - 1];
+        let mut data = vec![];
+        for a in x[0].data.chunks(n * n.max(1)) {
+            // The kernel reads the lower triangle: (a + aᵀ)/2 of it mirrored.
+            let sym: Vec<f64> = (0..n * n)
+                .map(|i| {
+                    let (p, q) = (i / n, i % n);
+                    a[p.max(q) * n + p.min(q)]
+                })
+                .collect();
+            let (w, v) = crate::base::dense::eigh(&sym, n);
+            data.extend(&w);
+            data.extend(&v);
+            data.extend((0..n * n).map(|i| if i / n == i % n { w[i / n] } else { 0.0 }));
+        }
+        Ok(Host::new(node.shape(), node.dtype(), data))
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         let a = &node.inputs()[0];

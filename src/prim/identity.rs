@@ -3,6 +3,7 @@
 //! nothing and share their operand's buffer.
 
 use crate::base::error::{Result, or_panic};
+use crate::base::host::Host;
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::prim::Primitive;
@@ -47,6 +48,9 @@ impl Primitive for Identity {
     }
     fn lower(&self, _: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         Ok(Lowered::Body(format!("    return {}(i);", cx.arg(0))))
+    }
+    fn reference(&self, _: &Tensor, x: &[Host]) -> Result<Host> {
+        Ok(x[0].clone())
     }
 }
 

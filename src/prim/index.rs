@@ -13,6 +13,7 @@
 
 use crate::base::dtype::DType;
 use crate::base::error::{Result, dtype_err, shape_err};
+use crate::base::host::{Host, strides, unravel};
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::kernel::Kernel;
@@ -47,7 +48,34 @@ fn clamped(idx: &str, dtype: DType, n: usize) -> String {
     }
 }
 
+/// An index wrapped once (negative counts from the end) and clamped into `0..n`, as `clamped`.
+fn clamp_index(j: f64, n: usize) -> usize {
+    let j = if j < 0.0 { j + n as f64 } else { j };
+    j.clamp(0.0, n.saturating_sub(1) as f64) as usize
+}
+
 impl Index {
+    /// The reference interpreter's value (see `Primitive::reference`).
+    fn reference_value(&self, node: &Tensor, x: &[Host]) -> Host {
+        let (src, idx) = (&x[0], &x[1]);
+        match self {
+            Index::Gather { axis } => Host::from_fn(node.shape(), node.dtype(), |i| {
+                let mut d = unravel(i, node.shape());
+                d[*axis] = clamp_index(idx.data[i], src.shape[*axis]);
+                src.at(&d)
+            }),
+            Index::ScatterAdd { axis, n } => {
+                let mut acc = vec![0.0; node.numel()];
+                let st = strides(node.shape());
+                for (q, v) in src.data.iter().enumerate() {
+                    let mut d = unravel(q, &src.shape);
+                    d[*axis] = clamp_index(idx.data[q], *n);
+                    acc[d.iter().zip(&st).map(|(a, b)| a * b).sum::<usize>()] += v;
+                }
+                Host::from_fn(node.shape(), node.dtype(), |i| acc[i])
+            }
+        }
+    }
     /// The node function's body, given the names of its inputs' functions.
     fn body(&self, node: &Tensor, args: &[String]) -> String {
         let ins = node.inputs();
@@ -133,6 +161,9 @@ impl Primitive for Index {
                 Lowered::Kernels(vec![cx.pointwise_kernel(node, |a, _| self.body(node, a))?])
             }
         })
+    }
+    fn reference(&self, node: &Tensor, x: &[Host]) -> Result<Host> {
+        Ok(self.reference_value(node, x))
     }
     fn jvp(&self, x: &[Tensor], _: &Tensor, t: &[Option<Tensor>]) -> Result<Option<Tensor>> {
         t[0].as_ref()

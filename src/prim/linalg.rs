@@ -8,6 +8,7 @@
 
 use crate::base::dtype::{DType, numel};
 use crate::base::error::{Result, dtype_err, shape_err};
+use crate::base::host::Host;
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::kernel::{Kernel, templates};
@@ -137,6 +138,28 @@ impl Primitive for Linalg {
     }
     fn fusion(&self) -> Fusion {
         Fusion::KernelRoot { epilogue: false }
+    }
+    fn reference(&self, node: &Tensor, x: &[Host]) -> Result<Host> {
+        use crate::base::dense;
+        let r = x[0].shape.len();
+        let n = x[0].shape[r - 1];
+        let mats = x[0].data.chunks(n * n.max(1));
+        let mut data = vec![];
+        match self {
+            Linalg::Cholesky => {
+                for a in mats {
+                    data.extend(dense::cholesky(a, n).unwrap_or_else(|| vec![f64::NAN; n * n]));
+                }
+            }
+            Linalg::TriSolve { lower } => {
+                let k = node.shape()[r - 1];
+                for (a, b) in mats.zip(x[1].data.chunks(n * k)) {
+                    data.extend(dense::trisolve(a, b, n, k, *lower));
+                }
+            }
+            Linalg::Lu => mats.for_each(|a| data.extend(dense::lu_packed(a, n))),
+        }
+        Ok(Host::new(node.shape(), node.dtype(), data))
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         let a = &node.inputs()[0];

@@ -4,6 +4,7 @@
 
 use crate::base::dtype::DType;
 use crate::base::error::{Result, dtype_err, or_panic, shape_err};
+use crate::base::host::Host;
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::prim::Primitive;
@@ -127,6 +128,28 @@ impl Primitive for Logic {
     }
     fn fusion(&self) -> Fusion {
         Fusion::Inline
+    }
+    fn reference(&self, node: &Tensor, x: &[Host]) -> Result<Host> {
+        let from = x[0].dtype;
+        Ok(Host::from_fn(node.shape(), node.dtype(), |i| {
+            let a = x[0].data[i];
+            let truth = |b: bool| b as u8 as f64;
+            match self {
+                Logic::Compare(Compare::Greater) => truth(a > x[1].data[i]),
+                Logic::Compare(Compare::Less) => truth(a < x[1].data[i]),
+                Logic::Compare(Compare::Equal) => truth(a == x[1].data[i]),
+                Logic::Classify(Class::Nan) => truth(a.is_nan()),
+                Logic::Classify(Class::Inf) => truth(a.is_infinite()),
+                Logic::Classify(Class::Finite) => truth(a.is_finite()),
+                Logic::Select if a != 0.0 => x[1].data[i],
+                Logic::Select => x[2].data[i],
+                Logic::Cast(DType::Bool) => truth(a != 0.0),
+                // Float to integer rounds toward zero and saturates (NaN is 0), as WGSL.
+                Logic::Cast(DType::I32) if from.is_float() => a as i32 as f64,
+                Logic::Cast(DType::U32) if from.is_float() => a as u32 as f64,
+                Logic::Cast(_) => a,
+            }
+        }))
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         let arg = |k: usize| format!("{}(i)", cx.arg(k));

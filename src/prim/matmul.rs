@@ -5,6 +5,7 @@
 
 use crate::base::dtype::{DType, broadcast_shapes, numel};
 use crate::base::error::{Result, dtype_err, or_panic, shape_err};
+use crate::base::host::Host;
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::kernel::{Kernel, templates};
@@ -87,6 +88,17 @@ impl Primitive for Matmul {
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         self.kernels(node, cx).map(Lowered::Kernels)
+    }
+    fn reference(&self, node: &Tensor, x: &[Host]) -> Result<Host> {
+        let r = node.rank();
+        let (m, n) = (node.shape()[r - 2], node.shape()[r - 1]);
+        let k = x[0].shape[r - 1];
+        Ok(Host::from_fn(node.shape(), node.dtype(), |i| {
+            let (batch, row, col) = (i / (m * n), i / n % m, i % n);
+            let a = &x[0].data[(batch * m + row) * k..][..k];
+            let b = &x[1].data[batch * k * n..];
+            (0..k).map(|p| a[p] * b[p * n + col]).sum()
+        }))
     }
 }
 

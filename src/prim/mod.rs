@@ -20,6 +20,7 @@ pub(crate) mod unary;
 pub(crate) mod window;
 
 use crate::base::error::Result;
+use crate::base::host::Host;
 use crate::ir::op::Fusion;
 use crate::ir::tensor::Tensor;
 use lower::{LowerCx, Lowered};
@@ -64,6 +65,9 @@ pub(crate) trait Primitive {
         batched: &[bool],
         size: usize,
     ) -> Result<Tensor>;
+    /// The reference interpreter's value of the node (`crate::reference`): computed on the
+    /// host in float64 with plain loops from its inputs' values, independently of the WGSL.
+    fn reference(&self, node: &Tensor, inputs: &[Host]) -> Result<Host>;
 }
 
 /// For batching rules: `x` with a leading batch axis of `size`: itself when batched, else broadcast.

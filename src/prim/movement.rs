@@ -6,6 +6,7 @@
 
 use crate::base::dtype::{DType, numel};
 use crate::base::error::{Result, axis_err, shape_err};
+use crate::base::host::{Host, unravel};
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::kernel::wgsl::{compose, decompose, literal};
@@ -161,9 +162,71 @@ impl Primitive for Movement {
             .collect();
         Ok(Lowered::Body(self.body(node, &a)))
     }
+    fn reference(&self, node: &Tensor, x: &[Host]) -> Result<Host> {
+        Ok(self.reference_value(node, x))
+    }
 }
 
 impl Movement {
+    /// The reference interpreter's value: each output element read from its source index.
+    fn reference_value(&self, node: &Tensor, x: &[Host]) -> Host {
+        let out = node.shape();
+        let in_shape = &x[0].shape;
+        Host::from_fn(out, node.dtype(), |i| {
+            let d = unravel(i, out);
+            let read = |k: usize, src: &[usize]| x[k].at(src);
+            match self {
+                Movement::Reshape => x[0].data[i],
+                Movement::Expand => {
+                    let src: Vec<usize> = (0..d.len())
+                        .map(|k| if in_shape[k] == 1 { 0 } else { d[k] })
+                        .collect();
+                    read(0, &src)
+                }
+                Movement::Transpose(p) => {
+                    let mut src = vec![0; p.len()];
+                    for (k, &pk) in p.iter().enumerate() {
+                        src[pk] = d[k];
+                    }
+                    read(0, &src)
+                }
+                Movement::Slice(start) => {
+                    let src: Vec<usize> = d.iter().zip(start).map(|(a, b)| a + b).collect();
+                    read(0, &src)
+                }
+                Movement::Pad(lo) => {
+                    let inside = (0..d.len()).all(|k| d[k] >= lo[k] && d[k] < lo[k] + in_shape[k]);
+                    if !inside {
+                        return 0.0;
+                    }
+                    let src: Vec<usize> = d.iter().zip(lo).map(|(a, b)| a - b).collect();
+                    read(0, &src)
+                }
+                Movement::Flip(axes) => {
+                    let src: Vec<usize> = (0..d.len())
+                        .map(|k| {
+                            if axes.contains(&k) {
+                                out[k] - 1 - d[k]
+                            } else {
+                                d[k]
+                            }
+                        })
+                        .collect();
+                    read(0, &src)
+                }
+                Movement::Concat(axis) => {
+                    let mut src = d.clone();
+                    for (k, xk) in x.iter().enumerate() {
+                        if src[*axis] < xk.shape[*axis] {
+                            return read(k, &src);
+                        }
+                        src[*axis] -= xk.shape[*axis];
+                    }
+                    f64::NAN
+                }
+            }
+        })
+    }
     /// The node function's body: the output index mapped to the operands' indices.
     fn body(&self, node: &Tensor, a: &[String]) -> String {
         let out = node.shape();

@@ -4,6 +4,7 @@
 
 use crate::base::dtype::{DType, norm_axes, numel};
 use crate::base::error::{Result, dtype_err, or_panic};
+use crate::base::host::Host;
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::kernel::wgsl::{compose, decompose, literal, store_expr};
@@ -128,6 +129,43 @@ impl Primitive for Reduce {
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         self.kernels(node, cx).map(Lowered::Kernels)
+    }
+    fn reference(&self, node: &Tensor, x: &[Host]) -> Result<Host> {
+        let (init, f): (f64, fn(f64, f64) -> f64) = match self.op {
+            ReduceOp::Sum => (0.0, |a, b| a + b),
+            ReduceOp::Prod => (1.0, |a, b| a * b),
+            ReduceOp::Max => (f64::NEG_INFINITY, |a, b| {
+                if a.is_nan() || b.is_nan() {
+                    f64::NAN
+                } else {
+                    a.max(b)
+                }
+            }),
+            ReduceOp::Min => (f64::INFINITY, |a, b| {
+                if a.is_nan() || b.is_nan() {
+                    f64::NAN
+                } else {
+                    a.min(b)
+                }
+            }),
+        };
+        let init = match (self.op, node.dtype()) {
+            (ReduceOp::Max, DType::I32) => i32::MIN as f64,
+            (ReduceOp::Min, DType::I32) => i32::MAX as f64,
+            (ReduceOp::Max, DType::U32) => 0.0,
+            (ReduceOp::Min, DType::U32) => u32::MAX as f64,
+            _ => init,
+        };
+        let mut acc = vec![init; node.numel()];
+        let out_strides = crate::base::host::strides(node.shape());
+        for (i, v) in x[0].data.iter().enumerate() {
+            let idx = crate::base::host::unravel(i, &x[0].shape);
+            let kept = (0..idx.len()).filter(|a| !self.axes.contains(a));
+            let at: usize = kept.zip(&out_strides).map(|(a, s)| idx[a] * s).sum();
+            acc[at] = f(acc[at], *v);
+        }
+        let dtype = node.dtype();
+        Ok(Host::from_fn(node.shape(), dtype, |i| acc[i]))
     }
 }
 

@@ -13,6 +13,7 @@
 
 use crate::base::dtype::{DType, norm_axis, numel};
 use crate::base::error::{Result, dtype_err, or_panic, shape_err};
+use crate::base::host::Host;
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::kernel::templates;
@@ -132,6 +133,23 @@ impl Primitive for Scan {
     }
     fn fusion(&self) -> Fusion {
         Fusion::KernelRoot { epilogue: false }
+    }
+    fn reference(&self, node: &Tensor, x: &[Host]) -> Result<Host> {
+        use crate::prim::binary::BinaryOp;
+        let l = *node.shape().last().unwrap_or(&1);
+        let f = |a: f64, b: f64| match self.op {
+            ScanOp::Sum => a + b,
+            ScanOp::Prod => a * b,
+            ScanOp::Max => BinaryOp::Maximum.eval(a, b, false),
+            ScanOp::LogAddExp => BinaryOp::LogAddExp.eval(a, b, false),
+        };
+        let mut data = x[0].data.clone();
+        for row in data.chunks_mut(l.max(1)) {
+            for k in 1..row.len() {
+                row[k] = f(row[k - 1], row[k]);
+            }
+        }
+        Ok(Host::new(node.shape(), node.dtype(), data))
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         let x = &node.inputs()[0];

@@ -9,6 +9,7 @@
 
 use crate::base::dtype::DType;
 use crate::base::error::Result;
+use crate::base::host::Host;
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::kernel::templates;
@@ -73,6 +74,33 @@ impl Primitive for BitonicStep {
             groups,
         )?]))
     }
+    fn reference(&self, node: &Tensor, x: &[Host]) -> Result<Host> {
+        let mut data = x[0].data.clone();
+        match *self {
+            BitonicStep::Step { k, j, len } => compare_exchange(&mut data, k, j, len),
+            BitonicStep::Local { k: 0, block, len } => {
+                let mut k = 2;
+                while k <= block {
+                    let mut j = k / 2;
+                    while j >= 1 {
+                        compare_exchange(&mut data, k, j, len);
+                        j /= 2;
+                    }
+                    k *= 2;
+                }
+            }
+            BitonicStep::Local { k, block, len } => {
+                let mut j = k / 2;
+                while j >= 1 {
+                    if j < block {
+                        compare_exchange(&mut data, k, j, len);
+                    }
+                    j /= 2;
+                }
+            }
+        }
+        Ok(Host::new(node.shape(), node.dtype(), data))
+    }
     // The only constructor (`bitonic_network`) stops the gradient of its input, so the network
     // always runs on constants: its tangent is zero and no cotangent reaches it.
     fn jvp(&self, _: &[Tensor], _: &Tensor, _: &[Option<Tensor>]) -> Result<Option<Tensor>> {
@@ -134,4 +162,38 @@ pub(crate) fn bitonic_network(packed: &Tensor, len: usize) -> Result<Tensor> {
         k *= 2;
     }
     Ok(packed)
+}
+
+/// Sort's total order on (value, index) pairs: values ascending, NaN last, ties by index.
+fn sort_before(a: (f64, f64), b: (f64, f64)) -> bool {
+    match (a.0.is_nan(), b.0.is_nan()) {
+        (false, true) => true,
+        (true, false) => false,
+        _ if !a.0.is_nan() && a.0 != b.0 => a.0 < b.0,
+        _ => a.1 < b.1,
+    }
+}
+
+/// One step of the network on packed (value, index) pairs, as `shaders/bitonic_step.wgsl`.
+fn compare_exchange(data: &mut [f64], k: usize, j: usize, len: usize) {
+    let pairs = data.len() / 2;
+    for p in 0..pairs {
+        if p % (2 * j) >= j {
+            continue;
+        }
+        let q = p + j;
+        let (a, b) = (
+            (data[2 * p], data[2 * p + 1]),
+            (data[2 * q], data[2 * q + 1]),
+        );
+        let up = (p % len) & k == 0;
+        if if up {
+            sort_before(b, a)
+        } else {
+            sort_before(a, b)
+        } {
+            data.swap(2 * p, 2 * q);
+            data.swap(2 * p + 1, 2 * q + 1);
+        }
+    }
 }

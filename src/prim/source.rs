@@ -4,6 +4,7 @@
 use crate::base::dtype::DType;
 use crate::base::error::internal;
 use crate::base::error::{Result, or_panic};
+use crate::base::host::{Host, unravel};
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::kernel::wgsl::{decompose, scalar_bits, scalar_read};
@@ -60,6 +61,25 @@ impl Primitive for Source {
             Source::Uniform(_) => Fusion::KernelRoot { epilogue: false },
             _ => Fusion::Inline,
         }
+    }
+    fn reference(&self, node: &Tensor, _: &[Host]) -> Result<Host> {
+        let shape = node.shape();
+        Ok(match *self {
+            Source::Data => {
+                return Err(internal(format!(
+                    "data of shape {shape:?} reached the reference interpreter without its value"
+                )));
+            }
+            Source::Full(v) => Host::from_fn(shape, node.dtype(), |_| v),
+            Source::Iota(axis) => {
+                Host::from_fn(shape, node.dtype(), |i| unravel(i, shape)[axis] as f64)
+            }
+            Source::Uniform(seed) => Host::from_fn(shape, node.dtype(), |i| {
+                let key = [(seed >> 32) as u32, seed as u32];
+                let t = crate::base::special::threefry2x32(key, [0, i as u32]);
+                f32::from_bits(((t[0] ^ t[1]) >> 9) | 0x3f80_0000) as f64 - 1.0
+            }),
+        })
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         if let Source::Uniform(seed) = self {

@@ -6,6 +6,7 @@
 
 use crate::base::dtype::DType;
 use crate::base::error::{Result, dtype_err, or_panic};
+use crate::base::host::Host;
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::prim::Primitive;
@@ -84,6 +85,44 @@ impl UnaryOp {
             UnaryOp::Lgamma => format!("wg_lgamma({x})"),
             UnaryOp::Digamma => format!("wg_digamma({x})"),
             UnaryOp::Polygamma(n) => format!("wg_polygamma({n}, {x})"),
+        }
+    }
+    /// The op on one float64 value (the reference interpreter's).
+    fn eval(self, x: f64) -> f64 {
+        use crate::base::special as sp;
+        match self {
+            UnaryOp::Neg => -x,
+            UnaryOp::Exp => x.exp(),
+            UnaryOp::Log => x.ln(),
+            UnaryOp::Sin => x.sin(),
+            UnaryOp::Cos => x.cos(),
+            UnaryOp::Tanh => x.tanh(),
+            UnaryOp::Sqrt => x.sqrt(),
+            UnaryOp::Abs => x.abs(),
+            UnaryOp::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            UnaryOp::Sign if x == 0.0 || x.is_nan() => x,
+            UnaryOp::Sign => x.signum(),
+            UnaryOp::Log1p => x.ln_1p(),
+            UnaryOp::Expm1 => x.exp_m1(),
+            UnaryOp::Erf => sp::erf(x),
+            UnaryOp::Erfc => sp::erfc(x),
+            UnaryOp::ErfInv => sp::erfinv(x),
+            UnaryOp::Floor => x.floor(),
+            UnaryOp::Round => x.round_ties_even(),
+            UnaryOp::Tan => x.tan(),
+            UnaryOp::Atan => x.atan(),
+            UnaryOp::Asin => x.asin(),
+            UnaryOp::Acos => x.acos(),
+            UnaryOp::Sinh => x.sinh(),
+            UnaryOp::Cosh => x.cosh(),
+            UnaryOp::Asinh => x.asinh(),
+            UnaryOp::Acosh => x.acosh(),
+            UnaryOp::Atanh => x.atanh(),
+            UnaryOp::Ceil => x.ceil(),
+            UnaryOp::Trunc => x.trunc(),
+            UnaryOp::Lgamma => sp::lgamma(x),
+            UnaryOp::Digamma => sp::digamma(x),
+            UnaryOp::Polygamma(n) => sp::polygamma(n, x),
         }
     }
     fn allows_int(self) -> bool {
@@ -195,6 +234,12 @@ impl Primitive for UnaryOp {
     }
     fn fusion(&self) -> Fusion {
         Fusion::Inline
+    }
+    fn reference(&self, node: &Tensor, x: &[Host]) -> Result<Host> {
+        let op = *self;
+        Ok(Host::from_fn(node.shape(), node.dtype(), |i| {
+            op.eval(x[0].data[i])
+        }))
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {
         let x = format!("{}(i)", cx.arg(0));

@@ -7,6 +7,7 @@
 //! only, so batching adds a leading axis and nothing else.
 
 use crate::base::error::{Result, shape_err};
+use crate::base::host::{Host, strides, unravel};
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::kernel::wgsl::{compose, decompose, literal};
@@ -135,6 +136,47 @@ impl Primitive for Patches {
             // A sum over the window elements covering each position: it loops, so it gets a
             // kernel of its own (inside a consumer's loop the iterations would multiply).
             Patches::Fold(_) => Fusion::KernelRoot { epilogue: false },
+        }
+    }
+    fn reference(&self, node: &Tensor, x: &[Host]) -> Result<Host> {
+        // Element (a, b) of window (i, j) of the image: position i·stride + a·dilation - pad.
+        let at = |w: &Window, k: usize, i: usize, a: usize| {
+            (i * w.stride[k] + a * w.dilation[k]) as isize - w.pad[k] as isize
+        };
+        match self {
+            Patches::Unfold(w) => {
+                let out = node.shape();
+                let r = out.len();
+                let (h, wd) = (x[0].shape[r - 4], x[0].shape[r - 3]);
+                Ok(Host::from_fn(out, node.dtype(), |i| {
+                    let d = unravel(i, out);
+                    let (p0, p1) = (at(w, 0, d[r - 2], d[r - 4]), at(w, 1, d[r - 1], d[r - 3]));
+                    if p0 < 0 || p1 < 0 || p0 >= h as isize || p1 >= wd as isize {
+                        return 0.0;
+                    }
+                    let mut src = d[..r - 4].to_vec();
+                    src.extend([p0 as usize, p1 as usize]);
+                    x[0].at(&src)
+                }))
+            }
+            Patches::Fold(w) => {
+                let out = node.shape();
+                let r = x[0].shape.len();
+                let (h, wd) = (out[out.len() - 2], out[out.len() - 1]);
+                let mut acc = vec![0.0; node.numel()];
+                let st = strides(out);
+                for (q, v) in x[0].data.iter().enumerate() {
+                    let d = unravel(q, &x[0].shape);
+                    let (p0, p1) = (at(w, 0, d[r - 2], d[r - 4]), at(w, 1, d[r - 1], d[r - 3]));
+                    if p0 < 0 || p1 < 0 || p0 >= h as isize || p1 >= wd as isize {
+                        continue;
+                    }
+                    let mut pos = d[..r - 4].to_vec();
+                    pos.extend([p0 as usize, p1 as usize]);
+                    acc[pos.iter().zip(&st).map(|(a, b)| a * b).sum::<usize>()] += v;
+                }
+                Ok(Host::from_fn(out, node.dtype(), |i| acc[i]))
+            }
         }
     }
     fn lower(&self, node: &Tensor, cx: &mut LowerCx) -> Result<Lowered> {

@@ -8,5 +8,6 @@ pub(crate) mod encode;
 pub(crate) mod interop;
 pub(crate) mod read;
 pub(crate) mod realize;
+pub(crate) mod reference;
 #[cfg(test)]
 mod validation;

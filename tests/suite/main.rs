@@ -21,6 +21,7 @@ mod nn;
 mod numerics;
 mod optim;
 mod random;
+mod reference;
 #[macro_use]
 mod rules;
 mod rules3;
