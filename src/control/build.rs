@@ -93,7 +93,7 @@ struct Traced<'a> {
 }
 
 /// The tensors of `candidates` that `keep` accepts, each once, in first-seen order.
-fn distinct(
+pub(crate) fn distinct(
     candidates: impl Iterator<Item = Tensor>,
     keep: impl Fn(&Tensor) -> bool,
 ) -> Vec<Tensor> {
@@ -245,7 +245,11 @@ fn build(t: &Traced) -> Result<Vec<Tensor>> {
         .chain(outputs.iter().cloned());
     let consts = distinct(captured, |x| !depends.contains(&x.id()));
     let dtype = outputs.first().map(|o| o.dtype());
+    // A while_loop in the body runs on the host (see `while_node`): the body is copied per
+    // step instead, so each step's loop runs on its own values.
+    let host_loop = order.iter().any(|n| matches!(n.op(), Op::While(_)));
     let packable = crate::base::policy::policy().loops
+        && !host_loop
         && dtype.is_some_and(|d| d.size() == 4 && outputs.iter().all(|o| o.dtype() == d))
         && placeholders[m..]
             .iter()

@@ -10,24 +10,11 @@
 //! graph copied per step), as is every loop under `Policy::loops = false`.
 
 use crate::base::error::{Result, or_panic, transform_err};
-use crate::control::build::{check_carry, loop_flat};
+use crate::control::build::loop_flat;
+use crate::control::while_node::{Limits, trace_while, while_nodes};
 use crate::ir::tensor::Tensor;
-use crate::ir::trace::{is_staged, staged};
-use crate::prim::logic::where_;
-use crate::transforms::jit::replay;
+use crate::ir::trace::is_staged;
 use crate::tree::Tree;
-
-/// A traced body: its placeholders and its flat outputs.
-struct Body {
-    placeholders: Vec<Tensor>,
-    outputs: Vec<Tensor>,
-}
-
-impl Body {
-    fn run(&self, args: &[Tensor]) -> Vec<Tensor> {
-        replay(&self.placeholders, &self.outputs, args)
-    }
-}
 
 /// `jax.lax.scan`: `f(carry, x_t) -> (carry, y_t)` over the leading axis of `xs` (every leaf
 /// of `xs` has the same length N), from `init`; returns the final carry and the `y_t`
@@ -159,10 +146,13 @@ impl Default for WhileOptions {
 }
 
 /// `jax.lax.while_loop`: `body(carry)` while `cond(carry)` (a bool scalar) holds. The number of
-/// iterations depends on values, so the host reads the predicate (once per iteration; see
-/// [`while_loop_with`] for fewer reads). Forward mode (`jvp`, `jacfwd`) differentiates it;
-/// reverse mode is an error, as in JAX (use [`fori_loop`] or [`scan`] with a static count).
-/// It cannot run where values are placeholders (inside `vmap`, `jit` or a loop body).
+/// iterations depends on values: the predicate and the body are traced once, and the loop is a
+/// node that `realize` runs first, reading the predicate on the host (once per iteration; see
+/// [`while_loop_with`] for fewer reads). It works the same inside `vmap` (one loop while any
+/// example's predicate holds; an example whose predicate fails keeps its carry from then on,
+/// as in JAX), `jit` (the trip count is read anew at every call) and loop bodies. Forward mode
+/// (`jvp`, `jacfwd`) differentiates it; reverse mode is an error, as in JAX (use
+/// [`fori_loop`] or [`scan`] with a static count).
 ///
 /// ```
 /// use wgrad::prelude::*;
@@ -176,7 +166,9 @@ pub fn while_loop<C: Tree>(cond: impl Fn(&C) -> Tensor, body: impl Fn(&C) -> C, 
     or_panic(while_loop_with(cond, body, init, WhileOptions::default()))
 }
 
-/// [`while_loop`] with options, fallible.
+/// [`while_loop`] with options, fallible: a predicate that is not a bool scalar or a body that
+/// changes the carry's structure is an error here; a loop past `max_iterations` is an error
+/// from the realize that runs it (`try_to_vec`, `try_realize`).
 ///
 /// ```
 /// use wgrad::prelude::*;
@@ -191,105 +183,18 @@ pub fn while_loop_with<C: Tree>(
     init: &C,
     opts: WhileOptions,
 ) -> Result<C> {
-    if is_staged() {
-        return transform_err(
-            "control flow",
-            "while_loop: the number of iterations depends on values, which are placeholders \
-             inside vmap, jit or a loop body; use fori_loop or scan with a static count",
-        );
-    }
     let carry = init.leaves();
-    let placeholders: Vec<Tensor> = carry.iter().map(Tensor::alias).collect();
-    let (pred, next) = staged(|| {
-        let c = init.rebuild(placeholders.clone());
-        (cond(&c), body(&c).leaves())
-    });
-    if pred.numel() != 1 || pred.dtype() != crate::DType::Bool {
-        return transform_err(
-            "control flow",
-            format!(
-                "while_loop: cond must return a bool scalar, got {} of shape {:?}",
-                pred.dtype(),
-                pred.shape()
-            ),
-        );
-    }
-    check_carry("while_loop", &carry, &next)?;
-    if next.len() != carry.len() {
-        return transform_err(
-            "control flow",
-            format!(
-                "while_loop: the body returned a carry of {} leaves for an initial carry of {}",
-                next.len(),
-                carry.len()
-            ),
-        );
-    }
-    let pred_body = Body {
-        placeholders: placeholders.clone(),
-        outputs: vec![pred],
+    let limits = Limits {
+        check_every: opts.check_every,
+        max_iterations: opts.max_iterations,
     };
-    let step_body = Body {
-        placeholders,
-        outputs: next,
-    };
-    let every = opts.check_every.max(1);
-    let mut c = carry.clone();
-    let mut done = 0usize;
-    loop {
-        let p = pred_body.run(&c).remove(0);
-        if !p.try_to_vec::<bool>()?[0] {
-            break;
-        }
-        c = if every == 1 {
-            step_body.run(&c)
-        } else {
-            // `every` steps as one loop node; past the end the carry stays as it is.
-            let guarded = |a: &[Tensor]| -> Vec<Tensor> {
-                let go = pred_body.run(a).remove(0).reshape([]);
-                let stepped = step_body.run(a);
-                stepped
-                    .iter()
-                    .zip(a)
-                    .map(|(s, old)| where_(&go, s, old))
-                    .collect()
-            };
-            loop_flat(&guarded, &c, &[], every, false)?
-        };
-        crate::runtime::read::try_realize(&c)?;
-        done += every;
-        if done > opts.max_iterations {
-            return transform_err(
-                "control flow",
-                format!(
-                    "while_loop: still running after {} iterations (WhileOptions::max_iterations)",
-                    opts.max_iterations
-                ),
-            );
-        }
-    }
-    Ok(init.rebuild(refusing_reverse_mode(&c, &carry)?))
-}
-
-/// The final carry `c` of a while loop from `carry`: reverse mode through the loop is refused
-/// at the pullback, as in JAX; values and forward mode go through.
-fn refusing_reverse_mode(c: &[Tensor], carry: &[Tensor]) -> Result<Vec<Tensor>> {
-    c.iter()
-        .map(|t| {
-            let rule = crate::ir::control::Rule::Vjp {
-                args: carry.len(),
-                bwd: crate::ir::control::FlatFn::fallible(|_| {
-                    transform_err(
-                        "vjp",
-                        "while_loop: reverse-mode differentiation is not supported (the number of \
-                         iterations depends on values, as in JAX); use fori_loop or scan with a \
-                         static count, or forward mode (jvp, jacfwd)",
-                    )
-                }),
-            };
-            crate::control::custom::custom_node(rule, t, carry, &[])
-        })
-        .collect()
+    let traced = trace_while(
+        &|c| Ok(cond(&init.rebuild(c.to_vec()))),
+        &|c| Ok(body(&init.rebuild(c.to_vec())).leaves()),
+        &carry,
+        limits,
+    )?;
+    Ok(init.rebuild(while_nodes(&traced, &carry)?))
 }
 
 /// `jax.lax.cond`: `true_fn(operands)` if `pred` (a bool scalar) holds, else

@@ -11,3 +11,4 @@ pub(crate) mod custom;
 pub(crate) mod flow;
 pub(crate) mod loops;
 pub(crate) mod lower_loop;
+pub(crate) mod while_node;

@@ -94,6 +94,76 @@ impl Loop {
     }
 }
 
+/// A traced `while_loop`: the predicate and the step on placeholders of the carry, with the
+/// tensors they captured. Its nodes (one per carry leaf, sharing the body) are run on the host
+/// by `realize` before the rest of the graph is planned: the number of steps depends on values.
+pub(crate) struct WhileBody {
+    /// The carry's leaves.
+    pub(crate) placeholders: Vec<Tensor>,
+    /// Tensors the predicate or the step captured, as traced: the nodes' inputs after the
+    /// initial carry.
+    pub(crate) consts: Vec<Tensor>,
+    /// The predicate (a bool scalar), then the new carry's leaves.
+    pub(crate) outputs: Vec<Tensor>,
+    /// Steps between two reads of the predicate (see `WhileOptions`).
+    pub(crate) check_every: usize,
+    /// An error past this many steps.
+    pub(crate) max_iterations: usize,
+    /// The body's structure and values (see `body_key`): two nodes with the same key and the
+    /// same inputs compute the same carry.
+    pub(crate) key: String,
+    /// Runs the loop on concrete inputs (the initial carry, then the captured tensors) and
+    /// returns the final carry's leaves, realized (set by `crate::control`, which sits above
+    /// the runtime that calls it).
+    pub(crate) run: fn(&WhileBody, &[Tensor]) -> Result<Vec<Tensor>>,
+}
+
+impl WhileBody {
+    /// The number of carry leaves.
+    pub(crate) fn carry(&self) -> usize {
+        self.placeholders.len()
+    }
+}
+
+/// The `while_loop` primitive's node: leaf `leaf` of the final carry.
+#[derive(Clone)]
+pub(crate) struct While {
+    pub(crate) body: Arc<WhileBody>,
+    pub(crate) leaf: usize,
+}
+
+impl fmt::Debug for While {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "while[carry={},leaf={}]{{{}}}",
+            self.body.carry(),
+            self.leaf,
+            self.body.key
+        )
+    }
+}
+
+impl PartialEq for While {
+    fn eq(&self, other: &While) -> bool {
+        Arc::ptr_eq(&self.body, &other.body) && self.leaf == other.leaf
+    }
+}
+
+impl While {
+    /// Whether `other` is a node of the same loop (the same body, or an equal one) over the
+    /// same inputs, so one run of the loop gives both their values.
+    pub(crate) fn same_loop(&self, node: &Tensor, other: &Tensor) -> bool {
+        let crate::ir::op::Op::While(w) = other.op() else {
+            return false;
+        };
+        let (a, b) = (node.inputs(), other.inputs());
+        (Arc::ptr_eq(&self.body, &w.body) || self.body.key == w.body.key)
+            && a.len() == b.len()
+            && a.iter().zip(&b).all(|(x, y)| x.same(y))
+    }
+}
+
 /// A flat function of tensors (arguments or residuals, then a cotangent or tangents). Asserted
 /// unwind-safe, so that tensors stay `UnwindSafe`: the rules only build graph nodes, and a
 /// panic in one leaves nothing of wgrad's half-changed.

@@ -43,6 +43,7 @@ pub(crate) enum Op {
     Patches(crate::prim::window::Patches),
     Custom(crate::ir::control::Custom),
     Loop(crate::ir::control::Loop),
+    While(crate::ir::control::While),
 }
 
 impl Op {
@@ -64,6 +65,7 @@ impl Op {
             Op::Patches(p) => p,
             Op::Custom(p) => p,
             Op::Loop(p) => p,
+            Op::While(p) => p,
         }
     }
     pub(crate) fn name(&self) -> &'static str {

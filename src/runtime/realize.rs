@@ -9,6 +9,7 @@ use crate::base::error::{Result, or_panic};
 use crate::base::limits::Limits;
 use crate::base::policy::DebugOutput;
 use crate::device::{Device, Gpu};
+use crate::ir::op::Op;
 use crate::ir::tensor::{Placement, Tensor};
 use crate::kernel::BufRef;
 use crate::memory::pool::Storage;
@@ -143,7 +144,11 @@ fn graph_device(order: &[Tensor], targets: &[Tensor]) -> Result<Device> {
 /// target into a staging buffer in the same submit. With nothing to compute and nothing to
 /// read it submits nothing.
 fn run(targets: &[Tensor], read: bool) -> Result<Submitted> {
-    let order = collect(targets);
+    let mut order = collect(targets);
+    if order.iter().any(|t| matches!(t.op(), Op::While(_))) {
+        run_while_loops(&order)?;
+        order = collect(targets);
+    }
     let device = graph_device(&order, targets)?;
     let gpu = device.gpu()?;
     if order.is_empty() && !read {
@@ -166,6 +171,35 @@ fn run(targets: &[Tensor], read: bool) -> Result<Submitted> {
     g.pool.destroy_doomed();
     drop(held);
     Ok(Submitted { gpu, staging })
+}
+
+/// The `while_loop` nodes of a pending graph (in `order`, inputs first) run on the host, each
+/// loop once for all of its nodes: their values are the final carry's leaves, so the rest of
+/// the graph is planned with them as inputs. (The number of steps depends on values: no
+/// kernel computes them; each loop reads its predicate back, so it realizes what it needs.)
+fn run_while_loops(order: &[Tensor]) -> Result<()> {
+    for (k, node) in order.iter().enumerate() {
+        let Op::While(w) = node.op() else { continue };
+        if node.is_realized() {
+            continue;
+        }
+        let carry = (w.body.run)(&w.body, &node.inputs())?;
+        for other in &order[k..] {
+            let Op::While(v) = other.op() else { continue };
+            if other.same(node) || w.same_loop(node, other) {
+                let value = &carry[v.leaf];
+                let storage = value
+                    .storage()
+                    .ok_or_else(|| internal("a while_loop's carry has no buffer".into()))?;
+                let device = value
+                    .placed()
+                    .cloned()
+                    .unwrap_or_else(crate::device::current);
+                other.set_storage(storage, &device);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The stages of [`run`] from the check on (the device held).

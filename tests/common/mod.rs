@@ -287,6 +287,11 @@ pub fn float(e: &Sexp) -> f32 {
     }
 }
 
+thread_local! {
+    /// Whether `(fori N INIT BODY)` runs as a `while_loop` (i < N) instead of a `fori_loop`.
+    pub static FORI_AS_WHILE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Evaluates an expression with tensor ops; `args` binds names to tensors.
 pub fn eval(e: &Sexp, args: &HashMap<String, Tensor>) -> Tensor {
     match e {
@@ -314,6 +319,17 @@ pub fn eval(e: &Sexp, args: &HashMap<String, Tensor>) -> Tensor {
                     env.insert("carry".into(), c.clone());
                     eval(&items[3], &env)
                 };
+                if FORI_AS_WHILE.with(|w| w.get()) {
+                    // The same loop as a while_loop over (i, carry) while i < N.
+                    let int = |v: i32| Tensor::from_vec(vec![v], Vec::<usize>::new());
+                    let (hi, one) = (int(n), int(1));
+                    let (_, c) = wgrad::while_loop(
+                        |(i, _): &(Tensor, Tensor)| i.less(&hi),
+                        |(i, c): &(Tensor, Tensor)| (i + &one, body(i, c)),
+                        &(int(0), init),
+                    );
+                    return c;
+                }
                 return wgrad::fori_loop(0, n, body, &init);
             }
             let mut operands = vec![];

@@ -172,3 +172,53 @@ fn conformance() {
     assert_eq!(f, 0, "{f} conformance checks failed");
     assert!(p > 0, "no conformance checks ran");
 }
+
+/// The oracle's loop cases with each `fori` rewritten as a `while_loop` (i < N): the checks
+/// that need no reverse mode (value, jvp, jacfwd, vmap), and the value again under `jit` with
+/// the loop traced on placeholders.
+#[test]
+fn loop_cases_as_while_loops() {
+    common::setup();
+    struct Flag;
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            common::FORI_AS_WHILE.with(|w| w.set(false));
+        }
+    }
+    common::FORI_AS_WHILE.with(|w| w.set(true));
+    let _flag = Flag;
+    let cases = common::load_cases();
+    let (mut passed, mut failures) = (0, vec![]);
+    fn has_fori(e: &common::Sexp) -> bool {
+        match e {
+            common::Sexp::Atom(a) => a == "fori",
+            common::Sexp::List(items) => items.iter().any(has_fori),
+        }
+    }
+    for case in cases.iter().filter(|c| has_fori(&c.expr)) {
+        let checks = case.json.get("checks").unwrap();
+        for kind in ["value", "jvp", "jacfwd", "vmap"] {
+            if checks.get(kind).is_none() {
+                continue;
+            }
+            let r = catch_unwind(AssertUnwindSafe(|| run_check(case, kind)))
+                .unwrap_or_else(|_| Err("panicked".into()));
+            match r {
+                Ok(()) => passed += 1,
+                Err(e) => failures.push(format!("{} [{kind}]: {e}", case.name)),
+            }
+        }
+        if let Some(want) = checks.get("value") {
+            let f = jit(|a: &Vec<Tensor>| case.call(a));
+            let r = catch_unwind(AssertUnwindSafe(|| case.check(&f(&case.inputs()), want)))
+                .unwrap_or_else(|_| Err("panicked".into()));
+            match r {
+                Ok(()) => passed += 1,
+                Err(e) => failures.push(format!("{} [jit value]: {e}", case.name)),
+            }
+        }
+    }
+    println!("loop cases as while loops: {passed} checks passed");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(passed >= 20, "only {passed} loop checks ran");
+}

@@ -32,3 +32,4 @@ mod sorting;
 mod special;
 mod transforms;
 mod trees;
+mod while_loops;
