@@ -10,6 +10,7 @@ use crate::ir::tensor::Tensor;
 use crate::kernel::wgsl::{compose, decompose, literal, store_expr};
 use crate::kernel::{BufRef, Kernel, templates};
 use crate::prim::Primitive;
+use crate::prim::binary::BinaryOp;
 use crate::prim::emit::Emitter;
 use crate::prim::lower::{LowerCx, Lowered};
 
@@ -131,24 +132,15 @@ impl Primitive for Reduce {
         self.kernels(node, cx).map(Lowered::Kernels)
     }
     fn reference(&self, node: &Tensor, x: &[Host]) -> Result<Host> {
-        let (init, f): (f64, fn(f64, f64) -> f64) = match self.op {
-            ReduceOp::Sum => (0.0, |a, b| a + b),
-            ReduceOp::Prod => (1.0, |a, b| a * b),
-            ReduceOp::Max => (f64::NEG_INFINITY, |a, b| {
-                if a.is_nan() || b.is_nan() {
-                    f64::NAN
-                } else {
-                    a.max(b)
-                }
-            }),
-            ReduceOp::Min => (f64::INFINITY, |a, b| {
-                if a.is_nan() || b.is_nan() {
-                    f64::NAN
-                } else {
-                    a.min(b)
-                }
-            }),
+        // The same combination (NaN-propagating max/min) as the elementwise binary ops.
+        let (init, op) = match self.op {
+            ReduceOp::Sum => (0.0, BinaryOp::Add),
+            ReduceOp::Prod => (1.0, BinaryOp::Mul),
+            ReduceOp::Max => (f64::NEG_INFINITY, BinaryOp::Maximum),
+            ReduceOp::Min => (f64::INFINITY, BinaryOp::Minimum),
         };
+        let int = node.dtype() != DType::F32 && node.dtype() != DType::F16;
+        let f = |a: f64, b: f64| op.eval(a, b, int);
         let init = match (self.op, node.dtype()) {
             (ReduceOp::Max, DType::I32) => i32::MIN as f64,
             (ReduceOp::Min, DType::I32) => i32::MAX as f64,
