@@ -2,6 +2,9 @@
 //! - `cargo xtask bench [--json] [--filter NAME] [--secs S]`: the benchmark program;
 //! - `cargo xtask shaders`: naga validation of every kernel variant, rendered by the real
 //!   generator (the `validation` unit tests; no device needed);
+//! - `cargo xtask fuzz [--minutes N] [--seed S] [--verbose]`: differential testing of random
+//!   programs against the reference interpreter for N minutes (default 10) from seed S (default:
+//!   from the clock), on the adapter `WGRAD_BACKEND` picks; failures print shrunk reproducers;
 //! - `cargo xtask web [--port P] [--no-serve]`: builds the browser demo (wasm + bindings,
 //!   `--target web`) into `web/pkg` and serves `web/` on 127.0.0.1.
 
@@ -21,6 +24,42 @@ fn run(cmd: &mut Command) {
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The value after `flag` in `args`.
+fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+/// `cargo xtask fuzz`: the fuzz test binary with a time budget instead of its fixed seeds.
+fn fuzz(cargo: &str, args: &[String]) {
+    let minutes = flag_value(args, "--minutes").unwrap_or("10");
+    if minutes.parse::<f64>().map_or(true, |m| m <= 0.0) {
+        eprintln!("xtask fuzz: --minutes takes a positive number, got {minutes}");
+        exit(2);
+    }
+    let seed = flag_value(args, "--seed")
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            // Far from the fixed budget's seeds (0..), so a run explores new programs.
+            (1_000_000 + now % 1_000_000_000).to_string()
+        });
+    println!("xtask fuzz: {minutes} minutes from seed {seed}");
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root())
+        .args(["test", "--release", "--test", "fuzz", "--", "--nocapture"])
+        .env("WGRAD_FUZZ_MINUTES", minutes)
+        .env("WGRAD_FUZZ_SEED", &seed);
+    if args.iter().any(|a| a == "--verbose") {
+        cmd.env("WGRAD_FUZZ_VERBOSE", "1");
+    }
+    run(&mut cmd);
 }
 
 fn web(args: &[String]) {
@@ -140,10 +179,11 @@ fn main() {
                 "--nocapture",
             ]));
         }
+        Some("fuzz") => fuzz(&cargo, &args[1..]),
         Some("web") => web(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask bench [--json] [--filter NAME] [--secs S]\n       cargo xtask shaders\n       cargo xtask web [--port P] [--no-serve]"
+                "usage: cargo xtask bench [--json] [--filter NAME] [--secs S]\n       cargo xtask shaders\n       cargo xtask fuzz [--minutes N] [--seed S] [--verbose]\n       cargo xtask web [--port P] [--no-serve]"
             );
             exit(2);
         }

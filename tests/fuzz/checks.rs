@@ -1,0 +1,320 @@
+//! What is checked of a program: its value, or a transform of it, computed on the device under
+//! a scheduler policy, against an answer from the float64 reference interpreter — the
+//! reference of the same graph (does the lowering compute what the graph says?) and central
+//! differences of the reference (do the rules compute the derivative of the function?).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::build::build;
+use crate::program::{Program, normal};
+use wgrad::prelude::*;
+use wgrad::{MatmulKernel, Policy};
+
+/// A transform, or a stack of them, applied to a program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// The value, realized twice with new inputs (the second time from a cached plan).
+    Value,
+    /// `grad` of `⟨w, f(x)⟩`: against the reference of its graph, and `⟨g, v⟩` against
+    /// differences.
+    Grad,
+    /// `jvp` along `v`, against the reference of its graph and against differences.
+    Jvp,
+    /// `vmap` over a batch of three stacked at this axis, against each example's reference.
+    Vmap(u8),
+    /// `vmap(grad)` over a batch at this axis, against each example's gradient's reference.
+    VmapGrad(u8),
+    /// `jit`, called with three inputs, against the reference of the plain function.
+    Jit,
+    /// `jit(grad)`, called with two inputs.
+    JitGrad,
+    /// `grad` through `checkpoint`, against the reference of the plain gradient.
+    Checkpoint,
+    /// `jacfwd` and `jacrev` against a Jacobian of differences (small programs only).
+    Jacobians,
+    /// `jvp(grad)` (a Hessian-vector product) against differences of the gradient's reference.
+    HessianVector,
+}
+
+/// One check of one program under one policy with one draw of data: everything a failure
+/// needs to be reproduced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Case {
+    pub program: Program,
+    pub check: Check,
+    /// Policy bits (see [`policy_of`]).
+    pub policy: u16,
+    /// The seed of the inputs, directions and weights.
+    pub data: u64,
+}
+
+impl Case {
+    pub fn to_rust(&self) -> String {
+        format!(
+            "Case {{\n    program: {},\n    check: Check::{:?},\n    policy: {:#b},\n    data: {},\n}}",
+            self.program.to_rust(),
+            self.check,
+            self.policy,
+            self.data
+        )
+    }
+}
+
+/// How many policy bits there are.
+pub const POLICY_BITS: u32 = 10;
+
+/// The scheduler's knobs from bits: fusion off (depth 1) or on, matmul epilogues,
+/// multi-output and horizontal kernels, loop nodes or unrolled loops, the plan cache, the
+/// matmul kernel, the NaN sentinel, sort in workgroups, and small Jacobian chunks.
+pub fn policy_of(bits: u16) -> Policy {
+    let on = |k: u32| bits & (1 << k) != 0;
+    Policy {
+        max_fused_depth: if on(0) { 1 } else { 48 },
+        epilogues: Some(on(1)),
+        multi_output: on(2),
+        horizontal: on(3),
+        loops: !on(4),
+        plan_cache: if on(5) { 0 } else { 32 },
+        matmul: if on(6) {
+            MatmulKernel::Tiled
+        } else {
+            MatmulKernel::Direct
+        },
+        sentinel: on(7),
+        sort_in_workgroups: Some(on(8)),
+        jacobian_chunk_bytes: if on(9) { 64 } else { 0 },
+        ..wgrad::policy()
+    }
+}
+
+/// A check that could not judge (the function is not smooth at the point, or not finite).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    NotSmooth,
+    NotFinite,
+}
+
+type Outcome = Result<Option<Skip>, String>;
+
+/// Runs a case; `Err` describes a disagreement (or a panic, or an error from wgrad).
+pub fn run_case(c: &Case) -> Outcome {
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        wgrad::with_policy(policy_of(c.policy), || run(c))
+    }));
+    match caught {
+        Ok(r) => r,
+        Err(e) => {
+            let msg = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(format!("panic: {msg}"))
+        }
+    }
+}
+
+/// The reference's values of a graph (to be evaluated before the device realizes it).
+fn reference(t: &Tensor) -> Result<Vec<f64>, String> {
+    wgrad::reference::values(t).map_err(|e| format!("reference: {e}"))
+}
+
+fn device(t: &Tensor) -> Result<Vec<f64>, String> {
+    let v = t
+        .try_cast(DType::F32)
+        .and_then(|t| t.try_to_vec::<f32>())
+        .map_err(|e| format!("device: {e}"))?;
+    Ok(v.into_iter().map(f64::from).collect())
+}
+
+/// Tolerances, relative to the largest magnitude of the answer (at least 0.1).
+const VALUE_TOL: f64 = 2e-4;
+const FIRST_TOL: f64 = 2e-3;
+const SECOND_TOL: f64 = 5e-3;
+
+fn compare(what: &str, got: &[f64], want: &[f64], tol: f64) -> Outcome {
+    if got.len() != want.len() {
+        return Err(format!(
+            "{what}: {} values from the device, {} from the reference",
+            got.len(),
+            want.len()
+        ));
+    }
+    // Values past float32's range (a product of many factors, say) cannot be compared.
+    if want.iter().any(|w| w.is_nan() || w.abs() >= 1e30) {
+        return Ok(Some(Skip::NotFinite));
+    }
+    let scale = want.iter().fold(0.1f64, |m, w| m.max(w.abs()));
+    for (k, (g, w)) in got.iter().zip(want).enumerate() {
+        let close = (g - w).abs() <= tol * scale;
+        if !close {
+            return Err(format!(
+                "{what}: element {k} of {}: device {g}, reference {w} (scale {scale:.3})",
+                want.len()
+            ));
+        }
+    }
+    Ok(None)
+}
+
+/// Central differences of the reference of `g` along `v` in float64, at two steps; `None`
+/// where they disagree (a kink or a jump near `x`: no derivative to compare with).
+fn differences(
+    g: &dyn Fn(&Tensor) -> Tensor,
+    x: &Tensor,
+    v: &Tensor,
+    tol: f64,
+) -> Result<Option<Vec<f64>>, String> {
+    let at = |h: f32| -> Result<Vec<f64>, String> {
+        let plus = reference(&g(&(x + &(v * h))))?;
+        let minus = reference(&g(&(x - &(v * h))))?;
+        Ok(plus
+            .iter()
+            .zip(&minus)
+            .map(|(p, m)| (p - m) / (2.0 * f64::from(h)))
+            .collect())
+    };
+    // The reference is float64, so small steps lose little to rounding (~1e-16·|f|/h) and
+    // straddle few kinks (a sort's crossing, a max's tie).
+    let coarse = at(1e-4)?;
+    let fine = at(1e-5)?;
+    let scale = fine.iter().fold(0.1f64, |m, w| m.max(w.abs()));
+    let smooth = coarse
+        .iter()
+        .zip(&fine)
+        .all(|(a, b)| (a - b).abs() <= 0.25 * tol * scale);
+    Ok(smooth.then_some(fine))
+}
+
+fn merge(a: Outcome, b: Outcome) -> Outcome {
+    match (a?, b?) {
+        (Some(s), _) | (_, Some(s)) => Ok(Some(s)),
+        _ => Ok(None),
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> (f64, f64) {
+    let d = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let size = a.iter().zip(b).map(|(x, y)| (x * y).abs()).sum();
+    (d, size)
+}
+
+fn run(c: &Case) -> Outcome {
+    let p = &c.program;
+    let f = |x: &Tensor| build(p, x);
+    let x = normal(&p.input, c.data);
+    let v = normal(&p.input, c.data + 1);
+    let out_shape = f(&x).shape().to_vec();
+    let w = normal(&out_shape, c.data + 2);
+    let loss = |x: &Tensor| (build(p, x) * &w).sum_all();
+    match c.check {
+        Check::Value => {
+            let mut out = Ok(None);
+            for k in 0..2 {
+                let x = normal(&p.input, c.data + 10 + k);
+                let y = f(&x);
+                let want = reference(&y)?;
+                out = merge(out, compare("value", &device(&y)?, &want, VALUE_TOL));
+            }
+            out
+        }
+        Check::Grad => {
+            let g = grad(loss)(&x);
+            let want = reference(&g)?;
+            let got = device(&g)?;
+            let lowered = compare("grad (its graph)", &got, &want, FIRST_TOL);
+            let Some(fd) = differences(&loss, &x, &v, FIRST_TOL)? else {
+                return merge(lowered, Ok(Some(Skip::NotSmooth)));
+            };
+            let (d, size) = dot(&got, &device(&v)?);
+            let tol = FIRST_TOL * size.max(0.1);
+            let close = (d - fd[0]).abs() <= tol;
+            if !close {
+                return Err(format!("grad: ⟨g, v⟩ = {d}, differences {}", fd[0]));
+            }
+            lowered
+        }
+        Check::Jvp => {
+            let (_, t) = jvp(f, &x, &v);
+            let want = reference(&t)?;
+            let got = device(&t)?;
+            let lowered = compare("jvp (its graph)", &got, &want, FIRST_TOL);
+            match differences(&f, &x, &v, FIRST_TOL)? {
+                Some(fd) => merge(lowered, compare("jvp", &got, &fd, FIRST_TOL)),
+                None => merge(lowered, Ok(Some(Skip::NotSmooth))),
+            }
+        }
+        Check::Vmap(ax) | Check::VmapGrad(ax) => {
+            let axis = (ax as usize % (p.input.len() + 1)) as isize;
+            let xs: Vec<Tensor> = (0..3).map(|b| normal(&p.input, c.data + 20 + b)).collect();
+            let batch = stack(&xs, axis);
+            let per_example: &dyn Fn(&Tensor) -> Tensor = if c.check == Check::Vmap(ax) {
+                &f
+            } else {
+                &|x: &Tensor| grad(loss)(x)
+            };
+            let mut want = Vec::new();
+            for x in &xs {
+                want.extend(reference(&per_example(x))?);
+            }
+            let got = vmap(per_example, axis)(&batch);
+            compare("vmap", &device(&got)?, &want, FIRST_TOL)
+        }
+        Check::Jit | Check::JitGrad => {
+            let per: &dyn Fn(&Tensor) -> Tensor = if c.check == Check::Jit {
+                &f
+            } else {
+                &|x: &Tensor| grad(loss)(x)
+            };
+            let jitted = jit(per);
+            let mut out = Ok(None);
+            for k in 0..3 {
+                let x = normal(&p.input, c.data + 30 + k);
+                let want = reference(&per(&x))?;
+                out = merge(out, compare("jit", &device(&jitted(&x))?, &want, FIRST_TOL));
+            }
+            out
+        }
+        Check::Checkpoint => {
+            let want = reference(&grad(loss)(&x))?;
+            let q = p.clone();
+            let remat = checkpoint(move |x: &Tensor| build(&q, x));
+            let g = grad(|x: &Tensor| (remat(x) * &w).sum_all())(&x);
+            compare("checkpoint", &device(&g)?, &want, FIRST_TOL)
+        }
+        Check::Jacobians => jacobians(&f, &x, &out_shape),
+        Check::HessianVector => {
+            let g = |x: &Tensor| grad(loss)(x);
+            let (_, hv) = jvp(g, &x, &v);
+            let got = device(&hv)?;
+            match differences(&g, &x, &v, SECOND_TOL)? {
+                Some(fd) => compare("hessian-vector", &got, &fd, SECOND_TOL),
+                None => Ok(Some(Skip::NotSmooth)),
+            }
+        }
+    }
+}
+
+/// `jacfwd` and `jacrev` against columns of differences along each basis direction.
+fn jacobians(f: &dyn Fn(&Tensor) -> Tensor, x: &Tensor, out_shape: &[usize]) -> Outcome {
+    let n_in = x.numel();
+    let n_out: usize = out_shape.iter().product();
+    let mut fd = vec![0.0; n_out * n_in];
+    for j in 0..n_in {
+        let mut e = vec![0.0f32; n_in];
+        e[j] = 1.0;
+        let e = Tensor::from_vec(e, x.shape());
+        let Some(col) = differences(f, x, &e, FIRST_TOL)? else {
+            return Ok(Some(Skip::NotSmooth));
+        };
+        for (i, d) in col.into_iter().enumerate() {
+            fd[i * n_in + j] = d;
+        }
+    }
+    let fwd = device(&jacfwd(f)(x))?;
+    let rev = device(&jacrev(f)(x))?;
+    merge(
+        compare("jacfwd", &fwd, &fd, FIRST_TOL),
+        compare("jacrev", &rev, &fd, FIRST_TOL),
+    )
+}
