@@ -13,6 +13,32 @@ fn counters() {
     pipelines_compile_once_per_structure();
     training_loop_does_not_grow();
     jacobians_split_into_chunks();
+    a_batched_while_loop_runs_once_for_all_its_leaves();
+}
+
+/// The batching (and JVP) rule of each leaf of a loop's carry builds the same loop: it runs
+/// once per realize, not once per leaf.
+fn a_batched_while_loop_runs_once_for_all_its_leaves() {
+    let count = |leaves: usize| {
+        let f = move |x: &Tensor| {
+            let carry: Vec<Tensor> = (0..leaves).map(|k| x * (k + 1) as f32).collect();
+            while_loop(
+                |c: &Vec<Tensor>| c[0].greater(&Tensor::scalar(1.0)).reshape([]),
+                |c: &Vec<Tensor>| c.iter().map(|t| t * 0.5).collect(),
+                &carry,
+            )
+        };
+        let before = wgrad::counters();
+        let out = vmap(f, 0)(&Tensor::from_vec(vec![10.0f32, 3.0], [2]));
+        wgrad::realize(&out);
+        assert_eq!(
+            out[leaves - 1].to_vec::<f32>(),
+            vec![0.625 * leaves as f32, 0.75 * leaves as f32]
+        );
+        wgrad::counters().since(&before).submits
+    };
+    let (one, three) = (count(1), count(3));
+    assert!(three <= one + 2, "1 leaf: {one} submits, 3 leaves: {three}");
 }
 
 /// With a small cap, Jacobian bases are computed in several chunks and joined; the result

@@ -89,6 +89,7 @@ pub(crate) fn trace_while(
         max_iterations: limits.max_iterations,
         key,
         run: run_while,
+        derived: Default::default(),
     }))
 }
 
@@ -185,6 +186,18 @@ pub(crate) fn run_while(b: &WhileBody, inputs: &[Tensor]) -> Result<Vec<Tensor>>
     }
 }
 
+/// The nodes' ids, as a key.
+fn ids(ts: &[Tensor]) -> String {
+    ts.iter().map(|t| t.id().to_string() + ",").collect()
+}
+
+/// The ids of the tensors present (`_` for none), as a key.
+fn ids_of(ts: &[Option<Tensor>]) -> String {
+    ts.iter()
+        .map(|t| t.as_ref().map_or("_".into(), |t| t.id().to_string()) + ",")
+        .collect()
+}
+
 /// Whether any element of the bool vector `p` holds, as a bool scalar.
 fn any(p: &Tensor) -> Result<Tensor> {
     let most = p.try_cast(DType::F32)?.try_max_all()?;
@@ -259,7 +272,8 @@ impl Primitive for While {
             next.extend(float.iter().map(|&j| touts[j].clone()));
             Ok(next)
         };
-        let outs = while_flat(&cond, &body, &init, b.limits())?;
+        let key = format!("jvp {} {}", ids(inputs), ids_of(t));
+        let outs = b.derive(key, || while_flat(&cond, &body, &init, b.limits()))?;
         let at = float
             .iter()
             .position(|&f| f == self.leaf)
@@ -321,7 +335,8 @@ impl Primitive for While {
                 })
                 .collect()
         };
-        let outs = while_flat(&cond, &body, &init, b.limits())?;
+        let key = format!("batch {size} {} {batched:?}", ids(inputs));
+        let outs = b.derive(key, || while_flat(&cond, &body, &init, b.limits()))?;
         Ok(outs[self.leaf].clone())
     }
 }

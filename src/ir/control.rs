@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::base::error::Result;
 use crate::ir::tensor::Tensor;
@@ -116,6 +116,9 @@ pub(crate) struct WhileBody {
     /// returns the final carry's leaves, realized (set by `crate::control`, which sits above
     /// the runtime that calls it).
     pub(crate) run: fn(&WhileBody, &[Tensor]) -> Result<Vec<Tensor>>,
+    /// Loops the rules built from this one (a JVP, a batched loop), by what they were built
+    /// from, so that the rules of its several leaves share one loop (the last few kept).
+    pub(crate) derived: Mutex<Vec<(String, Vec<Tensor>)>>,
 }
 
 impl WhileBody {
@@ -123,7 +126,30 @@ impl WhileBody {
     pub(crate) fn carry(&self) -> usize {
         self.placeholders.len()
     }
+    /// The loop `build` makes, or the one it made before for the same `key`.
+    pub(crate) fn derive(
+        &self,
+        key: String,
+        build: impl FnOnce() -> Result<Vec<Tensor>>,
+    ) -> Result<Vec<Tensor>> {
+        let memo = self.derived.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, out)) = memo.iter().find(|(k, _)| *k == key) {
+            return Ok(out.clone());
+        }
+        // Not held while `build` traces (it may derive from other loops).
+        drop(memo);
+        let out = build()?;
+        let mut memo = self.derived.lock().unwrap_or_else(|e| e.into_inner());
+        if memo.len() >= DERIVED_KEPT {
+            memo.remove(0);
+        }
+        memo.push((key, out.clone()));
+        Ok(out)
+    }
 }
+
+/// Derived loops a loop keeps (a JVP and a batched form, and a few more for nesting).
+const DERIVED_KEPT: usize = 4;
 
 /// The `while_loop` primitive's node: leaf `leaf` of the final carry.
 #[derive(Clone)]
