@@ -122,7 +122,8 @@ pub fn to_bytes<T: Tree>(tree: &T, metadata: &[(&str, &str)]) -> Result<Vec<u8>>
 }
 
 /// Writes the tree to `path` as safetensors (see [`to_bytes`]); the file is written whole
-/// or not at all (a temporary file renamed into place).
+/// or not at all (a temporary file, flushed to disk, renamed into place), so a process killed
+/// while saving leaves the previous file as it was.
 ///
 /// ```no_run
 /// use wgrad::prelude::*;
@@ -137,7 +138,13 @@ pub fn save<T: Tree>(path: impl AsRef<Path>, tree: &T, metadata: &[(&str, &str)]
     })?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".partial");
-    std::fs::write(&tmp, &bytes).or_else(|e| err(&source, format!("cannot write: {e}")))?;
+    // On disk before the rename, so that a crash after it cannot leave a short file in
+    // place of the previous good one.
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        std::io::Write::write_all(&mut f, &bytes)?;
+        f.sync_all()
+    });
+    written.or_else(|e| err(&source, format!("cannot write: {e}")))?;
     std::fs::rename(&tmp, path).or_else(|e| err(&source, format!("cannot write: {e}")))
 }
 

@@ -79,9 +79,20 @@ pub(crate) async fn read_bytes_async(t: &Tensor) -> Result<Vec<u8>> {
     let (tx, rx) = futures::channel::oneshot::channel();
     {
         let _held = g.access.hold();
+        // A device lost since (destroyed, reset) makes the mapping invalid: an error, not
+        // wgpu's panic for an uncaught one.
+        #[cfg(not(target_arch = "wasm32"))]
+        let scope = g.device.push_error_scope(wgpu::ErrorFilter::Validation);
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(crate::Error::wgpu(
+                "reading back failed (was the device lost?)",
+                &e,
+            ));
+        }
     }
     #[cfg(not(target_arch = "wasm32"))]
     g.wait_idle()?;
@@ -184,9 +195,12 @@ fn run_while_loops(order: &[Tensor]) -> Result<()> {
             continue;
         }
         let carry = (w.body.run)(&w.body, &node.inputs())?;
-        for other in &order[k..] {
-            let Op::While(v) = other.op() else { continue };
-            if other.same(node) || w.same_loop(node, other) {
+        let siblings: Vec<&Tensor> = order[k..]
+            .iter()
+            .filter(|other| other.same(node) || w.same_loop(node, other))
+            .collect();
+        for other in siblings {
+            if let Op::While(v) = other.op() {
                 let value = &carry[v.leaf];
                 let storage = value
                     .storage()
@@ -196,6 +210,10 @@ fn run_while_loops(order: &[Tensor]) -> Result<()> {
                     .cloned()
                     .unwrap_or_else(crate::device::current);
                 other.set_storage(storage, &device);
+                if !crate::ir::trace::active() {
+                    // As `commit` does: nothing can differentiate through it any more.
+                    other.forget_inputs();
+                }
             }
         }
     }
