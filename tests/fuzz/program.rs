@@ -206,12 +206,14 @@ fn op_rust(op: &Op) -> String {
 const DIMS: [usize; 9] = [1, 2, 3, 4, 5, 7, 8, 13, 33];
 
 /// Draws a program: `size` 0 is small (Jacobians are checked), 1 medium, 2 large (an axis
-/// crossing the 65,535-iteration cap of software drivers, or a workgroup edge).
+/// crossing the 65,535-iteration cap of software drivers, or a workgroup edge), 3 long (a
+/// chain of 40 to 90 elementwise instructions and constants: past the fusion depth and the
+/// device's binding limit in one kernel).
 pub fn generate(seed: u64, size: u8) -> Program {
     let mut r = Rng(seed);
     let input: Vec<usize> = match size {
         0 => (0..1 + r.below(2)).map(|_| r.pick(&[1, 2, 3, 4])).collect(),
-        1 => (0..1 + r.below(3)).map(|_| r.pick(&DIMS)).collect(),
+        1 | 3 => (0..1 + r.below(3)).map(|_| r.pick(&DIMS)).collect(),
         _ => match r.below(4) {
             0 => vec![70_001],
             1 => vec![3, 257],
@@ -221,10 +223,14 @@ pub fn generate(seed: u64, size: u8) -> Program {
     };
     let limit = match size {
         0 => 64,
-        1 => 4096,
+        1 | 3 => 4096,
         _ => 2 * input.iter().product::<usize>(),
     };
-    let n_ops = 4 + r.below(if size == 2 { 8 } else { 14 });
+    let n_ops = match size {
+        2 => 4 + r.below(8),
+        3 => 40 + r.below(50),
+        _ => 4 + r.below(14),
+    };
     let mut ops = Vec::new();
     // Shapes as the generator expects them (only to draw sensible constants).
     let mut shapes: Vec<Vec<usize>> = vec![input.clone()];
@@ -241,7 +247,13 @@ pub fn generate(seed: u64, size: u8) -> Program {
         let a = pick(&mut r);
         let b = pick(&mut r);
         let c = pick(&mut r);
-        let op = match r.below(26) {
+        // Long chains: constants, unary and binary instructions and selects only.
+        let kind = if size == 3 {
+            r.pick(&[0, 0, 0, 2, 3, 6, 7, 8, 10])
+        } else {
+            r.below(26)
+        };
+        let op = match kind {
             0 | 1 => {
                 let like = &shapes[r.below(n)];
                 let mut s: Vec<usize> = like[r.below(like.len() + 1)..].to_vec();
