@@ -62,6 +62,25 @@ fn newton_batched_over_starting_points_masks_finished_examples() {
     }
     // The trip counts differ, so the masking did something.
     assert!(counts.iter().min() < counts.iter().max(), "{counts:?}");
+    // JAX's `vmap(cube_root)` of the same iteration in float32 (jax 0.10.2, CPU;
+    // tests/data/make_newton_reference.py): the same step counts, the same roots.
+    let jax_steps = [8, 5, 2, 4, 6, 9];
+    let jax_roots = [
+        1.912_932_4f32,
+        1.912_932,
+        1.912_938_5,
+        1.913_369_4,
+        1.913_529_6,
+        1.913_448_6,
+    ];
+    assert_eq!(n, jax_steps);
+    for (k, (a, b)) in x.iter().zip(jax_roots).enumerate() {
+        assert!(
+            (a - b).abs() <= 2e-6 * b,
+            "start {}: {a} vs JAX {b}",
+            starts[k]
+        );
+    }
 }
 
 #[test]
