@@ -93,7 +93,7 @@ struct Traced<'a> {
 }
 
 /// The tensors of `candidates` that `keep` accepts, each once, in first-seen order.
-pub(crate) fn distinct(
+fn distinct(
     candidates: impl Iterator<Item = Tensor>,
     keep: impl Fn(&Tensor) -> bool,
 ) -> Vec<Tensor> {
@@ -118,6 +118,18 @@ fn every_step(
         &|k| Ok(vec![Some(0); k]),
         Some(steps),
     )
+}
+
+/// A traced body's nodes that depend on a placeholder (inputs first), and the tensors it
+/// captured: inputs of those nodes (and outputs) that depend on no placeholder, each once.
+pub(crate) fn captured(outputs: &[Tensor], placeholders: &[Tensor]) -> (Vec<Tensor>, Vec<Tensor>) {
+    let (order, depends) = between(outputs, placeholders);
+    let reads = order
+        .iter()
+        .flat_map(|n| n.inputs())
+        .chain(outputs.iter().cloned());
+    let consts = distinct(reads, |x| !depends.contains(&x.id()));
+    (order, consts)
 }
 
 /// Whether moving `n` out of a loop saves work (views and index maps cost nothing).
@@ -237,13 +249,7 @@ fn build(t: &Traced) -> Result<Vec<Tensor>> {
     let (placeholders, outputs) = (t.placeholders.clone(), t.outputs.clone());
     let (init, xs, steps, reverse) = (t.init, t.xs, t.steps, t.reverse);
     let m = init.len();
-    let (order, depends) = between(&outputs, &placeholders);
-    // What the body captured: inputs of its nodes (and outputs) that depend on no placeholder.
-    let captured = order
-        .iter()
-        .flat_map(|n| n.inputs())
-        .chain(outputs.iter().cloned());
-    let consts = distinct(captured, |x| !depends.contains(&x.id()));
+    let (order, consts) = captured(&outputs, &placeholders);
     let dtype = outputs.first().map(|o| o.dtype());
     // A while_loop in the body runs on the host (see `while_node`): the body is copied per
     // step instead, so each step's loop runs on its own values.

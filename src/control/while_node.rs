@@ -16,9 +16,8 @@ use std::sync::Arc;
 use crate::base::dtype::DType;
 use crate::base::error::{Result, internal, transform_err};
 use crate::base::host::Host;
-use crate::control::build::{check_carry, distinct, loop_flat};
+use crate::control::build::{captured, check_carry, loop_flat};
 use crate::ir::control::{While, WhileBody};
-use crate::ir::graph::between;
 use crate::ir::op::{Fusion, Op};
 use crate::ir::tensor::Tensor;
 use crate::ir::trace::staged;
@@ -71,14 +70,8 @@ pub(crate) fn trace_while(
     }
     let mut outputs = vec![pred.try_reshape([])?];
     outputs.extend(next);
-    let (order, depends) = between(&outputs, &placeholders);
-    // What the predicate and the step captured: inputs of their nodes (and outputs) that
-    // depend on no placeholder.
-    let captured = order
-        .iter()
-        .flat_map(|n| n.inputs())
-        .chain(outputs.iter().cloned());
-    let consts = distinct(captured, |x| !depends.contains(&x.id()));
+    // What the predicate and the step captured become the nodes' inputs.
+    let (order, consts) = captured(&outputs, &placeholders);
     let leaves: Vec<Tensor> = placeholders.iter().chain(&consts).cloned().collect();
     let key = crate::ir::graph::body_key(&order, &leaves, &outputs);
     Ok(Arc::new(WhileBody {
