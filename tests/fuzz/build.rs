@@ -7,6 +7,13 @@ use wgrad::prelude::*;
 
 /// The program's output for input `x`: the last value that depends on it.
 pub fn build(p: &Program, x: &Tensor) -> Tensor {
+    let (mut vals, depends) = values(p, x);
+    let last = depends.iter().rposition(|&d| d).unwrap_or(0);
+    vals.swap_remove(last)
+}
+
+/// Every value of the program (the input first), and whether each depends on the input.
+pub fn values(p: &Program, x: &Tensor) -> (Vec<Tensor>, Vec<bool>) {
     let mut vals: Vec<Tensor> = vec![x.clone()];
     let mut depends = vec![true];
     for op in &p.ops {
@@ -46,8 +53,7 @@ pub fn build(p: &Program, x: &Tensor) -> Tensor {
         };
         vals.push(v);
     }
-    let last = depends.iter().rposition(|&d| d).unwrap_or(0);
-    vals.swap_remove(last)
+    (vals, depends)
 }
 
 /// The values an instruction reads (unreduced numbers).

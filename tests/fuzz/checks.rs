@@ -5,7 +5,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::build::build;
+use crate::build::{build, values};
 use crate::program::{Program, normal};
 use wgrad::prelude::*;
 use wgrad::{MatmulKernel, Policy};
@@ -13,7 +13,9 @@ use wgrad::{MatmulKernel, Policy};
 /// A transform, or a stack of them, applied to a program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Check {
-    /// The value, realized twice with new inputs (the second time from a cached plan).
+    /// Every value of the program realized together (one realize: multi-output and
+    /// horizontal kernels), then the output alone twice with new inputs (the second time from a
+    /// cached plan).
     Value,
     /// `grad` of `⟨w, f(x)⟩`: against the reference of its graph, and `⟨g, v⟩` against
     /// differences.
@@ -209,7 +211,14 @@ fn run(c: &Case) -> Outcome {
     let loss = |x: &Tensor| (build(p, x) * &w).sum_all();
     match c.check {
         Check::Value => {
+            let (all, _) = values(p, &x);
+            let want = wgrad::reference::values_of(&all).map_err(|e| format!("reference: {e}"))?;
+            wgrad::try_realize(&all).map_err(|e| format!("device: {e}"))?;
             let mut out = Ok(None);
+            for (k, (t, w)) in all.iter().zip(&want).enumerate() {
+                let what = format!("value {k} (all realized at once)");
+                out = merge(out, compare(&what, &device(t)?, w, VALUE_TOL));
+            }
             for k in 0..2 {
                 let x = normal(&p.input, c.data + 10 + k);
                 let y = f(&x);
