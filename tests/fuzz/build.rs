@@ -112,6 +112,28 @@ fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     Some(out)
 }
 
+/// `a / √(1 + a²/64)`: the same near zero, never past ±8, smooth. Periodic functions take
+/// their arguments through it: `cos(29332.9)` with float32's error in its argument (a few
+/// hundredths) is off by 0.5 %, which says nothing about the kernels.
+fn bounded(a: &Tensor) -> Tensor {
+    a / &(a.square() * (1.0 / 64.0) + 1.0).sqrt()
+}
+
+/// `sin` and `cos` of bounded arguments.
+trait Periodic {
+    fn psin(&self) -> Tensor;
+    fn pcos(&self) -> Tensor;
+}
+
+impl Periodic for Tensor {
+    fn psin(&self) -> Tensor {
+        bounded(self).sin()
+    }
+    fn pcos(&self) -> Tensor {
+        bounded(self).cos()
+    }
+}
+
 /// The mean of every element: a scalar that broadcasts anywhere.
 fn mean_all(t: &Tensor) -> Tensor {
     t.sum_all() * (1.0 / t.numel().max(1) as f32)
@@ -157,13 +179,13 @@ fn apply(op: &Op, get: &dyn Fn(usize) -> Tensor, limit: usize) -> Tensor {
             let k = axis_of(&a, ax);
             let fits = a.rank() == b.rank()
                 && (0..a.rank()).all(|d| d == k || a.shape()[d] == b.shape()[d]);
-            let b = if fits { b } else { a.flip([k as isize]).sin() };
+            let b = if fits { b } else { a.flip([k as isize]).psin() };
             concat(&[a, b], k as isize)
         }
         Op::Take(a, ax, seed) => {
             let a = get(a);
             if a.rank() == 0 {
-                return a.sin();
+                return a.psin();
             }
             let k = axis_of(&a, ax);
             a.take(indices(a.shape()[k], seed), k as isize)
@@ -171,7 +193,7 @@ fn apply(op: &Op, get: &dyn Fn(usize) -> Tensor, limit: usize) -> Tensor {
         Op::ScatterAdd(a, b, ax, seed) => {
             let (a, b) = (get(a), get(b));
             if a.rank() == 0 {
-                return a.cos();
+                return a.pcos();
             }
             let k = axis_of(&a, ax);
             let idx = indices(a.shape()[k], seed);
@@ -204,7 +226,14 @@ fn apply(op: &Op, get: &dyn Fn(usize) -> Tensor, limit: usize) -> Tensor {
         }
         Op::Sort(a) => {
             let a = get(a);
-            if a.rank() == 0 { a.cos() } else { a.sort(-1) }
+            match a.rank() {
+                0 => a.pcos(),
+                // In rows of thousands some values lie within an ulp of each other, where
+                // float32 and float64 (and so the device and the reference) may order them
+                // differently: the sorted values agree, their derivatives' order does not.
+                r if a.shape()[r - 1] > LONGEST_SORT => a.cumsum(-1),
+                _ => a.sort(-1),
+            }
         }
         Op::Softmax(a, p) => {
             let a = get(a);
@@ -222,7 +251,7 @@ fn apply(op: &Op, get: &dyn Fn(usize) -> Tensor, limit: usize) -> Tensor {
         Op::Fori(a, steps) => fori_loop(
             0,
             steps as i32,
-            |i, c: &Tensor| c * 0.8 + c.sin() * 0.3 + i.cast(DType::F32) * 0.05,
+            |i, c: &Tensor| c * 0.8 + c.psin() * 0.3 + i.cast(DType::F32) * 0.05,
             &get(a),
         ),
         Op::Cond(p, a, b) => {
@@ -230,8 +259,8 @@ fn apply(op: &Op, get: &dyn Fn(usize) -> Tensor, limit: usize) -> Tensor {
             let b = into_shape_of(&b, &a);
             cond(
                 &p.sum_all().greater(&Tensor::scalar(0.0)),
-                |(a, b): &(Tensor, Tensor)| a.sin() * b,
-                |(a, b): &(Tensor, Tensor)| a.cos() + b,
+                |(a, b): &(Tensor, Tensor)| a.psin() * b,
+                |(a, b): &(Tensor, Tensor)| a.pcos() + b,
                 &(a, b),
             )
         }
@@ -258,14 +287,14 @@ fn apply(op: &Op, get: &dyn Fn(usize) -> Tensor, limit: usize) -> Tensor {
                 let (re, im) = wgrad::fft::rfft(&a);
                 (re.square() + im.square()) * (1.0 / a.shape()[a.rank() - 1] as f32)
             } else {
-                let (re, im) = wgrad::fft::fft(&a, &a.cos());
+                let (re, im) = wgrad::fft::fft(&a, &a.pcos());
                 (re + im) * (1.0 / (a.shape()[a.rank() - 1] as f32).sqrt())
             }
         }
         Op::Segment(a, seed) => {
             let a = get(a);
             if a.rank() == 0 {
-                return a.sin();
+                return a.psin();
             }
             let mut r = Rng(seed);
             let segments = 1 + r.below(4);
@@ -283,7 +312,7 @@ fn apply(op: &Op, get: &dyn Fn(usize) -> Tensor, limit: usize) -> Tensor {
 fn conv(a: &Tensor, b: &Tensor, p: u8) -> Tensor {
     let r = a.rank();
     if r < 2 || a.shape()[r - 1] < 3 || a.shape()[r - 2] < 3 {
-        return a.sin();
+        return a.psin();
     }
     let (h, w) = (a.shape()[r - 2], a.shape()[r - 1]);
     let c = if r >= 3 { a.shape()[r - 3] } else { 1 };
@@ -319,14 +348,14 @@ fn einsum_op(a: &Tensor, b: &Tensor, p: u8) -> Tensor {
         2 if a.shape()[0] == a.shape()[1] && p & 1 == 0 => einsum("ii->i", &[a]),
         2 => einsum("ij->ji", &[a]),
         3 => einsum("ijk->kj", &[a]),
-        _ => a.cos(),
+        _ => a.pcos(),
     }
 }
 
 fn unary(u: Un, a: &Tensor) -> Tensor {
     match u {
-        Un::Sin => a.sin(),
-        Un::Cos => a.cos(),
+        Un::Sin => a.psin(),
+        Un::Cos => a.pcos(),
         Un::Tanh => a.tanh(),
         Un::Sigmoid => a.sigmoid(),
         Un::ExpTanh => a.tanh().exp(),
@@ -349,7 +378,7 @@ fn unary(u: Un, a: &Tensor) -> Tensor {
                 |x: &Tensor| (x.sin(), x.clone()),
                 |x: &Tensor, ct: &Tensor| ct * x.cos(),
             );
-            f(a)
+            f(&bounded(a))
         }
     }
 }
@@ -372,6 +401,10 @@ fn binary(b: Bin, x: &Tensor, y: &Tensor) -> Tensor {
 fn near_one(a: &Tensor, axis: usize) -> Tensor {
     a.tanh() * (0.5 / a.shape()[axis] as f32) + 1.0
 }
+
+/// Rows longer than this are not sorted (see `Op::Sort`): about n²/2 pairs among ~10⁷ float32
+/// values in a unit range makes near-ties likely past a few hundred.
+const LONGEST_SORT: usize = 256;
 
 /// Products of more factors than this are not drawn: a float32 product of 70,001 factors near
 /// one is off by ~5e-4 even computed one factor at a time on the host (rounding of the running
@@ -420,7 +453,19 @@ fn matmul(a: &Tensor, b: &Tensor, limit: usize) -> Tensor {
             let ok = b.rank() >= 2
                 && b.shape()[b.rank() - 2] == k
                 && broadcast(&a.shape()[..r - 2], &b.shape()[..b.rank() - 2]).is_some();
-            let y = if ok { a.matmul(b) } else { a.matmul(&a.mt()) };
+            let m = a.shape()[r - 2];
+            let y = if ok {
+                let n = b.shape()[b.rank() - 1];
+                if a.numel() / k * n > limit {
+                    return a * &mean_all(b);
+                }
+                a.matmul(b)
+            } else {
+                if a.numel() / k * m > limit {
+                    return a * &mean_all(b);
+                }
+                a.matmul(&a.mt())
+            };
             y * (1.0 / (k as f32).sqrt())
         }
     }
