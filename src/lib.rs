@@ -83,7 +83,9 @@ pub mod tree;
 /// The reference interpreter: a graph's values computed on the host in float64, node by node,
 /// independently of the kernels — for checking what a device computes.
 pub mod reference {
-    pub use crate::runtime::reference::{values, values_of};
+    pub use crate::runtime::reference::{
+        values, values_of, values_of_perturbed, values_of_rounded, values_rounded,
+    };
 }
 
 pub use base::counters::{Counters, counters, reset_counters};

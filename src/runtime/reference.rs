@@ -39,11 +39,73 @@ pub(crate) fn evaluate(outputs: &[Tensor], bound: &HashMap<u64, Host>) -> Result
                 continue;
             }
             let values: Vec<Host> = inputs.iter().map(|x| memo[&x.id()].clone()).collect();
-            let v = t.op().prim().reference(&t, &values)?;
+            let mut v = t.op().prim().reference(&t, &values)?;
+            match MODE.with(|m| m.get()) {
+                Mode::Exact => {}
+                Mode::Rounded => round_to_dtype(&mut v),
+                Mode::Perturbed(relative, seed) => perturb(&mut v, relative, seed ^ id),
+            }
             memo.insert(id, v);
         }
     }
     Ok(outputs.iter().map(|o| memo[&o.id()].clone()).collect())
+}
+
+/// How the reference treats each node's value.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// As computed, in float64.
+    Exact,
+    /// Rounded to the node's dtype (see [`values_rounded`]).
+    Rounded,
+    /// Float values times `1 + relative·r`, `r` uniform in [-1, 1] per element from the seed
+    /// (see [`values_perturbed`]).
+    Perturbed(f64, u64),
+}
+
+thread_local! {
+    static MODE: std::cell::Cell<Mode> = const { std::cell::Cell::new(Mode::Exact) };
+}
+
+/// Rounds a float32 or float16 value to what its dtype holds (integers and bools are exact).
+fn round_to_dtype(v: &mut Host) {
+    match v.dtype {
+        DType::F32 => v.data.iter_mut().for_each(|x| *x = f64::from(*x as f32)),
+        DType::F16 => v
+            .data
+            .iter_mut()
+            .for_each(|x| *x = half::f16::from_f64(*x).to_f64()),
+        _ => {}
+    }
+}
+
+/// Multiplies every element of a float value by `1 + relative·r`, `r` in [-1, 1] drawn from
+/// `seed` (SplitMix64) and the element's position.
+fn perturb(v: &mut Host, relative: f64, seed: u64) {
+    if !matches!(v.dtype, DType::F32 | DType::F16) {
+        return;
+    }
+    for (k, x) in v.data.iter_mut().enumerate() {
+        let mut z = seed
+            .wrapping_add((k as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let r = (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0;
+        *x *= 1.0 + relative * r;
+    }
+}
+
+/// Runs `f` with every node's value treated as `mode` says (panic-safe).
+fn with_mode<R>(mode: Mode, f: impl FnOnce() -> R) -> R {
+    struct Restore(Mode);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            MODE.with(|m| m.set(self.0));
+        }
+    }
+    let _restore = Restore(MODE.with(|m| m.replace(mode)));
+    f()
 }
 
 /// A realized tensor's value, read from the device.
@@ -97,4 +159,54 @@ pub fn values_of(ts: &[Tensor]) -> Result<Vec<Vec<f64>>> {
         .into_iter()
         .map(|h| h.data)
         .collect())
+}
+
+/// [`values`] with every node's value rounded to its dtype as the device stores it (each
+/// float32 result to float32), still computed in float64 within each node. Where this and
+/// [`values`] disagree, the answer depends on rounding (a comparison of nearly equal values,
+/// `x > tanh(x)` for tiny `x`, say): the device may take either branch.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let x = Tensor::from_vec(vec![1e-6f32], [1]);
+/// let picked = where_(&x.greater(&x.tanh()), &Tensor::ones([1]), &Tensor::zeros([1]));
+/// assert_eq!(wgrad::reference::values(&picked).unwrap(), vec![1.0]); // float64: x > tanh x
+/// assert_eq!(wgrad::reference::values_rounded(&picked).unwrap(), vec![0.0]); // float32: equal
+/// ```
+pub fn values_rounded(t: &Tensor) -> Result<Vec<f64>> {
+    with_mode(Mode::Rounded, || values(t))
+}
+
+/// [`values_of`] with every node's value rounded to its dtype (see [`values_rounded`]).
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let x = Tensor::from_vec(vec![0.1f32], [1]);
+/// let v = wgrad::reference::values_of_rounded(&[&x * 3.0]).unwrap();
+/// assert_eq!(v[0], vec![f64::from(0.1f32 * 3.0)]);
+/// ```
+pub fn values_of_rounded(ts: &[Tensor]) -> Result<Vec<Vec<f64>>> {
+    with_mode(Mode::Rounded, || values_of(ts))
+}
+
+/// [`values_of`] with every float node's value multiplied by `1 + relative·r`, `r` uniform in
+/// [-1, 1] per element (drawn from `seed`): the errors a float32 computation makes, as a
+/// stochastic-arithmetic check. Where the result moves much more than `relative`, it is
+/// ill-conditioned in float32 (a softmax of large, nearly equal logits, say), and a device's
+/// answer may differ from [`values_of`] by as much without a bug.
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let x = Tensor::from_vec(vec![1.0f32, 2.0], [2]);
+/// let calm = wgrad::reference::values_of_perturbed(&[x.exp().sum_all()], 1e-6, 7).unwrap();
+/// let want = 1f64.exp() + 2f64.exp();
+/// assert!((calm[0][0] - want).abs() < 1e-5 * want); // a well-conditioned sum moves ~1e-6
+/// let big = Tensor::from_vec(vec![3000.0f32, 3000.001], [2]);
+/// let touchy = (&big - &big.max_keepdim([0])).exp();
+/// let moved = wgrad::reference::values_of_perturbed(&[touchy.clone()], 1e-6, 7).unwrap();
+/// let exact = wgrad::reference::values_of(&[touchy]).unwrap();
+/// assert!((moved[0][0] - exact[0][0]).abs() > 1e-4); // a difference of large numbers moves a lot
+/// ```
+pub fn values_of_perturbed(ts: &[Tensor], relative: f64, seed: u64) -> Result<Vec<Vec<f64>>> {
+    with_mode(Mode::Perturbed(relative, seed), || values_of(ts))
 }
