@@ -100,6 +100,7 @@ struct Tally {
     passed: u64,
     not_smooth: u64,
     not_finite: u64,
+    rounding: u64,
     failures: Vec<String>,
 }
 
@@ -146,6 +147,7 @@ fn random_programs_agree_with_the_reference() {
                 Ok(None) => tally.passed += 1,
                 Ok(Some(Skip::NotSmooth)) => tally.not_smooth += 1,
                 Ok(Some(Skip::NotFinite)) => tally.not_finite += 1,
+                Ok(Some(Skip::Rounding)) => tally.rounding += 1,
                 Err(e) => {
                     eprintln!("seed {seed}: {check:?} fails: {e}; shrinking");
                     let small = shrink(&case);
@@ -159,11 +161,12 @@ fn random_programs_agree_with_the_reference() {
     }
     println!(
         "fuzz: {} programs from seed {first}, {} checks passed, {} not smooth at the point, \
-         {} not finite, {} failed, in {:.1} s",
+         {} not finite, {} decided by rounding, {} failed, in {:.1} s",
         tally.programs,
         tally.passed,
         tally.not_smooth,
         tally.not_finite,
+        tally.rounding,
         tally.failures.len(),
         start.elapsed().as_secs_f64()
     );

@@ -5,36 +5,6 @@ use crate::checks::{Case, Check, Skip, run_case};
 #[allow(unused_imports)]
 use crate::program::{Bin, Cum, Mv, Op, Program, Red, Un};
 
-/// Not a wgrad bug: the sort of rows of 257 has crossings within 1e-4 of the point, where
-/// central differences at 1e-3 and 2.5e-4 agreed with each other but not with the derivative
-/// (found by seed 1139). Differences at 1e-4 and 1e-5 of the float64 reference disagree
-/// there, so the check stands aside instead of failing.
-#[test]
-fn differences_near_a_sort_crossing() {
-    crate::common::setup();
-    let case = Case {
-        program: Program {
-            input: vec![3, 257],
-            limit: 1542,
-            ops: vec![
-                Op::Sort(0),
-                Op::Move(Mv::Broadcast, 1, 120),
-                Op::Concat(2, 1, 0),
-                Op::Move(Mv::Squeeze, 2, 193),
-                Op::Un(Un::Cos, 3),
-                Op::Cum(Cum::Sum, 4, 0, false),
-                Op::Concat(6, 5, 1),
-                Op::Matmul(6, 6),
-                Op::Un(Un::LogSquare, 8),
-            ],
-        },
-        check: Check::Jvp,
-        policy: 0b0,
-        data: 7950,
-    };
-    assert_eq!(run_case(&case), Ok(Some(Skip::NotSmooth)));
-}
-
 /// Found by seed 4: `while_loop` ran eagerly, realizing its initial carry (a `cummax`) in the
 /// middle of the program; the reference then compared that float32 leaf with its own float64
 /// recomputation of the same values (`where(a > b, ..)` at exact ties) and took the other
@@ -68,4 +38,31 @@ fn a_while_loop_does_not_realize_the_graph_around_it() {
         };
         assert_eq!(run_case(&case), Ok(None), "{check:?}");
     }
+}
+
+/// Not a wgrad bug (seed 30181): a scan's carry converges, so every row of the Gram matrix
+/// holds large, nearly equal entries (about 2,600), and the softmax of such logits, and more so
+/// its tangent, loses float32's digits to cancellation (6 % of the tangent's largest element).
+/// The reference with every node's value moved by 16 ulps moves as much: judged "decided by
+/// rounding", not failed.
+#[test]
+fn a_softmax_of_large_nearly_equal_logits() {
+    crate::common::setup();
+    let program = Program {
+        input: vec![65, 63],
+        limit: 8190,
+        ops: vec![
+            Op::Scan(0, 0, 0, false),
+            Op::Sort(1),
+            Op::Matmul(1, 1),
+            Op::Softmax(3, 2),
+        ],
+    };
+    let case = Case {
+        program,
+        check: Check::Jvp,
+        policy: 0,
+        data: 1017,
+    };
+    assert_eq!(run_case(&case), Ok(Some(Skip::Rounding)));
 }
