@@ -1,9 +1,10 @@
-//! `while_loop` as a primitive, for where values are placeholders (inside `vmap`, `jit` and
-//! loop bodies): the predicate and the step are traced once, on placeholders of the carry, and
-//! each leaf of the final carry is a node over the initial carry and the captured tensors.
-//! The number of steps depends on values, so no kernel computes the node: `realize` runs the
-//! loop on the host first ([`run_while`]: the predicate read every `check_every` steps, as the
-//! eager `while_loop` does), then plans the rest of the graph with its result as an input.
+//! `while_loop` as a primitive: the predicate and the step are traced once, on placeholders of
+//! the carry, and each leaf of the final carry is a node over the initial carry and the
+//! captured tensors, lazy like every other node. The number of steps depends on values, so no
+//! kernel computes the node: `realize` runs the loop on the host first ([`run_while`]: the
+//! predicate read every `check_every` steps), then plans the rest of the graph with its result
+//! as an input. The same node serves outside transforms and inside `vmap`, `jit` and loop
+//! bodies, where values are placeholders.
 //!
 //! Rules build loops in turn. Batching is JAX's: one loop over the whole batch while any
 //! example's predicate holds, each example's carry kept as it is once its own predicate
