@@ -19,32 +19,9 @@ pub fn values(p: &Program, x: &Tensor) -> (Vec<Tensor>, Vec<bool>) {
     for op in &p.ops {
         let n = vals.len();
         let get = |k: usize| vals[k % n].clone();
-        depends.push(operands(op).iter().any(|&k| depends[k % n]));
-        let first = match op {
-            Op::Const(..) => None,
-            Op::Un(_, a)
-            | Op::Bin(_, a, _)
-            | Op::Select(a, ..)
-            | Op::Reduce(_, a, ..)
-            | Op::Matmul(a, _)
-            | Op::Move(_, a, _)
-            | Op::Concat(a, ..)
-            | Op::Take(a, ..)
-            | Op::ScatterAdd(a, ..)
-            | Op::Cum(_, a, ..)
-            | Op::Sort(a)
-            | Op::Softmax(a, _)
-            | Op::Scan(a, ..)
-            | Op::Fori(a, _)
-            | Op::Cond(a, ..)
-            | Op::Cholesky(a)
-            | Op::Solve(a, _)
-            | Op::Conv(a, ..)
-            | Op::Einsum(a, ..)
-            | Op::Fft(a, _)
-            | Op::Segment(a, _)
-            | Op::While(a, ..) => Some(get(*a)),
-        };
+        let reads = operands(op);
+        depends.push(reads.iter().any(|&k| depends[k % n]));
+        let first = reads.first().map(|&k| get(k));
         let v = apply(op, &get, p.limit);
         // Values past the size limit fall back to a cheap function of the first operand.
         let v = match first {
