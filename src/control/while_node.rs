@@ -169,15 +169,20 @@ pub(crate) fn run_while(b: &WhileBody, inputs: &[Tensor]) -> Result<Vec<Tensor>>
         crate::runtime::read::try_realize(&c)?;
         done += every;
         if done > b.max_iterations {
-            return transform_err(
-                "control flow",
-                format!(
-                    "while_loop: still running after {} iterations (WhileOptions::max_iterations)",
-                    b.max_iterations
-                ),
-            );
+            return still_running(b);
         }
     }
+}
+
+/// The error of a loop past `WhileOptions::max_iterations` (on the device or in the reference).
+fn still_running<T>(b: &WhileBody) -> Result<T> {
+    transform_err(
+        "control flow",
+        format!(
+            "while_loop: still running after {} iterations (WhileOptions::max_iterations)",
+            b.max_iterations
+        ),
+    )
 }
 
 /// The nodes' ids, as a key.
@@ -230,13 +235,7 @@ impl Primitive for While {
             }
             carry = outs.split_off(1);
         }
-        transform_err(
-            "control flow",
-            format!(
-                "while_loop: still running after {} iterations (WhileOptions::max_iterations)",
-                b.max_iterations
-            ),
-        )
+        still_running(b)
     }
     /// A loop over the carry and the tangents of its float leaves (the predicate reads the
     /// carry only); the output's tangent is the final tangent of its leaf.
