@@ -40,7 +40,7 @@ pub(crate) fn evaluate(outputs: &[Tensor], bound: &HashMap<u64, Host>) -> Result
             }
             let values: Vec<Host> = inputs.iter().map(|x| memo[&x.id()].clone()).collect();
             let mut v = t.op().prim().reference(&t, &values)?;
-            match MODE.with(|m| m.get()) {
+            match crate::base::scope::innermost(&MODES).unwrap_or(Mode::Exact) {
                 Mode::Exact => {}
                 Mode::Rounded => round_to_dtype(&mut v),
                 Mode::Perturbed(relative, seed) => perturb(&mut v, relative, seed ^ id),
@@ -59,12 +59,13 @@ enum Mode {
     /// Rounded to the node's dtype (see [`values_rounded`]).
     Rounded,
     /// Float values times `1 + relative·r`, `r` uniform in [-1, 1] per element from the seed
-    /// (see [`values_perturbed`]).
+    /// (see [`values_of_perturbed`]).
     Perturbed(f64, u64),
 }
 
 thread_local! {
-    static MODE: std::cell::Cell<Mode> = const { std::cell::Cell::new(Mode::Exact) };
+    /// The modes of the enclosing `values_*_rounded`/`values_of_perturbed` calls, innermost last.
+    static MODES: std::cell::RefCell<Vec<Mode>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Rounds a float32 or float16 value to what its dtype holds (integers and bools are exact).
@@ -98,14 +99,7 @@ fn perturb(v: &mut Host, relative: f64, seed: u64) {
 
 /// Runs `f` with every node's value treated as `mode` says (panic-safe).
 fn with_mode<R>(mode: Mode, f: impl FnOnce() -> R) -> R {
-    struct Restore(Mode);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            MODE.with(|m| m.set(self.0));
-        }
-    }
-    let _restore = Restore(MODE.with(|m| m.replace(mode)));
-    f()
+    crate::base::scope::with_pushed(&MODES, mode, f)
 }
 
 /// A realized tensor's value, read from the device.
