@@ -195,27 +195,25 @@ fn run_while_loops(order: &[Tensor]) -> Result<()> {
             continue;
         }
         let carry = (w.body.run)(&w.body, &node.inputs())?;
-        let siblings: Vec<&Tensor> = order[k..]
+        let siblings: Vec<Tensor> = order[k..]
             .iter()
             .filter(|other| other.same(node) || w.same_loop(node, other))
+            .cloned()
             .collect();
-        for other in siblings {
-            if let Op::While(v) = other.op() {
-                let value = &carry[v.leaf];
-                let storage = value
-                    .storage()
-                    .ok_or_else(|| internal("a while_loop's carry has no buffer".into()))?;
-                let device = value
-                    .placed()
-                    .cloned()
-                    .unwrap_or_else(crate::device::current);
-                other.set_storage(storage, &device);
-                if !crate::ir::trace::active() {
-                    // As `commit` does: nothing can differentiate through it any more.
-                    other.forget_inputs();
-                }
-            }
-        }
+        let values: Vec<Storage> = siblings
+            .iter()
+            .map(|other| match other.op() {
+                Op::While(v) => carry[v.leaf].storage(),
+                _ => None,
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(|| internal("a while_loop's carry has no buffer".into()))?;
+        let device = carry
+            .first()
+            .and_then(|c| c.placed().cloned())
+            .unwrap_or_else(crate::device::current);
+        // Committed as a realize's targets are (their history released outside transforms).
+        commit(&siblings, &device, |k| Some(values[k].clone()));
     }
     Ok(())
 }
