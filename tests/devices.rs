@@ -274,3 +274,18 @@ fn a_scoped_policy_holds_for_its_closure_on_its_thread_only() {
     assert_eq!(wgrad::policy(), global);
     assert_eq!(plain, scoped);
 }
+
+#[test]
+fn a_jitted_function_serves_each_device_it_is_called_under() {
+    common::setup();
+    // Traced under device a, the constants of the trace (the 0.5 and the 3) are placed on a;
+    // a call under device b traces again instead of mixing the two.
+    let f = jit(|x: &Tensor| (x * 0.5 + 3.0).exp());
+    let (a, b) = (Device::open().unwrap(), Device::open().unwrap());
+    for d in [&a, &b, &a] {
+        let y = wgrad::with_device(d, || f(&Tensor::from_vec(vec![0.0f32, 2.0], [2])));
+        assert_eq!(y.device(), *d);
+        let v = y.to_vec::<f32>();
+        common::close(&v, &[3f32.exp(), 4f32.exp()], 1e-6, 0.0).unwrap();
+    }
+}

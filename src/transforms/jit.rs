@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use crate::base::dtype::DType;
+use crate::device::Device;
 use crate::ir::tensor::Tensor;
 use crate::ir::trace::staged;
 use crate::tree::Tree;
@@ -25,7 +26,10 @@ struct Traced<O> {
 /// Signatures kept per jitted function (least recently used dropped past this).
 const SIGNATURES: usize = 8;
 
-type Signature = Vec<(Vec<usize>, DType)>;
+/// What a trace is kept for: the leaves' shapes and dtypes, and the device of the enclosing
+/// `with_device` (constants made while tracing are placed on it, so a trace made inside one
+/// device's scope cannot serve another's).
+type Signature = (Option<Device>, Vec<(Vec<usize>, DType)>);
 
 /// `f`, traced once per input signature and replayed after (JAX's `jax.jit`).
 ///
@@ -33,7 +37,8 @@ type Signature = Vec<(Vec<usize>, DType)>;
 /// host reads (`item()`, `to_vec()`) inside `f` keep the values they had on the first call;
 /// pass what changes as tensor arguments (a learning rate as `Tensor::scalar(lr)`, a key's
 /// draws as a tensor). Tensors the closure captures stay what they are (tensors never change
-/// value). A new shape or dtype traces again (8 signatures are kept per function).
+/// value). A new shape or dtype traces again, as does a call inside another device's
+/// [`with_device`](crate::with_device) (8 signatures are kept per function).
 /// [`crate::optim`] keeps its step count on the host, so jit the loss and its gradient and
 /// call `opt.step` outside.
 ///
@@ -55,10 +60,13 @@ pub fn jit<A: Tree, O: Tree>(f: impl Fn(&A) -> O) -> impl Fn(&A) -> O {
     let cache: RefCell<Vec<(Signature, Traced<O>)>> = RefCell::new(vec![]);
     move |args: &A| {
         let leaves = args.leaves();
-        let signature: Signature = leaves
-            .iter()
-            .map(|t| (t.shape().to_vec(), t.dtype()))
-            .collect();
+        let signature: Signature = (
+            crate::device::scoped(),
+            leaves
+                .iter()
+                .map(|t| (t.shape().to_vec(), t.dtype()))
+                .collect(),
+        );
         // The cache is not borrowed while `f` runs (it may call this function again).
         let hit = {
             let mut c = cache.borrow_mut();
