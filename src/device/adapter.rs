@@ -44,35 +44,83 @@ fn rank(info: &wgpu::AdapterInfo) -> u32 {
     hw * 2 + backend
 }
 
-async fn pick_adapter(
+/// The adapters wgrad may open, best first (hardware, then lavapipe, then llvmpipe), as
+/// `WGRAD_BACKEND` and `WGRAD_ADAPTER` narrow them.
+#[cfg(not(target_arch = "wasm32"))]
+async fn ranked_adapters(
     instance: &wgpu::Instance,
     backends: wgpu::Backends,
-) -> Result<wgpu::Adapter> {
+) -> Result<Vec<wgpu::Adapter>> {
     let wanted_name = std::env::var("WGRAD_ADAPTER")
         .ok()
         .filter(|s| !s.is_empty());
+    let mut adapters = instance.enumerate_adapters(backends).await;
+    if let Some(name) = &wanted_name {
+        let lower = name.to_lowercase();
+        let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+        adapters.retain(|a| a.get_info().name.to_lowercase().contains(&lower));
+        if adapters.is_empty() {
+            return Err(Error::Device(format!(
+                "WGRAD_ADAPTER={name:?} matches none of the adapters found: {names:?}"
+            )));
+        }
+    }
+    adapters.sort_by_key(|a| rank(&a.get_info()));
+    Ok(adapters)
+}
+
+/// The instance wgrad opens adapters from (the backends `WGRAD_BACKEND` allows).
+fn instance() -> Result<(wgpu::Instance, wgpu::Backends)> {
+    let backends = backend_from_env()?.unwrap_or(wgpu::Backends::all());
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends;
+    Ok((wgpu::Instance::new(desc), backends))
+}
+
+/// The names and backends of the adapters wgrad may open, best first: what
+/// [`Device::open_adapter`](crate::Device::open_adapter) numbers.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) async fn adapter_names() -> Result<Vec<String>> {
+    let (instance, backends) = instance()?;
+    Ok(ranked_adapters(&instance, backends)
+        .await?
+        .iter()
+        .map(|a| {
+            let i = a.get_info();
+            format!("{} ({})", i.name, format!("{:?}", i.backend).to_lowercase())
+        })
+        .collect())
+}
+
+/// The adapter numbered `index` in wgrad's order (0, the best one, when `index` is `None`).
+async fn pick_adapter(
+    instance: &wgpu::Instance,
+    backends: wgpu::Backends,
+    index: Option<usize>,
+) -> Result<wgpu::Adapter> {
     #[cfg(not(target_arch = "wasm32"))]
     {
-        let mut adapters = instance.enumerate_adapters(backends).await;
-        if let Some(name) = &wanted_name {
-            let lower = name.to_lowercase();
-            let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
-            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&lower));
-            if adapters.is_empty() {
-                return Err(Error::Device(format!(
-                    "WGRAD_ADAPTER={name:?} matches none of the adapters found: {names:?}"
-                )));
-            }
+        let adapters = ranked_adapters(instance, backends).await?;
+        let count = adapters.len();
+        if count == 0 {
+            return Err(Error::Device(INSTALL_HINT.into()));
         }
-        adapters.sort_by_key(|a| rank(&a.get_info()));
-        adapters
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::Device(INSTALL_HINT.into()))
+        let k = index.unwrap_or(0);
+        adapters.into_iter().nth(k).ok_or_else(|| {
+            Error::Device(format!(
+                "open_adapter({k}): there are {count} adapters (numbered from 0; \
+                 Device::adapters() lists them)"
+            ))
+        })
     }
     #[cfg(target_arch = "wasm32")]
     {
-        let _ = (backends, wanted_name);
+        let _ = backends;
+        if let Some(k @ 1..) = index {
+            return Err(Error::Device(format!(
+                "open_adapter({k}): the browser offers one adapter (number 0)"
+            )));
+        }
         instance
             .request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,
@@ -85,13 +133,13 @@ async fn pick_adapter(
     }
 }
 
-/// A device and queue on the best adapter, and what wgrad reports of them.
-pub(crate) async fn create_gpu() -> Result<(wgpu::Device, wgpu::Queue, DeviceInfo)> {
-    let backends = backend_from_env()?.unwrap_or(wgpu::Backends::all());
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-    desc.backends = backends;
-    let instance = wgpu::Instance::new(desc);
-    let adapter = pick_adapter(&instance, backends).await?;
+/// A device and queue on the adapter numbered `index` in wgrad's order (the best one when
+/// `None`), and what wgrad reports of them.
+pub(crate) async fn create_gpu(
+    index: Option<usize>,
+) -> Result<(wgpu::Device, wgpu::Queue, DeviceInfo)> {
+    let (instance, backends) = instance()?;
+    let adapter = pick_adapter(&instance, backends, index).await?;
     let ainfo = adapter.get_info();
     let limits = adapter.limits();
     let mut features = wgpu::Features::empty();

@@ -225,13 +225,53 @@ impl Device {
         Ok(d)
     }
 
+    /// Opens a new device on the adapter numbered `index` in [`Device::adapters`]' order (0 is
+    /// the one [`Device::open`] takes): one device per GPU of a machine with several, or one per
+    /// MPI rank (`index` = the rank's local rank modulo the adapter count).
+    ///
+    /// ```
+    /// let d = wgrad::Device::open_adapter(0).unwrap();
+    /// assert_eq!(d.info().unwrap().name, wgrad::Device::open().unwrap().info().unwrap().name);
+    /// assert!(wgrad::Device::open_adapter(1000).unwrap_err().to_string().contains("adapters"));
+    /// ```
+    pub fn open_adapter(index: usize) -> Result<Device> {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let d = Device::unopened();
+            let created = pollster::block_on(create_gpu(Some(index)))
+                .map(|(device, queue, info)| Arc::new(Gpu::new(device, queue, info)))?;
+            let _ = d.0.gpu.set(Ok(created));
+            Ok(d)
+        }
+        #[cfg(target_arch = "wasm32")]
+        Err(Error::Device(format!(
+            "open_adapter({index}) blocks, which the browser cannot do: use `Device::open_async().await`"
+        )))
+    }
+
+    /// The adapters wgrad may open, best first, as `name (backend)`: what
+    /// [`Device::open_adapter`] numbers. `WGRAD_BACKEND` and `WGRAD_ADAPTER` narrow the list.
+    ///
+    /// ```
+    /// let names = wgrad::Device::adapters().unwrap();
+    /// assert!(!names.is_empty());
+    /// ```
+    pub fn adapters() -> Result<Vec<String>> {
+        #[cfg(not(target_arch = "wasm32"))]
+        return pollster::block_on(crate::device::adapter::adapter_names());
+        #[cfg(target_arch = "wasm32")]
+        Err(Error::Device(
+            "listing adapters blocks, which the browser cannot do".into(),
+        ))
+    }
+
     /// The device's context, opened without blocking if it is not open yet (an error to open
     /// it is kept, as `gpu` keeps it).
     async fn open_without_blocking(&self) -> Result<Arc<Gpu>> {
         if let Some(g) = self.0.gpu.get() {
             return g.clone();
         }
-        let created = create_gpu()
+        let created = create_gpu(None)
             .await
             .map(|(device, queue, info)| Arc::new(Gpu::new(device, queue, info)));
         let _ = self.0.gpu.set(created);
@@ -312,7 +352,7 @@ impl Device {
             self.0
                 .gpu
                 .get_or_init(|| {
-                    pollster::block_on(create_gpu())
+                    pollster::block_on(create_gpu(None))
                         .map(|(device, queue, info)| Arc::new(Gpu::new(device, queue, info)))
                 })
                 .clone()
