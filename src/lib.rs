@@ -73,6 +73,8 @@ pub mod linalg {
 }
 pub mod nn;
 pub mod optim;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod parallel;
 mod prim;
 pub mod random;
 mod runtime;

@@ -77,6 +77,14 @@ pub enum Error {
         /// What was asked, and what is wrong.
         msg: String,
     },
+    /// A data-parallel operation that failed on one of its replicas or processes, or a
+    /// collective between processes that failed.
+    Parallel {
+        /// The operation (`step`, `all_reduce`, `shard`, …).
+        op: &'static str,
+        /// Which replica or process failed, and why.
+        msg: String,
+    },
     /// A bug in wgrad (an invariant that does not hold): please report it.
     Internal(String),
     /// The tensor or the work does not fit the device's limits.
@@ -113,6 +121,7 @@ impl fmt::Display for Error {
             Error::Internal(msg) => write!(f, "internal error in wgrad (please report): {msg}"),
             Error::TooLarge { op, msg } => write!(f, "{op}: too large for the device: {msg}"),
             Error::Checkpoint { source, msg } => write!(f, "checkpoint {source}: {msg}"),
+            Error::Parallel { op, msg } => write!(f, "data-parallel {op}: {msg}"),
         }
     }
 }

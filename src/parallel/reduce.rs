@@ -1,0 +1,83 @@
+//! The host side of a data-parallel step: every device's work computed concurrently (one
+//! thread each), gradients read back and summed in a fixed order, whatever order the devices
+//! finish in, so that a run is bit-identical to the next.
+
+use crate::base::error::{Error, Result};
+use crate::device::{Device, with_device};
+use crate::ir::tensor::Tensor;
+use std::sync::mpsc;
+
+/// An error of device `k`'s share of a data-parallel operation, naming the device.
+pub(crate) fn device_failed(op: &'static str, k: usize, device: &Device, e: &Error) -> Error {
+    Error::Parallel {
+        op,
+        msg: format!("replica {k} on {device:?} failed: {e}"),
+    }
+}
+
+/// Realizes `per_device[k]` on `devices[k]`, all devices at once; the error of the first
+/// device (in device order) that failed.
+pub(crate) fn realize_concurrently(devices: &[Device], per_device: Vec<Vec<Tensor>>) -> Result<()> {
+    let results: Vec<Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = devices
+            .iter()
+            .zip(per_device)
+            .map(|(d, tensors)| {
+                s.spawn(move || with_device(d, || crate::runtime::read::try_realize(&tensors)))
+            })
+            .collect();
+        handles.into_iter().map(join).collect()
+    });
+    first_error("realize", devices, results)
+}
+
+/// Reads `flats[k]` (a float32 vector of the same length on each device `devices[k]`) back to
+/// the host, the devices concurrently, and sums them elementwise in float64 in device order:
+/// device 0's values first, then device 1's, … — as each arrives, but never out of that order.
+pub(crate) fn sum_in_device_order(devices: &[Device], flats: Vec<Tensor>) -> Result<Vec<f64>> {
+    let n = flats.first().map_or(0, Tensor::numel);
+    let mut sum = vec![0.0f64; n];
+    let mut errors: Vec<Result<()>> = (0..devices.len()).map(|_| Ok(())).collect();
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::channel();
+        for (k, (d, flat)) in devices.iter().zip(flats).enumerate() {
+            let tx = tx.clone();
+            s.spawn(move || {
+                let values = with_device(d, || flat.try_to_vec::<f32>());
+                let _ = tx.send((k, values));
+            });
+        }
+        drop(tx);
+        let mut waiting: Vec<Option<Vec<f32>>> = vec![None; devices.len()];
+        let mut next = 0;
+        for (k, values) in rx {
+            match values {
+                Ok(v) => waiting[k] = Some(v),
+                Err(e) => errors[k] = Err(e),
+            }
+            while next < waiting.len() {
+                let Some(v) = waiting[next].take() else { break };
+                for (acc, x) in sum.iter_mut().zip(&v) {
+                    *acc += f64::from(*x);
+                }
+                next += 1;
+            }
+        }
+    });
+    first_error("all_reduce", devices, errors)?;
+    Ok(sum)
+}
+
+/// A scoped thread's result; a panic there is passed on to the caller's thread.
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+fn first_error(op: &'static str, devices: &[Device], results: Vec<Result<()>>) -> Result<()> {
+    for (k, r) in results.into_iter().enumerate() {
+        if let Err(e) = r {
+            return Err(device_failed(op, k, &devices[k], &e));
+        }
+    }
+    Ok(())
+}
