@@ -207,6 +207,23 @@ impl DataParallel {
     /// assert!(dp.shard(&Tensor::ones([5])).unwrap_err().to_string().contains("evenly"));
     /// ```
     pub fn shard(&self, batch: &Tensor) -> Result<Replicated<Tensor>> {
+        let per = self.rows_per_replica(batch)?;
+        let first = self.rank() * self.devices.len();
+        let mut copies = Vec::with_capacity(self.devices.len());
+        for (k, d) in self.devices.iter().enumerate() {
+            let start = (first + k) * per;
+            let block = batch.try_slice_axis(0, start..start + per)?;
+            copies.push(block.try_to_device(d)?);
+        }
+        Ok(Replicated {
+            copies,
+            devices: self.devices.clone(),
+        })
+    }
+
+    /// The rows each replica takes of `batch`; an error when they do not split evenly (the
+    /// same on every process, which all pass the same batch shape).
+    fn rows_per_replica(&self, batch: &Tensor) -> Result<usize> {
         let replicas = self.replicas();
         let rows = batch.shape().first().copied().unwrap_or(0);
         if batch.shape().is_empty() || rows % replicas != 0 || rows == 0 {
@@ -220,18 +237,7 @@ impl DataParallel {
                 ),
             });
         }
-        let per = rows / replicas;
-        let first = self.rank() * self.devices.len();
-        let mut copies = Vec::with_capacity(self.devices.len());
-        for (k, d) in self.devices.iter().enumerate() {
-            let start = (first + k) * per;
-            let block = batch.try_slice_axis(0, start..start + per)?;
-            copies.push(block.try_to_device(d)?);
-        }
-        Ok(Replicated {
-            copies,
-            devices: self.devices.clone(),
-        })
+        Ok(rows / replicas)
     }
 
     /// The sum or mean of the copies of `trees` over every replica of the run, the same
@@ -248,7 +254,8 @@ impl DataParallel {
     /// ```
     pub fn all_reduce<T: Tree>(&self, trees: &Replicated<T>, how: Reduce) -> Result<Replicated<T>> {
         let per_device: Vec<Vec<Tensor>> = trees.iter().map(Tree::leaves).collect();
-        let values = self.reduce_leaves("all_reduce", per_device, how)?;
+        let total = per_device[0].iter().map(Tensor::numel).sum();
+        let values = self.reduce_leaves("all_reduce", Ok(per_device), total, how)?;
         Ok(self.upload(trees, &values))
     }
 
@@ -263,19 +270,34 @@ impl DataParallel {
         params: &Replicated<P>,
         batch: &[Tensor],
     ) -> Result<(f32, Replicated<P>)> {
-        let shards: Vec<Replicated<Tensor>> =
-            batch.iter().map(|b| self.shard(b)).collect::<Result<_>>()?;
-        let per_device: Vec<Vec<Tensor>> = self
-            .map(|k, _| {
-                let mine: Vec<Tensor> = shards.iter().map(|s| s[k].clone()).collect();
-                let (loss, grads) =
-                    crate::transforms::api::value_and_grad(|p: &P| f(p, &mine))(&params[k]);
-                let mut leaves = vec![loss];
-                grads.flatten(&mut leaves);
-                leaves
-            })
-            .into_vec();
-        let values = self.reduce_leaves("value_and_grad", per_device, Reduce::Mean)?;
+        // (The same on every process: refused before any process waits for the others.)
+        for b in batch {
+            self.rows_per_replica(b)?;
+        }
+        // A failure from here on (a lost device) reaches the other processes through the
+        // reduction, so that none waits for this one.
+        let local = batch
+            .iter()
+            .map(|b| self.shard(b))
+            .collect::<Result<Vec<_>>>()
+            .map(|shards| {
+                self.map(|k, _| {
+                    let mine: Vec<Tensor> = shards.iter().map(|s| s[k].clone()).collect();
+                    let (loss, grads) =
+                        crate::transforms::api::value_and_grad(|p: &P| f(p, &mine))(&params[k]);
+                    let mut leaves = vec![loss];
+                    grads.flatten(&mut leaves);
+                    leaves
+                })
+                .into_vec()
+            });
+        let total = 1 + params
+            .first()
+            .leaves()
+            .iter()
+            .map(Tensor::numel)
+            .sum::<usize>();
+        let values = self.reduce_leaves("value_and_grad", local, total, Reduce::Mean)?;
         Ok((values[0], self.upload(params, &values[1..])))
     }
 
@@ -354,16 +376,18 @@ impl DataParallel {
 
     /// Sums (or averages) every device's leaves over the run: the leaves of each device are
     /// read back as one float32 vector, summed over devices in device order, then over
-    /// processes; returned as float32 in leaf order.
+    /// processes; returned as float32 in leaf order. `total` is the count of values, which
+    /// a process whose own share failed (`per_device` an error) still knows.
     fn reduce_leaves(
         &self,
         op: &'static str,
-        per_device: Vec<Vec<Tensor>>,
+        per_device: Result<Vec<Vec<Tensor>>>,
+        total: usize,
         how: Reduce,
     ) -> Result<Vec<f32>> {
-        let total: usize = per_device[0].iter().map(Tensor::numel).sum();
-        let flats = self.flatten_per_device(op, &per_device);
-        let local = flats.and_then(|flats| reduce::sum_in_device_order(&self.devices, flats));
+        let local = per_device
+            .and_then(|leaves| self.flatten_per_device(op, &leaves))
+            .and_then(|flats| reduce::sum_in_device_order(&self.devices, flats));
         let size = self.collective.size();
         if size == 1 {
             // (One process: its own error as it is.)
