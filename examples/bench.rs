@@ -4,6 +4,8 @@
 //!
 //! `target/release/examples/bench [--json] [--filter a,b] [--secs S]`
 
+#[path = "support/data_parallel_rows.rs"]
+mod data_parallel_rows;
 #[path = "support/numerics.rs"]
 mod numerics;
 
@@ -550,6 +552,7 @@ fn main() {
     let real_gpu = info.device_type != "Cpu";
     let mut all = workloads(real_gpu);
     all.extend(numerics::workloads());
+    all.extend(data_parallel_rows::workloads());
     for (name, run) in all {
         if !args.filter.is_empty() && !args.filter.iter().any(|f| name.contains(f.as_str())) {
             continue;

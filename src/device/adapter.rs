@@ -77,18 +77,16 @@ fn instance() -> Result<(wgpu::Instance, wgpu::Backends)> {
     Ok((wgpu::Instance::new(desc), backends))
 }
 
-/// The names and backends of the adapters wgrad may open, best first: what
-/// [`Device::open_adapter`](crate::Device::open_adapter) numbers.
+/// The adapters wgrad may open, best first (what
+/// [`Device::open_adapter`](crate::Device::open_adapter) numbers), described with the limits a
+/// device on each would have.
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) async fn adapter_names() -> Result<Vec<String>> {
+pub(crate) async fn adapter_infos() -> Result<Vec<DeviceInfo>> {
     let (instance, backends) = instance()?;
     Ok(ranked_adapters(&instance, backends)
         .await?
         .iter()
-        .map(|a| {
-            let i = a.get_info();
-            format!("{} ({})", i.name, format!("{:?}", i.backend).to_lowercase())
-        })
+        .map(|a| describe(&a.get_info(), &a.limits(), a.features()))
         .collect())
 }
 

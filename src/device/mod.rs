@@ -249,16 +249,19 @@ impl Device {
         )))
     }
 
-    /// The adapters wgrad may open, best first, as `name (backend)`: what
-    /// [`Device::open_adapter`] numbers. `WGRAD_BACKEND` and `WGRAD_ADAPTER` narrow the list.
+    /// The adapters wgrad may open, best first: what [`Device::open_adapter`] numbers.
+    /// `WGRAD_BACKEND` and `WGRAD_ADAPTER` narrow the list.
     ///
     /// ```
-    /// let names = wgrad::Device::adapters().unwrap();
-    /// assert!(!names.is_empty());
+    /// let adapters = wgrad::Device::adapters().unwrap();
+    /// for (k, a) in adapters.iter().enumerate() {
+    ///     println!("{k}: {} ({}, {})", a.name, a.backend, a.device_type);
+    /// }
+    /// assert_eq!(adapters[0].name, wgrad::Device::open().unwrap().info().unwrap().name);
     /// ```
-    pub fn adapters() -> Result<Vec<String>> {
+    pub fn adapters() -> Result<Vec<DeviceInfo>> {
         #[cfg(not(target_arch = "wasm32"))]
-        return pollster::block_on(crate::device::adapter::adapter_names());
+        return pollster::block_on(crate::device::adapter::adapter_infos());
         #[cfg(target_arch = "wasm32")]
         Err(Error::Device(
             "listing adapters blocks, which the browser cannot do".into(),

@@ -3,6 +3,7 @@
 //! `mpi`) runs over MPI ranks.
 
 use crate::base::error::Result;
+use crate::device::Device;
 
 /// Communication between the processes of a data-parallel run, on host buffers.
 ///
@@ -74,4 +75,26 @@ pub fn local_rank() -> usize {
     .iter()
     .find_map(|name| std::env::var(name).ok()?.trim().parse().ok())
     .unwrap_or(0)
+}
+
+/// The device this process trains on: with several GPUs on the machine (adapters that are not
+/// CPUs), the one numbered [`local_rank`] modulo their count — one GPU per rank, round robin;
+/// otherwise the default device. `WGRAD_ADAPTER` narrows the choice as it does everywhere.
+///
+/// ```
+/// let d = wgrad::parallel::local_device().unwrap();
+/// assert!(!d.info().unwrap().name.is_empty());
+/// ```
+pub fn local_device() -> Result<Device> {
+    let gpus: Vec<usize> = Device::adapters()?
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.device_type != "Cpu")
+        .map(|(k, _)| k)
+        .collect();
+    if gpus.len() > 1 {
+        Device::open_adapter(gpus[local_rank() % gpus.len()])
+    } else {
+        Ok(Device::default())
+    }
 }

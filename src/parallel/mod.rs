@@ -44,7 +44,7 @@ mod mpi;
 mod reduce;
 mod replicated;
 
-pub use collective::{Collective, SingleProcess, local_rank};
+pub use collective::{Collective, SingleProcess, local_device, local_rank};
 #[cfg(feature = "mpi")]
 pub use mpi::Mpi;
 pub use replicated::Replicated;
@@ -56,6 +56,8 @@ use crate::device::{Device, with_device};
 use crate::ir::tensor::Tensor;
 use crate::optim::{OptState, Optimizer, apply_updates};
 use crate::tree::Tree;
+use std::cell::Cell;
+use std::time::{Duration, Instant};
 
 /// How [`DataParallel::all_reduce`] combines the copies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +74,7 @@ pub enum Reduce {
 pub struct DataParallel {
     devices: Vec<Device>,
     collective: Box<dyn Collective>,
+    reducing: Cell<Duration>,
 }
 
 impl std::fmt::Debug for DataParallel {
@@ -112,6 +115,7 @@ impl DataParallel {
         Ok(DataParallel {
             devices,
             collective: Box::new(SingleProcess),
+            reducing: Cell::new(Duration::ZERO),
         })
     }
 
@@ -127,6 +131,18 @@ impl DataParallel {
     pub fn with_collective(mut self, collective: impl Collective + 'static) -> DataParallel {
         self.collective = Box::new(collective);
         self
+    }
+
+    /// Host time spent so far reducing: summing the copies read back from the devices and the
+    /// collective between processes, not the device work that reading back waits for (the
+    /// overhead data parallelism adds to a step).
+    ///
+    /// ```
+    /// let dp = wgrad::parallel::DataParallel::new(vec![wgrad::Device::default()]).unwrap();
+    /// assert_eq!(dp.reduce_time(), std::time::Duration::ZERO);
+    /// ```
+    pub fn reduce_time(&self) -> Duration {
+        self.reducing.get()
     }
 
     /// This process's devices, one replica each.
@@ -270,35 +286,33 @@ impl DataParallel {
         params: &Replicated<P>,
         batch: &[Tensor],
     ) -> Result<(f32, Replicated<P>)> {
-        // (The same on every process: refused before any process waits for the others.)
-        for b in batch {
-            self.rows_per_replica(b)?;
-        }
-        // A failure from here on (a lost device) reaches the other processes through the
-        // reduction, so that none waits for this one.
-        let local = batch
-            .iter()
-            .map(|b| self.shard(b))
-            .collect::<Result<Vec<_>>>()
-            .map(|shards| {
-                self.map(|k, _| {
-                    let mine: Vec<Tensor> = shards.iter().map(|s| s[k].clone()).collect();
-                    let (loss, grads) =
-                        crate::transforms::api::value_and_grad(|p: &P| f(p, &mine))(&params[k]);
-                    let mut leaves = vec![loss];
-                    grads.flatten(&mut leaves);
-                    leaves
-                })
-                .into_vec()
-            });
-        let total = 1 + params
-            .first()
-            .leaves()
-            .iter()
-            .map(Tensor::numel)
-            .sum::<usize>();
-        let values = self.reduce_leaves("value_and_grad", local, total, Reduce::Mean)?;
-        Ok((values[0], self.upload(params, &values[1..])))
+        let shards = self.shard_batch(batch)?;
+        self.value_and_grad_of(f, params, shards)
+    }
+
+    /// [`DataParallel::value_and_grad`] on shards the caller placed: `shards[k]` is the batch
+    /// of device `k` (each the same number of rows; made with [`DataParallel::map`], say, from
+    /// data kept on every device, which saves the copies through the host that sharding one
+    /// batch needs).
+    ///
+    /// ```
+    /// use wgrad::prelude::*;
+    /// use wgrad::parallel::DataParallel;
+    /// let dp = DataParallel::new(vec![wgrad::Device::open().unwrap(), wgrad::Device::open().unwrap()]).unwrap();
+    /// let w = dp.replicate(&Tensor::ones([2])).unwrap();
+    /// // Replica k's rows: [k, k] (made on its device).
+    /// let shards = dp.map(|k, _| vec![Tensor::full([1, 2], dp.replica_id(k) as f32)]);
+    /// let (l, g) = dp.value_and_grad_sharded(|w: &Tensor, b: &[Tensor]| b[0].matmul(w).mean_all(), &w, &shards).unwrap();
+    /// assert_eq!(l, 1.0); // mean of 0 and 2
+    /// assert_eq!(g[1].to_vec::<f32>(), vec![0.5, 0.5]);
+    /// ```
+    pub fn value_and_grad_sharded<P: Tree>(
+        &self,
+        f: impl Fn(&P, &[Tensor]) -> Tensor,
+        params: &Replicated<P>,
+        shards: &Replicated<Vec<Tensor>>,
+    ) -> Result<(f32, Replicated<P>)> {
+        self.value_and_grad_of(f, params, Ok(shards.clone()))
     }
 
     /// One training step: [`DataParallel::value_and_grad`], then `opt`'s update on every
@@ -313,7 +327,86 @@ impl DataParallel {
         state: &mut Replicated<OptState>,
         batch: &[Tensor],
     ) -> Result<f32> {
-        let (value, grads) = self.value_and_grad(loss, params, batch)?;
+        let shards = self.shard_batch(batch)?;
+        self.step_of(opt, loss, params, state, shards)
+    }
+
+    /// [`DataParallel::step`] on shards the caller placed (as
+    /// [`DataParallel::value_and_grad_sharded`] takes them).
+    pub fn step_sharded<P: Tree>(
+        &self,
+        opt: &Optimizer,
+        loss: impl Fn(&P, &[Tensor]) -> Tensor,
+        params: &mut Replicated<P>,
+        state: &mut Replicated<OptState>,
+        shards: &Replicated<Vec<Tensor>>,
+    ) -> Result<f32> {
+        self.step_of(opt, loss, params, state, Ok(shards.clone()))
+    }
+
+    /// The number in the whole run of this process's replica `k`: `rank × devices + k` (which
+    /// block of a batch it takes).
+    ///
+    /// ```
+    /// let dp = wgrad::parallel::DataParallel::new(vec![wgrad::Device::default()]).unwrap();
+    /// assert_eq!(dp.replica_id(0), 0);
+    /// ```
+    pub fn replica_id(&self, k: usize) -> usize {
+        self.rank() * self.devices.len() + k
+    }
+
+    /// Every tensor of `batch` sharded: an error now when one does not split evenly (the
+    /// same on every process: refused before any process waits for the others); a failure
+    /// of the copies (a lost device) is the `Ok` value's error, for the reduction to share.
+    fn shard_batch(&self, batch: &[Tensor]) -> Result<Result<Replicated<Vec<Tensor>>>> {
+        for b in batch {
+            self.rows_per_replica(b)?;
+        }
+        let shards = batch
+            .iter()
+            .map(|b| self.shard(b))
+            .collect::<Result<Vec<_>>>();
+        Ok(shards.map(|shards| self.map(|k, _| shards.iter().map(|s| s[k].clone()).collect())))
+    }
+
+    /// The gradient step's common part. A failure of this process's share (`shards` an
+    /// error, a lost device) reaches the other processes through the reduction, so that none
+    /// waits for this one.
+    fn value_and_grad_of<P: Tree>(
+        &self,
+        f: impl Fn(&P, &[Tensor]) -> Tensor,
+        params: &Replicated<P>,
+        shards: Result<Replicated<Vec<Tensor>>>,
+    ) -> Result<(f32, Replicated<P>)> {
+        let local = shards.map(|shards| {
+            self.map(|k, _| {
+                let (loss, grads) =
+                    crate::transforms::api::value_and_grad(|p: &P| f(p, &shards[k]))(&params[k]);
+                let mut leaves = vec![loss];
+                grads.flatten(&mut leaves);
+                leaves
+            })
+            .into_vec()
+        });
+        let total = 1 + params
+            .first()
+            .leaves()
+            .iter()
+            .map(Tensor::numel)
+            .sum::<usize>();
+        let values = self.reduce_leaves("value_and_grad", local, total, Reduce::Mean)?;
+        Ok((values[0], self.upload(params, &values[1..])))
+    }
+
+    fn step_of<P: Tree>(
+        &self,
+        opt: &Optimizer,
+        loss: impl Fn(&P, &[Tensor]) -> Tensor,
+        params: &mut Replicated<P>,
+        state: &mut Replicated<OptState>,
+        shards: Result<Replicated<Vec<Tensor>>>,
+    ) -> Result<f32> {
+        let (value, grads) = self.value_and_grad_of(loss, params, shards)?;
         let mut states = state.copies.clone();
         let mut updated = Vec::with_capacity(self.devices.len());
         for (k, d) in self.devices.iter().enumerate() {
@@ -354,7 +447,7 @@ impl DataParallel {
                 }
             }
         }
-        let digest = fingerprint(reference.iter().flatten());
+        let digest = reduce::fingerprint(reference.iter().flatten());
         // Equal on every process exactly when the sums of the pieces and of their squares are
         // `size` times this process's (pieces of 20 bits: the sums stay exact in float64).
         let mut sums: Vec<f64> = digest.iter().map(|&p| p as f64).collect();
@@ -387,7 +480,11 @@ impl DataParallel {
     ) -> Result<Vec<f32>> {
         let local = per_device
             .and_then(|leaves| self.flatten_per_device(op, &leaves))
-            .and_then(|flats| reduce::sum_in_device_order(&self.devices, flats));
+            .and_then(|flats| reduce::sum_in_device_order(&self.devices, flats))
+            .map(|(sums, summing)| {
+                self.reducing.set(self.reducing.get() + summing);
+                sums
+            });
         let size = self.collective.size();
         if size == 1 {
             // (One process: its own error as it is.)
@@ -404,8 +501,10 @@ impl DataParallel {
                 buffer.resize(size + total, 0.0);
             }
         }
+        let started = Instant::now();
         self.collective.all_reduce_sum(&mut buffer)?;
-        check_processes(op, self.rank(), &buffer[..size], local.as_ref().err())?;
+        self.reducing.set(self.reducing.get() + started.elapsed());
+        reduce::check_processes(op, self.rank(), &buffer[..size], local.as_ref().err())?;
         let scale = match how {
             Reduce::Sum => 1.0,
             Reduce::Mean => 1.0 / self.replicas() as f64,
@@ -484,41 +583,6 @@ impl DataParallel {
             failed[self.rank()] = 1.0;
         }
         self.collective.all_reduce_sum(&mut failed)?;
-        check_processes(op, self.rank(), &failed, local.as_ref().err())
+        reduce::check_processes(op, self.rank(), &failed, local.as_ref().err())
     }
-}
-
-/// An error when any process marked itself failed in `failed` (one slot per process).
-fn check_processes(
-    op: &'static str,
-    rank: usize,
-    failed: &[f64],
-    mine: Option<&Error>,
-) -> Result<()> {
-    let ranks: Vec<usize> = (0..failed.len()).filter(|&r| failed[r] != 0.0).collect();
-    if ranks.is_empty() {
-        return match mine {
-            Some(e) => Err(e.clone()),
-            None => Ok(()),
-        };
-    }
-    let own = match mine {
-        Some(e) => format!(" (on this process, {rank}: {e})"),
-        None => String::new(),
-    };
-    Err(Error::Parallel {
-        op,
-        msg: format!("failed on process(es) {ranks:?}{own}; every process stops this step"),
-    })
-}
-
-/// Three 20-bit pieces of an FNV-1a hash of `leaves`' bytes.
-fn fingerprint<'a>(leaves: impl Iterator<Item = &'a Vec<u8>>) -> [u64; 3] {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for bytes in leaves {
-        for b in bytes.iter().chain(&(bytes.len() as u64).to_le_bytes()) {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    [h & 0xf_ffff, (h >> 20) & 0xf_ffff, (h >> 40) & 0xf_ffff]
 }

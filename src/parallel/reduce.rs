@@ -6,6 +6,7 @@ use crate::base::error::{Error, Result};
 use crate::device::{Device, with_device};
 use crate::ir::tensor::Tensor;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// An error of device `k`'s share of a data-parallel operation, naming the device.
 pub(crate) fn device_failed(op: &'static str, k: usize, device: &Device, e: &Error) -> Error {
@@ -34,7 +35,12 @@ pub(crate) fn realize_concurrently(devices: &[Device], per_device: Vec<Vec<Tenso
 /// Reads `flats[k]` (a float32 vector of the same length on each device `devices[k]`) back to
 /// the host, the devices concurrently, and sums them elementwise in float64 in device order:
 /// device 0's values first, then device 1's, … — as each arrives, but never out of that order.
-pub(crate) fn sum_in_device_order(devices: &[Device], flats: Vec<Tensor>) -> Result<Vec<f64>> {
+/// Also returns the time spent summing (not waiting for the devices).
+pub(crate) fn sum_in_device_order(
+    devices: &[Device],
+    flats: Vec<Tensor>,
+) -> Result<(Vec<f64>, Duration)> {
+    let mut summing = Duration::ZERO;
     let n = flats.first().map_or(0, Tensor::numel);
     let mut sum = vec![0.0f64; n];
     let mut errors: Vec<Result<()>> = (0..devices.len()).map(|_| Ok(())).collect();
@@ -55,6 +61,7 @@ pub(crate) fn sum_in_device_order(devices: &[Device], flats: Vec<Tensor>) -> Res
                 Ok(v) => waiting[k] = Some(v),
                 Err(e) => errors[k] = Err(e),
             }
+            let started = Instant::now();
             while next < waiting.len() {
                 let Some(v) = waiting[next].take() else { break };
                 for (acc, x) in sum.iter_mut().zip(&v) {
@@ -62,10 +69,11 @@ pub(crate) fn sum_in_device_order(devices: &[Device], flats: Vec<Tensor>) -> Res
                 }
                 next += 1;
             }
+            summing += started.elapsed();
         }
     });
     first_error("all_reduce", devices, errors)?;
-    Ok(sum)
+    Ok((sum, summing))
 }
 
 /// A scoped thread's result; a panic there is passed on to the caller's thread.
@@ -80,4 +88,39 @@ fn first_error(op: &'static str, devices: &[Device], results: Vec<Result<()>>) -
         }
     }
     Ok(())
+}
+
+/// An error when any process marked itself failed in `failed` (one slot per process).
+pub(crate) fn check_processes(
+    op: &'static str,
+    rank: usize,
+    failed: &[f64],
+    mine: Option<&Error>,
+) -> Result<()> {
+    let ranks: Vec<usize> = (0..failed.len()).filter(|&r| failed[r] != 0.0).collect();
+    if ranks.is_empty() {
+        return match mine {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        };
+    }
+    let own = match mine {
+        Some(e) => format!(" (on this process, {rank}: {e})"),
+        None => String::new(),
+    };
+    Err(Error::Parallel {
+        op,
+        msg: format!("failed on process(es) {ranks:?}{own}; every process stops this step"),
+    })
+}
+
+/// Three 20-bit pieces of an FNV-1a hash of `leaves`' bytes.
+pub(crate) fn fingerprint<'a>(leaves: impl Iterator<Item = &'a Vec<u8>>) -> [u64; 3] {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for bytes in leaves {
+        for b in bytes.iter().chain(&(bytes.len() as u64).to_le_bytes()) {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    [h & 0xf_ffff, (h >> 20) & 0xf_ffff, (h >> 40) & 0xf_ffff]
 }
