@@ -3,6 +3,8 @@
 //! copies stay bit-identical, a run repeats bit for bit, bad batches are refused, and a failed
 //! device fails the step without touching the caller's values.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 mod common;
 
 use wgrad::optim;
@@ -171,7 +173,11 @@ fn all_reduce_sums_and_averages_and_refuses_integers() {
     common::setup();
     let dp = DataParallel::new(devices(3)).unwrap();
     // A half-precision leaf where the adapter has f16 (GL has not): summed in f32, cast back.
-    let half = if wgrad::device_info().shader_f16 { DType::F16 } else { DType::F32 };
+    let half = if wgrad::device_info().shader_f16 {
+        DType::F16
+    } else {
+        DType::F32
+    };
     let t = dp.map(|k, _| {
         (
             Tensor::from_vec(vec![k as f32, 1.0, -2.0 * k as f32], [3]),
