@@ -7,43 +7,13 @@
 
 mod common;
 
+use common::mlp::{Mlp, data, host, loss, mlp};
 use wgrad::optim;
 use wgrad::parallel::{DataParallel, Reduce, Replicated};
 use wgrad::prelude::*;
-use wgrad::random;
-
-type Mlp = (Tensor, Tensor, Tensor, Tensor);
-
-fn mlp(seed: u64) -> Mlp {
-    let k = random::key(seed);
-    (
-        random::normal(k.fold_in(0), [6, 16]) * 0.4,
-        random::normal(k.fold_in(1), [16]) * 0.1,
-        random::normal(k.fold_in(2), [16, 3]) * 0.3,
-        Tensor::zeros([3]),
-    )
-}
-
-/// Mean squared error of a tanh MLP over the rows of `batch = [x, y]`.
-fn loss(p: &Mlp, batch: &[Tensor]) -> Tensor {
-    let h = (batch[0].matmul(&p.0) + &p.1).tanh();
-    (h.matmul(&p.2) + &p.3 - &batch[1]).square().mean_all()
-}
-
-fn data(rows: usize, seed: u64) -> [Tensor; 2] {
-    let k = random::key(seed);
-    let x = random::normal(k.fold_in(0), [rows, 6]);
-    let y = (x.slice_axis(1, 0..3) * 2.0).sin() + random::normal(k.fold_in(1), [rows, 3]) * 0.1;
-    wgrad::realize(&[x.clone(), y.clone()]);
-    [x, y]
-}
 
 fn devices(k: usize) -> Vec<Device> {
     (0..k).map(|_| Device::open().unwrap()).collect()
-}
-
-fn host(tree: &Mlp) -> Vec<Vec<f32>> {
-    tree.leaves().iter().map(|t| t.to_vec::<f32>()).collect()
 }
 
 /// Every leaf within `tol` of the reference, relative to the leaf's largest magnitude.

@@ -1,6 +1,7 @@
 //! Test helpers: a small JSON reader, the conformance expression language, and comparisons.
 #![allow(dead_code)]
 
+pub mod mlp;
 pub mod set3;
 
 use std::collections::HashMap;
