@@ -15,38 +15,16 @@ use std::time::{Duration, Instant};
 use wgrad::optim::{self, OptState};
 use wgrad::parallel::{DataParallel, Mpi};
 use wgrad::prelude::*;
-use wgrad::random;
+mod common;
 
-type Mlp = (Tensor, Tensor, Tensor, Tensor);
+use common::mlp::{Mlp, data, host, loss, mlp};
 
 const STEPS: usize = 6;
 const ROWS: usize = 12;
 
-fn mlp() -> Mlp {
-    let k = random::key(3);
-    (
-        random::normal(k.fold_in(0), [6, 16]) * 0.4,
-        random::normal(k.fold_in(1), [16]) * 0.1,
-        random::normal(k.fold_in(2), [16, 3]) * 0.3,
-        Tensor::zeros([3]),
-    )
-}
-
-fn loss(p: &Mlp, batch: &[Tensor]) -> Tensor {
-    let h = (batch[0].matmul(&p.0) + &p.1).tanh();
-    (h.matmul(&p.2) + &p.3 - &batch[1]).square().mean_all()
-}
-
 /// Step `s`'s batch: the same on every rank (each takes its rows).
 fn batch(s: usize, rows: usize) -> Vec<Tensor> {
-    let k = random::key(100 + s as u64);
-    let x = random::normal(k.fold_in(0), [rows, 6]);
-    let y = (x.slice_axis(1, 0..3) * 2.0).sin();
-    vec![x, y]
-}
-
-fn host(p: &Mlp) -> Vec<Vec<f32>> {
-    p.leaves().iter().map(|t| t.to_vec::<f32>()).collect()
+    data(rows, 100 + s as u64)
 }
 
 fn digest(p: &Mlp) -> u64 {
@@ -72,6 +50,7 @@ fn main() {
         a_lost_device_fails_every_rank(np);
     }
     a_hung_rank_ends_the_run_after_the_timeout();
+    a_panicking_rank_ends_the_run();
     a_dead_rank_ends_the_run_and_training_resumes_from_the_checkpoint();
     println!(
         "mpi: all scenarios passed in {:.1} s",
@@ -95,6 +74,8 @@ fn mpirun(np: usize, scenario: &str, env: &[(&str, &str)], limit: Duration) -> R
     cmd.args(["--oversubscribe", "-np", &np.to_string()])
         .arg(exe)
         .env("WGRAD_MPI_SCENARIO", scenario)
+        // A rank that waits for a dead one gives up well within the test's own limit.
+        .env("WGRAD_MPI_TIMEOUT", "60")
         // Open MPI refuses root unless told twice (CI's container runs as root); loopback only.
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
@@ -195,6 +176,18 @@ fn a_hung_rank_ends_the_run_after_the_timeout() {
     assert!(started.elapsed() < Duration::from_secs(100));
 }
 
+fn a_panicking_rank_ends_the_run() {
+    // Unwinding would finalize MPI, which waits for the rank that waits for this one.
+    let started = Instant::now();
+    let run = mpirun(2, "panic", &[], Duration::from_secs(120));
+    assert!(!run.ok, "a panicking rank must end the run\n{}", run.out);
+    assert!(run.err.contains("rank 1 of 2 panicked"), "{}", run.err);
+    assert!(
+        started.elapsed() < Duration::from_secs(50),
+        "the run ended by a timeout, not at the panic"
+    );
+}
+
 fn a_dead_rank_ends_the_run_and_training_resumes_from_the_checkpoint() {
     let dir = std::env::temp_dir().join(format!("wgrad-mpi-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -241,6 +234,14 @@ fn rank_main(scenario: &str) {
         "train" => train(&dp, rank),
         "lose" => lose(&dp, rank),
         "hang" => hang(&dp, rank),
+        "panic" => {
+            let (opt, mut params, mut state) = setup(&dp);
+            dp.step(&opt, loss, &mut params, &mut state, &batch(0, ROWS))
+                .unwrap();
+            assert!(rank != 1, "rank 1 fails an assertion of its own");
+            let r = dp.step(&opt, loss, &mut params, &mut state, &batch(1, ROWS));
+            println!("rank {rank} returned {:?}", r.map(|_| ()));
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -253,7 +254,7 @@ fn setup(
     wgrad::parallel::Replicated<OptState>,
 ) {
     let opt = optim::adam(0.02);
-    let p0 = mlp();
+    let p0 = mlp(3);
     let params = dp.replicate(&p0).unwrap();
     let state = dp.replicate(&opt.init(&p0)).unwrap();
     (opt, params, state)
@@ -293,7 +294,7 @@ fn train(dp: &DataParallel, rank: usize) {
     dp.check_replicas(&state).unwrap();
     if std::env::var("WGRAD_TEST_RESUME").is_err() {
         // Against one device on the whole batch (this rank computes it alone).
-        let mut p = mlp();
+        let mut p = mlp(3);
         let mut s1 = opt.init(&p);
         for s in 0..STEPS {
             let b = batch(s, ROWS);
@@ -322,11 +323,12 @@ fn lose(dp: &DataParallel, rank: usize) {
     dp.step(&opt, loss, &mut params, &mut state, &batch(0, ROWS))
         .unwrap();
     let before = digest(params.first());
+    let next = batch(1, ROWS);
     if rank == 1 {
         dp.devices()[0].wgpu().unwrap().0.destroy();
     }
     let e = dp
-        .step(&opt, loss, &mut params, &mut state, &batch(1, ROWS))
+        .step(&opt, loss, &mut params, &mut state, &next)
         .unwrap_err();
     // Unchanged: the step count on every rank, the values where the device still reads.
     assert_eq!(

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 /// A collective that does not complete within the timeout (a rank died or hangs) cannot be
 /// cancelled in MPI, so wgrad reports it on stderr and ends every rank with `MPI_Abort`
 /// instead of hanging: resume from the last checkpoint. A rank whose own step fails (a lost
-/// device) tells the others through the collective, and every rank returns that error.
+/// device) tells the others through the collective, and every rank returns that error. A rank
+/// that panics while it holds its `Mpi` ends every rank (`MPI_Abort`), as a rank that dies does.
 ///
 /// ```no_run
 /// use wgrad::parallel::{DataParallel, Mpi};
@@ -71,6 +72,21 @@ impl Mpi {
     /// Ends every rank of the run (`MPI_Abort`) with exit code `code`.
     pub fn abort(&self, code: i32) -> ! {
         self.world.abort(code)
+    }
+}
+
+impl Drop for Mpi {
+    /// Unwinding from a panic on this rank: `MPI_Finalize` would wait for ranks that wait in a
+    /// collective for this one, so the whole run would hang; end every rank instead.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "wgrad: rank {} of {} panicked; ending every rank with MPI_Abort",
+                self.rank(),
+                self.size()
+            );
+            self.world.abort(101);
+        }
     }
 }
 
