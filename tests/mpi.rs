@@ -315,6 +315,13 @@ fn train(dp: &DataParallel, rank: usize) {
         assert_eq!(digest(params.first()), before);
         println!("uneven refused on rank {rank}: {e}");
     }
+    // Copies that differ between ranks are found on every rank.
+    let other = dp.replicate(&mlp(10 + rank as u64)).unwrap();
+    let c = dp.check_replicas(&other).unwrap_err().to_string();
+    assert!(
+        c.contains("differ from another process"),
+        "rank {rank}: {c}"
+    );
     println!("trained rank {rank} {:016x}", digest(params.first()));
 }
 
@@ -344,6 +351,9 @@ fn lose(dp: &DataParallel, rank: usize) {
         );
     }
     println!("step failed on rank {rank}: {e}");
+    // Checking the copies needs every rank's: rank 1 cannot read its own, and says so.
+    let c = dp.check_replicas(&params).unwrap_err().to_string();
+    assert!(c.contains("process(es) [1]"), "rank {rank}: {c}");
 }
 
 fn hang(dp: &DataParallel, rank: usize) {

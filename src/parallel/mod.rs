@@ -428,34 +428,38 @@ impl DataParallel {
     /// Checks that every copy of `tree` holds the same bytes, on this process's devices and
     /// (through the collective) on every process; an error naming the first difference.
     pub fn check_replicas<T: Tree>(&self, tree: &Replicated<T>) -> Result<()> {
-        let mut reference: Option<Vec<Vec<u8>>> = None;
-        for (k, copy) in tree.iter().enumerate() {
-            let bytes: Vec<Vec<u8>> = copy
-                .leaves()
-                .iter()
-                .map(crate::runtime::realize::read_bytes)
-                .collect::<Result<_>>()?;
-            match &reference {
-                None => reference = Some(bytes),
-                Some(first) => {
-                    if let Some(leaf) = (0..bytes.len()).find(|&i| bytes[i] != first[i]) {
-                        return Err(Error::Parallel {
-                            op: "check_replicas",
-                            msg: format!("leaf {leaf} differs between replicas 0 and {k}"),
-                        });
-                    }
-                }
+        let local = reduce::local_fingerprint(tree);
+        let size = self.collective.size();
+        if size == 1 {
+            return local.map(|_| ());
+        }
+        // Equal on every process exactly when the sums of the pieces and of their squares are
+        // `size` times this process's (pieces of 20 bits: the sums stay exact in float64). A
+        // process that could not read its copies marks itself failed instead.
+        let mut sums = vec![0.0f64; size];
+        match &local {
+            Ok(digest) => {
+                sums.extend(digest.iter().map(|&p| p as f64));
+                sums.extend(digest.iter().map(|&p| (p as f64) * (p as f64)));
+            }
+            Err(_) => {
+                sums[self.rank()] = 1.0;
+                sums.resize(size + 6, 0.0);
             }
         }
-        let digest = reduce::fingerprint(reference.iter().flatten());
-        // Equal on every process exactly when the sums of the pieces and of their squares are
-        // `size` times this process's (pieces of 20 bits: the sums stay exact in float64).
-        let mut sums: Vec<f64> = digest.iter().map(|&p| p as f64).collect();
-        sums.extend(digest.iter().map(|&p| (p as f64) * (p as f64)));
-        let mine = sums.clone();
+        let mine = sums[size..].to_vec();
         self.collective.all_reduce_sum(&mut sums)?;
-        let n = self.collective.size() as f64;
-        if sums.iter().zip(&mine).any(|(s, m)| *s != n * m) {
+        reduce::check_processes(
+            "check_replicas",
+            self.rank(),
+            &sums[..size],
+            local.as_ref().err(),
+        )?;
+        if sums[size..]
+            .iter()
+            .zip(&mine)
+            .any(|(s, m)| *s != size as f64 * m)
+        {
             return Err(Error::Parallel {
                 op: "check_replicas",
                 msg: format!(

@@ -5,6 +5,8 @@
 use crate::base::error::{Error, Result};
 use crate::device::{Device, with_device};
 use crate::ir::tensor::Tensor;
+use crate::parallel::Replicated;
+use crate::tree::Tree;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -123,4 +125,29 @@ pub(crate) fn fingerprint<'a>(leaves: impl Iterator<Item = &'a Vec<u8>>) -> [u64
         }
     }
     [h & 0xf_ffff, (h >> 20) & 0xf_ffff, (h >> 40) & 0xf_ffff]
+}
+
+/// Three 20-bit pieces of a hash of `tree`'s bytes, after checking that this process's copies
+/// hold the same bytes (an error naming the first leaf that differs).
+pub(crate) fn local_fingerprint<T: Tree>(tree: &Replicated<T>) -> Result<[u64; 3]> {
+    let mut reference: Option<Vec<Vec<u8>>> = None;
+    for (k, copy) in tree.iter().enumerate() {
+        let bytes: Vec<Vec<u8>> = copy
+            .leaves()
+            .iter()
+            .map(crate::runtime::realize::read_bytes)
+            .collect::<Result<_>>()?;
+        match &reference {
+            None => reference = Some(bytes),
+            Some(first) => {
+                if let Some(leaf) = (0..bytes.len()).find(|&i| bytes[i] != first[i]) {
+                    return Err(Error::Parallel {
+                        op: "check_replicas",
+                        msg: format!("leaf {leaf} differs between replicas 0 and {k}"),
+                    });
+                }
+            }
+        }
+    }
+    Ok(fingerprint(reference.iter().flatten()))
 }
