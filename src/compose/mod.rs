@@ -2,6 +2,7 @@
 //! and kernels come from the primitives they are made of (and fusion makes them one kernel).
 
 pub(crate) mod conv;
+mod conveniences;
 pub(crate) mod einsum;
 pub(crate) mod fft;
 pub(crate) mod indexing;

@@ -10,6 +10,7 @@ mod checkpoint;
 mod conformance;
 mod control;
 mod conv;
+mod conveniences;
 mod custom;
 mod einsum;
 mod errors;
