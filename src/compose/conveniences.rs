@@ -1,5 +1,15 @@
 //! The names NumPy, JAX and Rust users reach for first, on the tensor API: `clamp` (Rust's name
-//! of `clip`), `powf` and `powi` (as on `f32`), `linspace`, `dot` and `norm` (as `jnp`).
+//! of `clip`), `powf` and `powi` (as on `f32`), `linspace`, `dot` and `norm` (as `jnp`), and
+//! arithmetic with integer literals (`x / 2`, `2 * x`: weakly typed, as Python integers in JAX).
+//!
+//! ```
+//! use wgrad::prelude::*;
+//! let x = Tensor::from_vec(vec![1.0f32, 3.0], [2]);
+//! assert_eq!((2 * &x - 1).to_vec::<f32>(), vec![1.0, 5.0]);
+//! let i = Tensor::from_slice(&[3i32, 4], [2]);
+//! assert_eq!((&i * 2).dtype(), DType::I32);
+//! assert_eq!((&i / 2).to_vec::<f32>(), vec![1.5, 2.0]); // true division, as JAX's `/`
+//! ```
 
 use crate::base::error::{Result, or_panic, shape_err};
 use crate::ir::tensor::Tensor;
@@ -191,3 +201,60 @@ fn rename(e: crate::Error, op: &'static str) -> crate::Error {
         other => other,
     }
 }
+
+/// An integer literal as an operand: a weak 0-d `i32` constant, which adopts the other
+/// operand's dtype (as a Python integer does in JAX).
+fn int_literal(n: i32) -> Tensor {
+    or_panic(Tensor::try_full(
+        [],
+        f64::from(n),
+        crate::base::dtype::DType::I32,
+    ))
+}
+
+/// `x / n` divides truly, as JAX's `/`: an integer tensor is made float first.
+fn true_div(x: &Tensor, n: &Tensor) -> Tensor {
+    if x.dtype().is_float() {
+        x / n
+    } else {
+        x.cast(crate::base::dtype::DType::F32) / n.cast(crate::base::dtype::DType::F32)
+    }
+}
+
+// Operators between tensors and integer literals: `x * 2`, `2 * x`, `x / 2`, `1 - x`, …
+macro_rules! int_operator {
+    ($tr:ident $m:ident $f:expr) => {
+        impl std::ops::$tr<i32> for &Tensor {
+            type Output = Tensor;
+            #[track_caller]
+            fn $m(self, rhs: i32) -> Tensor {
+                $f(self, &int_literal(rhs))
+            }
+        }
+        impl std::ops::$tr<i32> for Tensor {
+            type Output = Tensor;
+            #[track_caller]
+            fn $m(self, rhs: i32) -> Tensor {
+                $f(&self, &int_literal(rhs))
+            }
+        }
+        impl std::ops::$tr<&Tensor> for i32 {
+            type Output = Tensor;
+            #[track_caller]
+            fn $m(self, rhs: &Tensor) -> Tensor {
+                $f(&int_literal(self), rhs)
+            }
+        }
+        impl std::ops::$tr<Tensor> for i32 {
+            type Output = Tensor;
+            #[track_caller]
+            fn $m(self, rhs: Tensor) -> Tensor {
+                $f(&int_literal(self), &rhs)
+            }
+        }
+    };
+}
+int_operator!(Add add |a: &Tensor, b: &Tensor| a + b);
+int_operator!(Sub sub |a: &Tensor, b: &Tensor| a - b);
+int_operator!(Mul mul |a: &Tensor, b: &Tensor| a * b);
+int_operator!(Div div true_div);

@@ -173,3 +173,25 @@ fn norm_is_the_two_norm_with_jaxs_gradient() {
     )
     .unwrap();
 }
+
+#[test]
+fn integer_literals_are_weakly_typed_as_in_jax() {
+    common::setup();
+    let x = t(&[1.5, -3.0], &[2]);
+    assert_eq!((&x * 2).to_vec::<f32>(), vec![3.0, -6.0]);
+    assert_eq!((2 * &x).to_vec::<f32>(), vec![3.0, -6.0]);
+    assert_eq!((&x / 2).to_vec::<f32>(), vec![0.75, -1.5]);
+    assert_eq!((1 - &x).to_vec::<f32>(), vec![-0.5, 4.0]);
+    assert_eq!((x.clone() + 1).dtype(), DType::F32);
+    // Integer tensors stay integer, except under `/`, which divides truly (JAX's `/`).
+    let i = Tensor::from_slice(&[7i32, -3], [2]);
+    assert_eq!((&i * 3).to_vec::<i32>(), vec![21, -9]);
+    assert_eq!((&i + 1).dtype(), DType::I32);
+    let q = &i / 2;
+    assert_eq!(q.dtype(), DType::F32);
+    assert_eq!(q.to_vec::<f32>(), vec![3.5, -1.5]);
+    assert_eq!((10 / &i).to_vec::<f32>(), vec![10.0 / 7.0, -10.0 / 3.0]);
+    // Differentiable like the float literals.
+    let g = grad(|x: &Tensor| (3 * x.square() / 2).sum_all())(&x).to_vec::<f32>();
+    assert_eq!(g, vec![4.5, -9.0]);
+}
