@@ -138,7 +138,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mu = ks.mt().matmul(&alpha) * sd + base;
         let v = wgrad::linalg::triangular_solve(&l, &ks, true);
         let prior = th.index(0).exp().square() + th.index(2).exp().square() + &noise;
-        let var = (prior - v.square().sum_axes(0)).maximum(&Tensor::scalar(0.0)) * (sd * sd);
+        let var = (prior - v.square().sum_axes(0)).maximum(Tensor::scalar(0.0)) * (sd * sd);
         (mu.to_vec::<f32>(), var.sqrt().to_vec::<f32>())
     };
     let (mu, sigma) = predict(&grid);

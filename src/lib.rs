@@ -119,6 +119,7 @@ pub use control::flow::{
 pub use device::{Device, DeviceInfo, device_info, init, init_async, trim_pool, with_device};
 pub use ir::graph::graph_string;
 pub use ir::tensor::{Element, Tensor};
+pub use prim::binary::Operand;
 pub use prim::logic::{try_where, where_};
 pub use prim::reduce::Axes;
 pub use runtime::interop::TensorBuffer;

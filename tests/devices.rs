@@ -241,7 +241,7 @@ fn an_applications_own_device_and_buffers_are_used_without_copies() {
     );
     // The default device's tensors do not mix with the application's device's.
     assert!(matches!(
-        x.try_add(&Tensor::ones([2, 3]).realize().clone()),
+        x.try_add(Tensor::ones([2, 3]).realize().clone()),
         Err(wgrad::Error::DeviceMismatch { .. })
     ));
 }

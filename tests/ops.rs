@@ -77,25 +77,25 @@ fn binary_ops_broadcast_like_numpy() {
         1e-7,
     );
     assert_close(
-        &col.pow(&t(&[2.0, 0.5], &[2])),
+        &col.pow(t(&[2.0, 0.5], &[2])),
         &[2, 2],
         &[1.0, 1.0, 4.0, std::f32::consts::SQRT_2],
         1e-6,
     );
     assert_close(
-        &t(&[-2.0, -2.0, 0.0], &[3]).pow(&t(&[3.0, 2.0, 2.0], &[3])),
+        &t(&[-2.0, -2.0, 0.0], &[3]).pow(t(&[3.0, 2.0, 2.0], &[3])),
         &[3],
         &[-8.0, 4.0, 0.0],
         1e-6,
     );
     assert_close(
-        &t(&[1.0, 5.0], &[2]).maximum(&Tensor::scalar(3.0)),
+        &t(&[1.0, 5.0], &[2]).maximum(Tensor::scalar(3.0)),
         &[2],
         &[3.0, 5.0],
         0.0,
     );
     assert_close(
-        &t(&[1.0, 5.0], &[2]).minimum(&Tensor::scalar(3.0)),
+        &t(&[1.0, 5.0], &[2]).minimum(Tensor::scalar(3.0)),
         &[2],
         &[1.0, 3.0],
         0.0,

@@ -102,7 +102,7 @@ async fn every_primitive_forward() {
         ("div", &x / &p, vec![2.0, -1.0, 0.5, 0.125]),
         (
             "pow",
-            p.pow(&Tensor::scalar(1.5)),
+            p.pow(Tensor::scalar(1.5)),
             vec![0.125, 1.0, 8.0, 2.828427],
         ),
         ("maximum", x.maximum(&p), vec![0.5, 1.0, 4.0, 2.0]),

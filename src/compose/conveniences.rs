@@ -48,7 +48,7 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn powf(&self, p: f32) -> Tensor {
-        self.pow(&Tensor::scalar(p))
+        self.pow(Tensor::scalar(p))
     }
 
     /// Elementwise `xⁿ` for an integer exponent, as `f32::powi` and JAX's `integer_pow`: by

@@ -96,7 +96,7 @@ fn simplify(mut term: Term, keep: &[char], n_of: &HashMap<char, usize>) -> Resul
             .collect();
         perm.extend([i, j]);
         let moved = term.t.try_transpose(&perm)?;
-        let diag = moved.try_mul(&Tensor::eye(n_of[&c]))?.try_sum_axes(-1)?;
+        let diag = moved.try_mul(Tensor::eye(n_of[&c]))?.try_sum_axes(-1)?;
         let mut letters: Vec<char> = perm[..perm.len() - 2]
             .iter()
             .map(|&k| term.letters[k])

@@ -337,7 +337,7 @@ pub fn try_irfft(re: &Tensor, im: &Tensor, n: usize) -> Result<Tensor> {
             }
         })
         .collect();
-    let (re, im) = (fit(re)?, fit(im)?.try_mul(&Tensor::from_vec(keep, [h]))?);
+    let (re, im) = (fit(re)?, fit(im)?.try_mul(Tensor::from_vec(keep, [h]))?);
     // The full Hermitian spectrum: Z_{n-k} = conj(Z_k) for the upper half.
     let upper = n - h;
     let mirror = |t: &Tensor| -> Result<Tensor> {

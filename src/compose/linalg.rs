@@ -53,7 +53,7 @@ pub fn try_cholesky(a: &Tensor) -> Result<Tensor> {
 /// `(a + aᵀ) / 2`: what the symmetric factorizations work with (as JAX), so their derivatives
 /// are symmetric.
 fn symmetrized(a: &Tensor) -> Result<Tensor> {
-    a.try_add(&a.try_mt()?)?.try_mul(&Tensor::scalar(0.5))
+    a.try_add(&a.try_mt()?)?.try_mul(Tensor::scalar(0.5))
 }
 
 /// The diagonals `(..., n)` of square matrices `(..., n, n)`: a gather of every `(n + 1)`-th
@@ -179,7 +179,7 @@ pub fn try_cholesky_logdet(a: &Tensor) -> Result<Tensor> {
     diagonal(&l)?
         .try_log()?
         .try_sum_axes(-1)?
-        .try_mul(&Tensor::scalar(2.0))
+        .try_mul(Tensor::scalar(2.0))
 }
 
 /// The LU factorization with partial pivoting of square matrices, `P a = L U`
@@ -513,7 +513,7 @@ pub fn try_svd(a: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
     let rev = |t: &Tensor| t.try_flip(crate::prim::reduce::Axes::List(vec![-1]));
     let s = rev(&w.try_slice_axis(-1, m + n - k..m + n)?)?;
     let top =
-        rev(&v.try_slice_axis(-1, m + n - k..m + n)?)?.try_mul(&Tensor::scalar(2f32.sqrt()))?;
+        rev(&v.try_slice_axis(-1, m + n - k..m + n)?)?.try_mul(Tensor::scalar(2f32.sqrt()))?;
     let u = top.try_slice_axis(-2, 0..m)?;
     let vt = top.try_slice_axis(-2, m..m + n)?.try_mt()?;
     Ok((u, s, vt))

@@ -128,8 +128,8 @@ impl Tensor {
                 format!("min {min} exceeds max {max} (shape {:?})", self.shape()),
             );
         }
-        self.try_maximum(&Tensor::scalar(min))?
-            .try_minimum(&Tensor::scalar(max))
+        self.try_maximum(Tensor::scalar(min))?
+            .try_minimum(Tensor::scalar(max))
     }
     #[allow(deprecated)]
     #[deprecated(note = "use `var_all()`, `var_axes(axes)` or `var_keepdim(axes)`")]

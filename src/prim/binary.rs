@@ -305,6 +305,52 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     binary_same(op, &a, &b)
 }
 
+/// What a binary op takes as its second operand: a tensor (by reference or value), or a
+/// literal — `f32`, or `i32` — which is weakly typed (a 0-d constant that adopts the other
+/// operand's dtype, as a Python number in JAX).
+///
+/// ```
+/// use wgrad::prelude::*;
+/// let x = Tensor::from_vec(vec![-1.0f32, 2.0], [2]);
+/// assert_eq!(x.maximum(0.0).to_vec::<f32>(), vec![0.0, 2.0]);
+/// assert_eq!(x.minimum(&Tensor::scalar(1.0)).to_vec::<f32>(), vec![-1.0, 1.0]);
+/// assert_eq!(x.pow(2).to_vec::<f32>(), vec![1.0, 4.0]);
+/// ```
+pub trait Operand {
+    /// The operand as a tensor.
+    fn operand(self) -> Tensor;
+}
+
+impl Operand for &Tensor {
+    fn operand(self) -> Tensor {
+        self.clone()
+    }
+}
+impl Operand for Tensor {
+    fn operand(self) -> Tensor {
+        self
+    }
+}
+impl Operand for &&Tensor {
+    fn operand(self) -> Tensor {
+        (*self).clone()
+    }
+}
+impl Operand for f32 {
+    fn operand(self) -> Tensor {
+        Tensor::scalar(self)
+    }
+}
+impl Operand for i32 {
+    fn operand(self) -> Tensor {
+        or_panic(Tensor::try_full(
+            [],
+            f64::from(self),
+            crate::base::dtype::DType::I32,
+        ))
+    }
+}
+
 macro_rules! binary_methods {
     ($($name:ident $try_name:ident $op:ident $doc:literal $ex:literal;)*) => {
         impl Tensor {
@@ -317,7 +363,7 @@ macro_rules! binary_methods {
                 #[doc = $ex]
                 /// ```
                 #[track_caller]
-                pub fn $name(&self, other: &Tensor) -> Tensor {
+                pub fn $name(&self, other: impl Operand) -> Tensor {
                     or_panic(self.$try_name(other))
                 }
                 #[doc = concat!("Fallible [`Tensor::", stringify!($name), "`]: an error names the op and both shapes.")]
@@ -327,8 +373,8 @@ macro_rules! binary_methods {
                 #[doc = concat!("let e = Tensor::zeros([2, 3]).", stringify!($try_name), "(&Tensor::zeros([4])).unwrap_err();")]
                 /// assert!(e.to_string().contains("[2, 3]") && e.to_string().contains("[4]"));
                 /// ```
-                pub fn $try_name(&self, other: &Tensor) -> Result<Tensor> {
-                    binary(BinaryOp::$op, self, other)
+                pub fn $try_name(&self, other: impl Operand) -> Result<Tensor> {
+                    binary(BinaryOp::$op, self, &other.operand())
                 }
             )*
         }

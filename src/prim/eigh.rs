@@ -102,7 +102,7 @@ impl Primitive for Eigh {
         let (w, v) = parts(y)?;
         let m = v.try_mt()?.try_matmul(&from_lower(da)?)?.try_matmul(&v)?;
         let n = w.shape()[w.rank() - 1];
-        let dw = m.try_mul(&Tensor::eye(n))?.try_sum_axes(-1)?;
+        let dw = m.try_mul(Tensor::eye(n))?.try_sum_axes(-1)?;
         let dv = v.try_matmul(&gaps(&w)?.try_mul(&m)?)?;
         // Packed as the result: the eigenvalues' row, V's rows, zeros for the working rows.
         let r = v.rank();
@@ -132,7 +132,7 @@ impl Primitive for Eigh {
         let n = w.shape()[w.rank() - 1];
         let inner = gw
             .try_expand_dims(-1)?
-            .try_mul(&Tensor::eye(n))?
+            .try_mul(Tensor::eye(n))?
             .try_add(&gaps(&w)?.try_mul(&v.try_mt()?.try_matmul(&gv)?)?)?;
         let full = v.try_matmul(&inner)?.try_matmul(&v.try_mt()?)?;
         // Onto the lower triangle the kernel reads.

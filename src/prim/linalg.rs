@@ -33,9 +33,8 @@ pub(crate) enum Linalg {
 /// Φ of Cholesky's rules: the strictly lower triangle and half the diagonal.
 fn phi(p: &Tensor) -> Result<Tensor> {
     let n = p.shape()[p.rank() - 1];
-    let diag = p.try_mul(&Tensor::eye(n))?;
-    p.try_tril(-1)?
-        .try_add(&diag.try_mul(&Tensor::scalar(0.5))?)
+    let diag = p.try_mul(Tensor::eye(n))?;
+    p.try_tril(-1)?.try_add(&diag.try_mul(Tensor::scalar(0.5))?)
 }
 
 /// The triangle a solve reads.
@@ -370,7 +369,7 @@ impl LuParts {
             .try_squeeze(-1)?
             .try_squeeze(-1)?;
         Ok(LuParts {
-            l: lu.try_tril(-1)?.try_add(&Tensor::eye(n))?,
+            l: lu.try_tril(-1)?.try_add(Tensor::eye(n))?,
             u: lu.try_triu(0)?,
             perm: index(0)?,
             inverse: index(1)?,

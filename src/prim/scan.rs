@@ -118,7 +118,7 @@ fn argmax_positions(x: &Tensor, y: &Tensor) -> Result<Tensor> {
     let hit = x.try_compare("==", y)?;
     let marks = crate::prim::logic::try_where(&hit, &at, &none)?.stop_gradient();
     scan_p(ScanOp::Max, &marks)?
-        .try_maximum(&Tensor::scalar(0.0))?
+        .try_maximum(Tensor::scalar(0.0))?
         .try_cast(DType::I32)
 }
 

@@ -138,8 +138,8 @@ pub fn try_gamma(key: Key, a: &Tensor, shape: impl AsRef<[usize]>) -> Result<Ten
     let small = a.try_compare("<", &Tensor::scalar(1.0))?;
     let one = a.ones_like();
     let boosted = crate::prim::logic::try_where(&small, &a.try_add(&one)?, &a)?;
-    let d = boosted.try_sub(&Tensor::scalar(1.0 / 3.0))?;
-    let c = Tensor::scalar(1.0).try_div(&d.try_mul(&Tensor::scalar(9.0))?.try_sqrt()?)?;
+    let d = boosted.try_sub(Tensor::scalar(1.0 / 3.0))?;
+    let c = Tensor::scalar(1.0).try_div(&d.try_mul(Tensor::scalar(9.0))?.try_sqrt()?)?;
     let f32_of = |m: &Tensor| m.try_cast(crate::DType::F32);
     // `out` holds each element's first accepted proposal; `done` is 1 once it has one.
     let mut out = d.zeros_like();
@@ -155,7 +155,7 @@ pub fn try_gamma(key: Key, a: &Tensor, shape: impl AsRef<[usize]>) -> Result<Ten
         // Accept when log u < x²/2 + d - d v + d log v.
         let bound = x
             .try_mul(&x)?
-            .try_mul(&Tensor::scalar(0.5))?
+            .try_mul(Tensor::scalar(0.5))?
             .try_add(&d)?
             .try_sub(&d.try_mul(&safe_v)?)?
             .try_add(&d.try_mul(&safe_v.try_log()?)?)?;
@@ -263,7 +263,7 @@ pub fn t(key: Key, df: &Tensor, shape: impl AsRef<[usize]>) -> Tensor {
 pub fn try_t(key: Key, df: &Tensor, shape: impl AsRef<[usize]>) -> Result<Tensor> {
     let [kz, kg] = key.split_n::<2>();
     let z = try_normal(kz, &shape)?;
-    let half = df.try_mul(&Tensor::scalar(0.5))?;
+    let half = df.try_mul(Tensor::scalar(0.5))?;
     let g = try_gamma(kg, &half, &shape)?;
     z.try_div(&g.try_div(&half)?.try_sqrt()?)
 }

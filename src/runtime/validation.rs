@@ -32,7 +32,7 @@ fn graphs() -> Vec<Tensor> {
             .log()
             .neg()
             .sign(),
-        x.pow(&Tensor::scalar(2.0)).maximum(&x).minimum(&x.cos()) / &x - &x,
+        x.pow(Tensor::scalar(2.0)).maximum(&x).minimum(x.cos()) / &x - &x,
         where_(&x.greater(&x.cos()), &x, &x.less(&x).cast(DType::F32)),
         x.transpose([1, 0])
             .slice([1, 0], [3, 2])
@@ -130,7 +130,7 @@ fn f16_kernels_validate() {
     };
     let x = Tensor::from_vec(vec![half::f16::from_f32(1.5); 6], [2, 3]);
     let outs = vec![
-        (x.exp() * &x).pow(&x.abs()),
+        (x.exp() * &x).pow(x.abs()),
         x.sum_axes(1),
         x.matmul(&x.mt()),
         x.cast(DType::F32),
@@ -157,7 +157,7 @@ fn graphs_build_and_print_without_a_device() {
     let g = grad(|x: &Tensor| (x.sin() * x).sum_all())(&x);
     let text = crate::graph_string(std::slice::from_ref(&g));
     assert!(text.contains("cos") && text.contains("f32[3]"), "{text}");
-    let e = x.try_add(&Tensor::zeros([4])).unwrap_err().to_string();
+    let e = x.try_add(Tensor::zeros([4])).unwrap_err().to_string();
     assert!(e.contains("[3]") && e.contains("[4]"), "{e}");
     assert!(
         crate::device::opened().is_none(),

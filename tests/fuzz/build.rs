@@ -368,7 +368,7 @@ fn binary(b: Bin, x: &Tensor, y: &Tensor) -> Tensor {
         Bin::Div => x / &(y.square() + 1.0),
         Bin::Maximum => x.maximum(y),
         Bin::Minimum => x.minimum(y),
-        Bin::Pow => (x.square() + 0.5).pow(&y.tanh()),
+        Bin::Pow => (x.square() + 0.5).pow(y.tanh()),
         Bin::Atan2 => x.atan2(&(y.square() + 0.5)),
         Bin::LogAddExp => x.logaddexp(y),
     }

@@ -195,3 +195,27 @@ fn integer_literals_are_weakly_typed_as_in_jax() {
     let g = grad(|x: &Tensor| (3 * x.square() / 2).sum_all())(&x).to_vec::<f32>();
     assert_eq!(g, vec![4.5, -9.0]);
 }
+
+#[test]
+fn binary_methods_take_literals_as_weak_operands() {
+    common::setup();
+    let x = t(&[-1.5, 0.0, 2.0], &[3]);
+    assert_eq!(x.maximum(0.0).to_vec::<f32>(), vec![0.0, 0.0, 2.0]);
+    assert_eq!(x.minimum(1).to_vec::<f32>(), vec![-1.5, 0.0, 1.0]);
+    assert_eq!(x.pow(2).to_vec::<f32>(), vec![2.25, 0.0, 4.0]);
+    assert_eq!(x.add(x.clone()).to_vec::<f32>(), vec![-3.0, 0.0, 4.0]);
+    // An integer tensor with an f32 literal becomes float (never a silent truncation).
+    let i = Tensor::from_slice(&[1i32, 2], [2]);
+    assert_eq!(i.mul(2.5).dtype(), DType::F32);
+    assert_eq!(i.maximum(2).to_vec::<i32>(), vec![2, 2]);
+    // The try_ twins take the same operands; errors still name the op and both shapes.
+    assert!(x.try_maximum(0.5).is_ok());
+    let e = x.try_add(Tensor::ones([2])).unwrap_err().to_string();
+    assert!(
+        e.contains("add") && e.contains("[3]") && e.contains("[2]"),
+        "{e}"
+    );
+    // relu by maximum(0.0) differentiates as JAX's: ½ at the tie.
+    let g = grad(|x: &Tensor| x.maximum(0.0).sum_all())(&x).to_vec::<f32>();
+    assert_eq!(g, vec![0.0, 0.5, 1.0]);
+}

@@ -294,7 +294,7 @@ fn atan2_is_accurate_in_every_quadrant() {
     }
     let n = ys.len();
     let got = Tensor::from_vec(ys.clone(), [n])
-        .atan2(&Tensor::from_vec(xs.clone(), [n]))
+        .atan2(Tensor::from_vec(xs.clone(), [n]))
         .to_vec::<f32>();
     let want: Vec<f64> = ys
         .iter()

@@ -21,7 +21,7 @@ fn generated_kernels_of_every_family_validate_and_run() {
             .log()
             .neg()
             .sign(),
-        x.pow(&Tensor::scalar(2.0)).maximum(&x).minimum(&x.cos()),
+        x.pow(Tensor::scalar(2.0)).maximum(&x).minimum(x.cos()),
         where_(&x.greater(&x.cos()), &x, &x.less(&x).cast(DType::F32)),
         x.transpose([1, 0])
             .slice([1, 0], [3, 2])

@@ -36,7 +36,7 @@ fn nested_derivatives_have_no_perturbation_confusion() {
     );
     assert_eq!(d.item(), 6.0); // d/dx x·x = 2x
     // grad of grad: d²/dx² x³ = 6x.
-    let g2 = grad(grad(|x: &Tensor| x.pow(&Tensor::scalar(3.0))))(&Tensor::scalar(2.0));
+    let g2 = grad(grad(|x: &Tensor| x.pow(Tensor::scalar(3.0))))(&Tensor::scalar(2.0));
     assert!((g2.item() - 12.0).abs() < 1e-4);
     // Third order by three nested grads: d³/dx³ sin = -cos.
     let g3 = grad(grad(grad(|x: &Tensor| x.sin())))(&Tensor::scalar(0.5));
