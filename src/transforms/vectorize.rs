@@ -99,6 +99,17 @@ impl Default for VmapOptions {
     }
 }
 
+/// Options from `in_axes` alone (outputs batched along axis 0), so that the fallible
+/// [`try_vmap`] takes axes as [`vmap`] does.
+impl<T: Into<InAxes>> From<T> for VmapOptions {
+    fn from(in_axes: T) -> VmapOptions {
+        VmapOptions {
+            in_axes: in_axes.into(),
+            ..Default::default()
+        }
+    }
+}
+
 /// Vectorizes `f` over a batch axis of its arguments (JAX's `vmap`).
 ///
 /// ```
@@ -154,7 +165,7 @@ pub fn vmap2<A: Tree, B: Tree, O: Tree>(
 /// ```
 pub fn try_vmap2<A: Tree, B: Tree, O: Tree>(
     f: impl Fn(&A, &B) -> O,
-    opts: VmapOptions,
+    opts: impl Into<VmapOptions>,
 ) -> impl Fn(&A, &B) -> Result<O> {
     let v = try_vmap(move |(a, b): &(A, B)| f(a, b), opts);
     move |a: &A, b: &B| v(&(a.rebuild(a.leaves()), b.rebuild(b.leaves())))
@@ -173,18 +184,22 @@ pub fn vmap_with<A: Tree, O: Tree>(f: impl Fn(&A) -> O, opts: VmapOptions) -> im
     move |a: &A| or_panic(v(a))
 }
 
-/// Fallible [`vmap_with`]: disagreeing batch sizes or axes out of range are errors.
+/// Fallible [`vmap`] and [`vmap_with`]: disagreeing batch sizes or axes out of range are
+/// errors. Takes `in_axes` as `vmap` does (`0`, `[Some(0), None]`, …) or all the options.
 ///
 /// ```
 /// use wgrad::prelude::*;
 /// let v = try_vmap(|(a, b): &(Tensor, Tensor)| a + b, VmapOptions::default());
 /// let e = v(&(Tensor::ones([3, 2]), Tensor::ones([4, 2]))).unwrap_err();
 /// assert!(e.to_string().contains("batch sizes disagree"));
+/// let sums = try_vmap(|x: &Tensor| x.sum_all(), 1)(&Tensor::ones([4, 3])).unwrap();
+/// assert_eq!(sums.to_vec::<f32>(), vec![4.0; 3]);
 /// ```
 pub fn try_vmap<A: Tree, O: Tree>(
     f: impl Fn(&A) -> O,
-    opts: VmapOptions,
+    opts: impl Into<VmapOptions>,
 ) -> impl Fn(&A) -> Result<O> {
+    let opts: VmapOptions = opts.into();
     move |args: &A| {
         let in_axes = opts.in_axes.per_leaf("in_axes", &args.arg_leaf_counts())?;
         let out = std::cell::RefCell::new(None);

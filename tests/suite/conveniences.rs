@@ -219,3 +219,20 @@ fn binary_methods_take_literals_as_weak_operands() {
     let g = grad(|x: &Tensor| x.maximum(0.0).sum_all())(&x).to_vec::<f32>();
     assert_eq!(g, vec![0.0, 0.5, 1.0]);
 }
+
+#[test]
+fn try_vmap_takes_axes_as_vmap_does() {
+    common::setup();
+    let xs = Tensor::from_vec((0..6).map(|v| v as f32).collect(), [2, 3]);
+    let w = Tensor::from_vec(vec![1.0f32, 10.0], [2]);
+    let f = |(x, w): &(Tensor, Tensor)| (x * w).sum_all();
+    // Axis 1 of x against an unbatched w, as `vmap(f, [Some(1), None])`.
+    let got = try_vmap(f, [Some(1), None])(&(xs.clone(), w.clone())).unwrap();
+    let want = vmap(f, [Some(1), None])(&(xs.clone(), w.clone()));
+    assert_eq!(got.to_vec::<f32>(), want.to_vec::<f32>());
+    assert_eq!(got.to_vec::<f32>(), vec![30.0, 41.0, 52.0]);
+    // An axis out of range is an error, not a panic.
+    assert!(try_vmap(|x: &Tensor| x.sum_all(), 5)(&xs).is_err());
+    let v2 = try_vmap2(|a: &Tensor, b: &Tensor| a * b, 0)(&xs, &xs).unwrap();
+    assert_eq!(v2.shape(), &[2, 3]);
+}
