@@ -180,6 +180,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             data.y_test.to_device(&dp.devices()[0]),
         )
     });
+    // On the first device, where the first copy of the parameters lives.
+    let test_accuracy = |model: &digits::Cnn| {
+        wgrad::with_device(&dp.devices()[0], || {
+            nn::accuracy(&model.forward(&x_test), &y_test).item()
+        })
+    };
     let started = Instant::now();
     let mut steps = 0;
     for epoch in first_epoch..args.epochs {
@@ -196,9 +202,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             loss = dp.step_sharded(&opt, loss_fn, &mut params, &mut state, &shards)?;
             steps += 1;
         }
-        let acc = wgrad::with_device(&dp.devices()[0], || {
-            nn::accuracy(&params.first().forward(&x_test), &y_test).item()
-        });
+        let acc = test_accuracy(params.first());
         say(format!(
             "epoch {:>2}: loss {loss:.4}, test accuracy {acc:.4}, {:.1} steps/s",
             epoch + 1,
@@ -224,9 +228,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ));
     dp.check_replicas(&params)?;
     say("replicas identical on every device and process".into());
-    let acc = wgrad::with_device(&dp.devices()[0], || {
-        nn::accuracy(&params.first().forward(&x_test), &y_test).item()
-    });
+    let acc = test_accuracy(params.first());
     say(format!("test accuracy: {acc:.4}"));
     Ok(())
 }

@@ -13,6 +13,7 @@
 
 use crate::base::error::{Result, or_panic, shape_err};
 use crate::ir::tensor::Tensor;
+use crate::prim::binary::Operand;
 use crate::prim::reduce::Axes;
 
 impl Tensor {
@@ -202,16 +203,6 @@ fn rename(e: crate::Error, op: &'static str) -> crate::Error {
     }
 }
 
-/// An integer literal as an operand: a weak 0-d `i32` constant, which adopts the other
-/// operand's dtype (as a Python integer does in JAX).
-fn int_literal(n: i32) -> Tensor {
-    or_panic(Tensor::try_full(
-        [],
-        f64::from(n),
-        crate::base::dtype::DType::I32,
-    ))
-}
-
 /// `x / n` divides truly, as JAX's `/`: an integer tensor is made float first.
 fn true_div(x: &Tensor, n: &Tensor) -> Tensor {
     if x.dtype().is_float() {
@@ -221,35 +212,36 @@ fn true_div(x: &Tensor, n: &Tensor) -> Tensor {
     }
 }
 
-// Operators between tensors and integer literals: `x * 2`, `2 * x`, `x / 2`, `1 - x`, …
+// Operators between tensors and integer literals: `x * 2`, `2 * x`, `x / 2`, `1 - x`, … (a
+// literal is a weak operand, as the binary methods take it).
 macro_rules! int_operator {
     ($tr:ident $m:ident $f:expr) => {
         impl std::ops::$tr<i32> for &Tensor {
             type Output = Tensor;
             #[track_caller]
             fn $m(self, rhs: i32) -> Tensor {
-                $f(self, &int_literal(rhs))
+                $f(self, &rhs.operand())
             }
         }
         impl std::ops::$tr<i32> for Tensor {
             type Output = Tensor;
             #[track_caller]
             fn $m(self, rhs: i32) -> Tensor {
-                $f(&self, &int_literal(rhs))
+                $f(&self, &rhs.operand())
             }
         }
         impl std::ops::$tr<&Tensor> for i32 {
             type Output = Tensor;
             #[track_caller]
             fn $m(self, rhs: &Tensor) -> Tensor {
-                $f(&int_literal(self), rhs)
+                $f(&self.operand(), rhs)
             }
         }
         impl std::ops::$tr<Tensor> for i32 {
             type Output = Tensor;
             #[track_caller]
             fn $m(self, rhs: Tensor) -> Tensor {
-                $f(&int_literal(self), &rhs)
+                $f(&self.operand(), &rhs)
             }
         }
     };

@@ -186,10 +186,7 @@ impl DataParallel {
             .enumerate()
             .map(|(k, d)| with_device(d, || f(k, d)))
             .collect();
-        Replicated {
-            copies,
-            devices: self.devices.clone(),
-        }
+        self.replicated(copies)
     }
 
     /// A copy of `tree` on every device (its values read back once and uploaded to each).
@@ -204,10 +201,7 @@ impl DataParallel {
                 .collect::<Result<_>>()?;
             copies.push(tree.rebuild(moved));
         }
-        Ok(Replicated {
-            copies,
-            devices: self.devices.clone(),
-        })
+        Ok(self.replicated(copies))
     }
 
     /// This process's shares of a batch: its rows split evenly along the leading axis over
@@ -224,17 +218,13 @@ impl DataParallel {
     /// ```
     pub fn shard(&self, batch: &Tensor) -> Result<Replicated<Tensor>> {
         let per = self.rows_per_replica(batch)?;
-        let first = self.rank() * self.devices.len();
         let mut copies = Vec::with_capacity(self.devices.len());
         for (k, d) in self.devices.iter().enumerate() {
-            let start = (first + k) * per;
+            let start = self.replica_id(k) * per;
             let block = batch.try_slice_axis(0, start..start + per)?;
             copies.push(block.try_to_device(d)?);
         }
-        Ok(Replicated {
-            copies,
-            devices: self.devices.clone(),
-        })
+        Ok(self.replicated(copies))
     }
 
     /// The rows each replica takes of `batch`; an error when they do not split evenly (the
@@ -492,10 +482,7 @@ impl DataParallel {
         let size = self.collective.size();
         if size == 1 {
             // (One process: its own error as it is.)
-            let sums = local?;
-            let mean = 1.0 / self.replicas() as f64;
-            let scale = if how == Reduce::Sum { 1.0 } else { mean };
-            return Ok(sums.iter().map(|v| (v * scale) as f32).collect());
+            return Ok(self.scaled(&local?, how));
         }
         let mut buffer = vec![0.0f64; size];
         match &local {
@@ -509,11 +496,24 @@ impl DataParallel {
         self.collective.all_reduce_sum(&mut buffer)?;
         self.reducing.set(self.reducing.get() + started.elapsed());
         reduce::check_processes(op, self.rank(), &buffer[..size], local.as_ref().err())?;
+        Ok(self.scaled(&buffer[size..], how))
+    }
+
+    /// Sums over every replica as float32: as they are, or divided by the replica count.
+    fn scaled(&self, sums: &[f64], how: Reduce) -> Vec<f32> {
         let scale = match how {
             Reduce::Sum => 1.0,
             Reduce::Mean => 1.0 / self.replicas() as f64,
         };
-        Ok(buffer[size..].iter().map(|v| (v * scale) as f32).collect())
+        sums.iter().map(|v| (v * scale) as f32).collect()
+    }
+
+    /// `copies` (one per device, in device order) as a replicated value.
+    fn replicated<T>(&self, copies: Vec<T>) -> Replicated<T> {
+        Replicated {
+            copies,
+            devices: self.devices.clone(),
+        }
     }
 
     /// Each device's leaves as one float32 vector (an error for a leaf that is not float).
